@@ -1,0 +1,76 @@
+"""Writing audit events. Called by every service, inside that service's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import models, transaction
+
+from apps.audit.models import AuditEvent
+from apps.core.request_context import get_request_id
+from apps.workspaces.principal import as_principal
+
+
+class AuditOutsideTransactionError(RuntimeError):
+    """An audit event must commit or roll back with its change; no transaction, no event."""
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    return value
+
+
+def audit_snapshot(obj: models.Model, fields: Iterable[str]) -> dict[str, Any]:
+    """A JSON-ready picture of `fields` of `obj` (foreign keys by id) for before/after."""
+    snapshot: dict[str, Any] = {}
+    for name in fields:
+        field = obj._meta.get_field(name)
+        attname = getattr(field, "attname", name)
+        snapshot[name] = _json_value(getattr(obj, attname))
+    return snapshot
+
+
+def audit_event_record(
+    *,
+    actor: Any,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    workspace_id: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+) -> AuditEvent:
+    """Append one audit event; refuses to run outside a transaction (see module docstring)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise AuditOutsideTransactionError(f"audit event {action!r} written outside a transaction")
+    principal = as_principal(actor)
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+    return AuditEvent.objects.create(
+        workspace_id=workspace_id,
+        actor_kind=principal.kind,
+        actor_id=principal.actor_id,
+        actor_label=principal.label[:200],
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        object_repr=str(obj)[:200] if obj is not None else "",
+        before=_json_value(before) if before is not None else None,
+        after=_json_value(after) if after is not None else None,
+        reason=reason,
+        request_id=get_request_id(),
+    )

@@ -1,0 +1,153 @@
+"""The demo workspace `make run` seeds: two tenants, so isolation can be seen.
+
+Passwords and tokens are derived from this installation's SECRET_KEY (HMAC), so a second run
+prints the same credentials without Steward ever storing a token in clear; another
+installation gets different ones. Only allowed where STEWARD_ALLOW_DEMO is on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+
+from apps.workspaces import services
+from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
+from apps.workspaces.principal import Principal
+from apps.workspaces.roles import Role
+from apps.workspaces.scopes import DEFAULT_SCOPES, Scope
+
+SEED_ACTOR = Principal.system("demo-seed")
+
+
+class WorkspaceSpec(TypedDict):
+    name: str
+    teams: dict[str, str]
+    agents: dict[str, tuple[str, str, str]]  # slug -> (name, team slug, description)
+
+
+DEMO: dict[str, WorkspaceSpec] = {
+    "acme": {
+        "name": "Acme Robotics",
+        "teams": {"sales": "Sales", "marketing": "Marketing"},
+        "agents": {
+            "sdr-bot": ("SDR Bot", "sales", "Books meetings from inbound leads."),
+            "campaign-bot": ("Campaign Bot", "marketing", "Drafts and tunes e-mail campaigns."),
+        },
+    },
+    "globex": {
+        "name": "Globex Corporation",
+        "teams": {"revops": "RevOps", "support": "Support"},
+        "agents": {
+            "forecast-bot": ("Forecast Bot", "revops", "Keeps the pipeline forecast honest."),
+            "support-bot": ("Support Bot", "support", "Answers tier-1 support tickets."),
+        },
+    },
+}
+
+
+@dataclass
+class DemoCredentials:
+    logins: list[tuple[str, str, str, str]] = field(default_factory=list)
+    tokens: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        return [f"login: {w} {r} {u} {p}" for w, r, u, p in self.logins] + [
+            f"token: {w} {a} {t}" for w, a, t in self.tokens
+        ]
+
+
+def _derive(purpose: str, length: int) -> str:
+    digest = hmac.new(settings.SECRET_KEY.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+    return digest[:length]
+
+
+def demo_password(username: str) -> str:
+    return f"demo-{_derive(f'password:{username}', 12)}"
+
+
+def demo_token(workspace_slug: str, agent_slug: str) -> str:
+    key = f"token:{workspace_slug}:{agent_slug}"
+    return f"stw_{_derive(key + ':prefix', 12)}_{_derive(key + ':secret', 48)}"
+
+
+def _user(username: str, *, superuser: bool = False) -> User:
+    user, _ = get_user_model().objects.get_or_create(
+        username=username,
+        defaults={"email": f"{username}@demo.steward.local", "is_staff": True},
+    )
+    user.is_staff, user.is_superuser = True, superuser
+    user.set_password(demo_password(username))
+    user.save()
+    return user
+
+
+def _seed_workspace(slug: str, spec: WorkspaceSpec, creds: DemoCredentials) -> None:
+    owner = _user(f"{slug}-owner")
+    workspace = Workspace.objects.filter(slug=slug).first() or services.workspace_create(
+        actor=SEED_ACTOR, name=spec["name"], slug=slug, owner=owner
+    )
+    teams = {
+        team_slug: Team.objects.filter(workspace=workspace, slug=team_slug).first()
+        or services.team_create(actor=SEED_ACTOR, workspace=workspace, name=name, slug=team_slug)
+        for team_slug, name in spec["teams"].items()
+    }
+    for role in Role.values:
+        user = owner if role == Role.OWNER else _user(f"{slug}-{role}")
+        if not Membership.objects.filter(user=user, workspace=workspace, team=None).exists():
+            services.membership_grant(actor=SEED_ACTOR, workspace=workspace, user=user, role=role)
+        creds.logins.append((slug, role, str(user), demo_password(str(user))))
+    for agent_slug, (name, team_slug, description) in spec["agents"].items():
+        _seed_agent(workspace, teams[team_slug], agent_slug, name, description, creds)
+
+
+def _seed_agent(
+    workspace: Workspace,
+    team: Team,
+    agent_slug: str,
+    name: str,
+    description: str,
+    creds: DemoCredentials,
+) -> None:
+    agent = Agent.objects.filter(workspace=workspace, slug=agent_slug).first()
+    if agent is None:
+        agent = services.agent_create(
+            actor=SEED_ACTOR,
+            workspace=workspace,
+            team=team,
+            name=name,
+            slug=agent_slug,
+            description=description,
+        )
+    raw = demo_token(workspace.slug, agent_slug)
+    if not AgentToken.objects.filter(prefix=raw.split("_")[1]).exists():
+        services.agent_token_issue(
+            actor=SEED_ACTOR,
+            agent=agent,
+            name="demo token",
+            scopes=[*DEFAULT_SCOPES, Scope.MEMORIES_WRITE_TEAM.value],
+            raw_token=raw,
+        )
+    creds.tokens.append((workspace.slug, agent_slug, raw))
+
+
+@transaction.atomic
+def seed_demo() -> DemoCredentials:
+    """Create (or find) the demo data and return every credential to print."""
+    if not settings.STEWARD_ALLOW_DEMO:
+        raise ImproperlyConfigured(
+            "Demo data is disabled here (STEWARD_ALLOW_DEMO is off, as in production)."
+        )
+    creds = DemoCredentials()
+    operator = _user("operator", superuser=True)
+    creds.logins.append(("all", "superuser", "operator", demo_password(str(operator))))
+    for slug, spec in DEMO.items():
+        _seed_workspace(slug, spec, creds)
+    return creds

@@ -1,0 +1,324 @@
+"""Workspaces, teams, members, agents and tokens in the admin, scoped to what you manage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from guardian.admin import GuardedModelAdminMixin
+from unfold.admin import ModelAdmin
+from unfold.decorators import action, display
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+
+from apps.core.admin_site import ScopedModelAdmin
+from apps.workspaces import services
+from apps.workspaces.forms import AgentTokenAddForm, MembershipAddForm
+from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
+from apps.workspaces.principal import as_principal
+from apps.workspaces.roles import Action
+
+User = get_user_model()
+
+
+class _ManagedChoicesMixin:
+    """Foreign-key choices offer only what the person may manage."""
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.related_model in (Workspace, Team, Agent):
+            kwargs["queryset"] = db_field.related_model.objects.visible_to(
+                request.user, Action.MANAGE
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(ScopedModelAdmin):
+    list_display = ["name", "slug", "teams", "members", "agents", "created_at"]
+    search_fields = ["name", "slug"]
+    fields = ["name", "slug"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                team_count=Count("teams", distinct=True),
+                member_count=Count("memberships__user", distinct=True),
+                agent_count=Count("agents", distinct=True),
+            )
+        )
+
+    @display(description="Teams", ordering="team_count")
+    def teams(self, obj: Any) -> int:
+        return int(obj.team_count)
+
+    @display(description="Members", ordering="member_count")
+    def members(self, obj: Any) -> int:
+        return int(obj.member_count)
+
+    @display(description="Agents", ordering="agent_count")
+    def agents(self, obj: Any) -> int:
+        return int(obj.agent_count)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["slug"] if obj is not None else []
+
+    def can_add(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def create_via_service(self, actor: Any, obj: Workspace, form: Any) -> None:
+        created = services.workspace_create(
+            actor=actor, name=obj.name, slug=obj.slug, owner=actor.user
+        )
+        obj.pk = created.pk
+
+    def update_via_service(self, actor: Any, obj: Workspace, form: Any) -> None:
+        services.workspace_update(actor=actor, workspace=obj, name=obj.name)
+
+
+@admin.register(Team)
+class TeamAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
+    list_display = ["name", "workspace", "slug", "agent_total", "created_at"]
+    list_filter = ["workspace"]
+    list_select_related = ["workspace"]
+    search_fields = ["name", "slug"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).annotate(agent_count=Count("agents"))
+
+    @display(description="Agents", ordering="agent_count")
+    def agent_total(self, obj: Any) -> int:
+        return int(obj.agent_count)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["workspace", "name", "slug"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["workspace", "slug"] if obj is not None else []
+
+    def create_via_service(self, actor: Any, obj: Team, form: Any) -> None:
+        created = services.team_create(
+            actor=actor, workspace=obj.workspace, name=obj.name, slug=obj.slug
+        )
+        obj.pk = created.pk
+
+    def update_via_service(self, actor: Any, obj: Team, form: Any) -> None:
+        services.team_update(actor=actor, team=obj, name=obj.name)
+
+    def delete_via_service(self, actor: Any, obj: Team) -> None:
+        services.team_delete(actor=actor, team=obj)
+
+
+@admin.register(Membership)
+class MembershipAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
+    list_display = ["user", "workspace", "team", "role_label", "created_at"]
+    list_filter = ["workspace", "role", "team"]
+    list_select_related = ["user", "workspace", "team"]
+    search_fields = ["user__username", "user__email"]
+
+    @display(
+        description="Role",
+        label={"owner": "danger", "admin": "warning", "reviewer": "success", "auditor": "info"},
+    )
+    def role_label(self, obj: Membership) -> str:
+        return obj.role
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = MembershipAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["person", "workspace", "team", "role"]
+        return ["user", "workspace", "team", "role"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["user", "workspace", "team"] if obj is not None else []
+
+    def create_via_service(self, actor: Any, obj: Membership, form: Any) -> None:
+        created = services.membership_grant(
+            actor=actor,
+            workspace=obj.workspace,
+            team=obj.team,
+            user=form.cleaned_data["person"],
+            role=obj.role,
+        )
+        obj.pk = created.pk
+
+    def update_via_service(self, actor: Any, obj: Membership, form: Any) -> None:
+        fresh = Membership.objects.select_related("workspace", "team").get(pk=obj.pk)
+        services.membership_change_role(actor=actor, membership=fresh, role=obj.role)
+
+    def delete_via_service(self, actor: Any, obj: Membership) -> None:
+        services.membership_revoke(actor=actor, membership=obj)
+
+
+@admin.register(Agent)
+class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin):
+    list_display = ["name", "workspace", "team", "active_badge", "token_total", "created_at"]
+    list_filter = ["workspace", "team", "is_active"]
+    list_select_related = ["workspace", "team"]
+    search_fields = ["name", "slug", "description"]
+    actions = ["deactivate_agents"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        usable = Q(tokens__revoked_at__isnull=True)
+        return super().get_queryset(request).annotate(token_count=Count("tokens", filter=usable))
+
+    @display(description="Active", label={"yes": "success", "no": "danger"})
+    def active_badge(self, obj: Agent) -> str:
+        return "yes" if obj.is_active else "no"
+
+    @display(description="Unrevoked tokens", ordering="token_count")
+    def token_total(self, obj: Any) -> int:
+        return int(obj.token_count)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        base = ["workspace", "team", "name", "slug", "description"]
+        return [*base, "is_active"] if obj is not None else base
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["workspace", "slug"] if obj is not None else []
+
+    def create_via_service(self, actor: Any, obj: Agent, form: Any) -> None:
+        created = services.agent_create(
+            actor=actor,
+            workspace=obj.workspace,
+            team=obj.team,
+            name=obj.name,
+            slug=obj.slug,
+            description=obj.description,
+        )
+        obj.pk = created.pk
+
+    def update_via_service(self, actor: Any, obj: Agent, form: Any) -> None:
+        changes = {name: getattr(obj, name) for name in form.changed_data}
+        if changes:
+            services.agent_update(actor=actor, agent=Agent.objects.get(pk=obj.pk), **changes)
+
+    def obj_perms_manage_view(self, request: HttpRequest, object_pk: str) -> HttpResponse:
+        """guardian's per-object grants: operators only, since they bypass membership roles."""
+        if not request.user.is_superuser:
+            self.message_user(request, "Only operators may grant per-agent access.", messages.ERROR)
+            return self.changelist_view(request)
+        return super().obj_perms_manage_view(request, object_pk)
+
+    @action(
+        description="Deactivate selected agents (their tokens stop working)",
+        permissions=["change"],
+    )
+    def deactivate_agents(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+        actor = as_principal(request.user)
+        done = 0
+        for agent in queryset.filter(is_active=True):
+            services.agent_update(actor=actor, agent=agent, is_active=False)
+            done += 1
+        self.message_user(request, f"Deactivated {done} agent(s).", messages.SUCCESS)
+
+
+@admin.register(AgentToken)
+class AgentTokenAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
+    form = AgentTokenAddForm
+    list_display = ["name", "agent", "display_prefix", "state_label", "expires_at", "last_used_at"]
+    list_filter = ["agent__workspace", "agent"]
+    list_select_related = ["agent", "agent__workspace"]
+    search_fields = ["name", "prefix", "agent__name"]
+    actions = ["revoke_tokens"]
+    readonly_fields = [
+        "agent",
+        "name",
+        "display_prefix",
+        "scopes",
+        "expires_at",
+        "revoked_at",
+        "revoked_reason",
+        "last_used_at",
+        "created_by",
+        "created_at",
+    ]
+
+    @display(description="Token")
+    def display_prefix(self, obj: AgentToken) -> str:
+        return f"stw_{obj.prefix}_…"
+
+    @display(
+        description="State", label={"active": "success", "expired": "warning", "revoked": "danger"}
+    )
+    def state_label(self, obj: AgentToken) -> str:
+        return obj.state
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["agent", "name", "scopes", "expires_at"]
+        return self.readonly_fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.readonly_fields if obj is not None else []
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def can_add(self, request: HttpRequest) -> bool:
+        return Agent.objects.visible_to(request.user, Action.MANAGE).exists()
+
+    def save_model(self, request: HttpRequest, obj: AgentToken, form: Any, change: bool) -> None:
+        token, raw = services.agent_token_issue(
+            actor=as_principal(request.user),
+            agent=obj.agent,
+            name=obj.name,
+            scopes=form.cleaned_data["scopes"],
+            expires_at=obj.expires_at,
+        )
+        obj.pk, obj.prefix = token.pk, token.prefix
+        request.issued_token_secret = raw  # type: ignore[attr-defined]
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
+        """Show the secret on this one response; it is never stored, so never shown again."""
+        raw = getattr(request, "issued_token_secret", None)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Copy the new token now",
+            "token": obj,
+            "secret": raw,
+            "opts": self.opts,
+        }
+        response = TemplateResponse(request, "admin/workspaces/agenttoken/issued.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[AgentToken]) -> None:
+        actor = as_principal(request.user)
+        done = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            services.agent_token_revoke(actor=actor, token=token, reason="revoked in admin")
+            done += 1
+        self.message_user(request, f"Revoked {done} token(s).", messages.SUCCESS)
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin, ModelAdmin):  # type: ignore[type-arg]
+    """Accounts are the operators' (superusers'); workspace roles live on memberships."""
+
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
+
+
+@admin.register(Group)
+class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+    pass

@@ -1,0 +1,60 @@
+"""Admin forms. They validate input; services decide and record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+
+from apps.workspaces.models import AgentToken, Membership
+from apps.workspaces.scopes import DEFAULT_SCOPES, Scope
+
+User = get_user_model()
+
+
+class MembershipAddForm(forms.ModelForm):  # type: ignore[type-arg]
+    person = forms.CharField(
+        label="Username or e-mail",
+        help_text="The person's existing Steward account.",
+        widget=UnfoldAdminTextInputWidget,
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["workspace", "team", "role"]
+
+    def clean_person(self) -> Any:
+        value = self.cleaned_data["person"].strip()
+        user = User.objects.filter(Q(username=value) | Q(email__iexact=value)).first()
+        if user is None:
+            raise forms.ValidationError(f"No account with username or e-mail {value!r}.")
+        return user
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        team, workspace = cleaned.get("team"), cleaned.get("workspace")
+        if team is not None and workspace is not None and team.workspace_id != workspace.pk:
+            self.add_error("team", "This team belongs to another workspace.")
+        user = cleaned.get("person")
+        if user is not None and workspace is not None:
+            exists = Membership.objects.filter(user=user, workspace=workspace, team=team).exists()
+            if exists:
+                self.add_error("person", "This person already has a role there; change it.")
+        return cleaned
+
+
+class AgentTokenAddForm(forms.ModelForm):  # type: ignore[type-arg]
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices,
+        initial=DEFAULT_SCOPES,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What this token may do. Give the least that works.",
+    )
+
+    class Meta:
+        model = AgentToken
+        fields = ["agent", "name", "scopes", "expires_at"]
+        widgets = {"agent": UnfoldAdminSelectWidget}

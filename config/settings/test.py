@@ -1,0 +1,22 @@
+"""Settings for pytest: the real PostgreSQL with pgvector, fast hashing, in-memory broker."""
+
+import os
+
+os.environ.setdefault("STEWARD_ALLOW_DEMO", "true")
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import REST_FRAMEWORK
+
+SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tests that need a worker start a real one in-process (tests/conftest.py: celery_worker).
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}

@@ -1,0 +1,62 @@
+"""Look of the admin (django-unfold); see docs/admin-theme.md for why this theme."""
+
+from django.urls import reverse_lazy
+
+UNFOLD = {
+    "SITE_TITLE": "Steward",
+    "SITE_HEADER": "Steward",
+    "SITE_SUBHEADER": "Governance for what agents learn",
+    "SITE_SYMBOL": "verified_user",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "ENVIRONMENT": "apps.core.admin_site.environment_badge",
+    "DASHBOARD_CALLBACK": "apps.core.admin_site.dashboard_callback",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": [
+            {
+                "title": "Workspaces",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Workspaces",
+                        "icon": "domain",
+                        "link": reverse_lazy("admin:workspaces_workspace_changelist"),
+                    },
+                    {
+                        "title": "Teams",
+                        "icon": "groups",
+                        "link": reverse_lazy("admin:workspaces_team_changelist"),
+                    },
+                    {
+                        "title": "Members",
+                        "icon": "badge",
+                        "link": reverse_lazy("admin:workspaces_membership_changelist"),
+                    },
+                    {
+                        "title": "Agents",
+                        "icon": "smart_toy",
+                        "link": reverse_lazy("admin:workspaces_agent_changelist"),
+                    },
+                    {
+                        "title": "Agent tokens",
+                        "icon": "key",
+                        "link": reverse_lazy("admin:workspaces_agenttoken_changelist"),
+                    },
+                ],
+            },
+            {
+                "title": "Compliance",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Audit trail",
+                        "icon": "history",
+                        "link": reverse_lazy("admin:audit_auditevent_changelist"),
+                    },
+                ],
+            },
+        ],
+    },
+}
