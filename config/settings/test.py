@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("STEWARD_ALLOW_DEMO", "true")
 
+from config.env import env_str
 from config.settings.base import *  # noqa: F403
 from config.settings.base import REST_FRAMEWORK
 
@@ -20,3 +21,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}
+
+# Separate names let concurrent runs (developers, helpers, CI) share one embedded server.
+DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DB_NAME", "test_steward")}  # noqa: F405
