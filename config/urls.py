@@ -19,3 +19,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/<path:rest>", api_not_found),
 ]
+
+handler400 = "apps.core.api.errors.bad_request"
+handler404 = "apps.core.api.errors.page_not_found"
+handler500 = "apps.core.api.errors.server_error"

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 from unfold.contrib.filters.admin import RangeDateTimeFilter
+from unfold.paginator import InfinitePaginator
 
 from apps.audit.models import AuditEvent
 from apps.core.admin_site import ScopedModelAdmin
@@ -18,6 +19,7 @@ from apps.workspaces.roles import Action
 @admin.register(AuditEvent)
 class AuditEventAdmin(ScopedModelAdmin):
     view_action = Action.AUDIT
+    workspace_roles_only = True  # a team-level admin role does not open the trail
     list_display = [
         "created_at",
         "action",
@@ -31,9 +33,10 @@ class AuditEventAdmin(ScopedModelAdmin):
         "actor_kind",
         "object_type",
         "action",
-        "workspace",
+        ("workspace", admin.RelatedOnlyFieldListFilter),
     ]
     list_filter_submit = True
+    paginator = InfinitePaginator  # the trail only grows: no COUNT(*) over it per page
     list_select_related = ["workspace"]
     search_fields = ["=actor_label", "=object_id", "=request_id", "action"]
     date_hierarchy = None

@@ -32,6 +32,14 @@ class AuditEventQuerySet(ScopedQuerySet):
     def bulk_update(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only; bulk_update() is refused.")
 
+    def update_or_create(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit events are append-only; update_or_create() is refused.")
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("update_conflicts"):
+            raise AppendOnlyError("Audit events are append-only; upserts are refused.")
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class ActorKind(models.TextChoices):
     USER = "user", "User"
@@ -80,8 +88,11 @@ class AuditEvent(models.Model):
         return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_label}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
+        if not self._state.adding or kwargs.get("update_fields") or kwargs.get("force_update"):
             raise AppendOnlyError("Audit events are append-only; an existing event can't be saved.")
+        # An explicit pk on a new instance would otherwise make Django try an UPDATE first and
+        # overwrite the stored event; forcing the INSERT turns that into an IntegrityError.
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,15 +14,39 @@ from unfold.admin import ModelAdmin
 
 from apps.core.exceptions import ServiceError
 from apps.workspaces.principal import as_principal
-from apps.workspaces.roles import Action
+from apps.workspaces.roles import Action, roles_allowed
+
+T = TypeVar("T")
+
+
+def per_request(request: HttpRequest, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """Permission answers are asked for many times per page (sidebar, app list, buttons);
+    one request computes each once."""
+    memo: dict[tuple[Any, ...], Any] = request.__dict__.setdefault("_steward_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def has_console_access(request: HttpRequest) -> bool:
-    """Signed-in staff with a membership (or an operator); mirrors scoping's notion of access."""
+    """Signed-in staff with a membership or a per-agent grant (or an operator); mirrors
+    scoping's notion of access."""
     user = request.user
     if not (user.is_active and user.is_staff):
         return False
-    return bool(user.is_superuser or user.memberships.exists())
+    if user.is_superuser:
+        return True
+
+    def compute() -> bool:
+        from apps.workspaces.models import AgentGroupObjectPermission, AgentUserObjectPermission
+
+        return bool(
+            user.memberships.exists()
+            or AgentUserObjectPermission.objects.filter(user=user).exists()
+            or AgentGroupObjectPermission.objects.filter(group__user=user).exists()
+        )
+
+    return per_request(request, ("console",), compute)
 
 
 class ScopedModelAdmin(ModelAdmin):
@@ -33,6 +58,7 @@ class ScopedModelAdmin(ModelAdmin):
 
     view_action: str = Action.VIEW
     change_action: str = Action.MANAGE
+    workspace_roles_only = False
     show_full_result_count = False
     list_per_page = 50
 
@@ -46,11 +72,37 @@ class ScopedModelAdmin(ModelAdmin):
             queryset = queryset.select_related(*self.list_select_related)
         return queryset
 
+    def holds_role_for(self, request: HttpRequest, action: str) -> bool:
+        """A membership whose role allows `action` here (workspace-level only where
+        `workspace_roles_only`: the audit trail is read per workspace)."""
+        from apps.workspaces.models import Membership
+
+        def compute() -> bool:
+            user: Any = request.user
+            roles = Membership.objects.filter(user=user, role__in=roles_allowed(action))
+            if self.workspace_roles_only:
+                roles = roles.filter(team__isnull=True)
+            return bool(roles.exists())
+
+        return per_request(request, ("role", action, self.workspace_roles_only), compute)
+
+    def capable(self, request: HttpRequest, action: str) -> bool:
+        """May take `action` on this kind of object somewhere: a role that allows it (even in
+        a workspace that has no such rows yet) or rows already visible (per-object grants)."""
+        if request.user.is_superuser:
+            return True
+        return self.holds_role_for(request, action) or self.scoped(request, action).exists()
+
     def _allowed(self, request: HttpRequest, action: str, obj: models.Model | None) -> bool:
         if not has_console_access(request):
             return False
-        queryset = self.scoped(request, action)
-        return queryset.filter(pk=obj.pk).exists() if obj is not None else queryset.exists()
+        if obj is None:
+            key: tuple[Any, ...] = (self.opts.label, action)
+            return per_request(request, key, lambda: self.capable(request, action))
+        key = (self.opts.label, action, obj.pk)
+        return per_request(
+            request, key, lambda: self.scoped(request, action).filter(pk=obj.pk).exists()
+        )
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._allowed(request, self.view_action, None)
@@ -62,15 +114,12 @@ class ScopedModelAdmin(ModelAdmin):
         return self._allowed(request, self.change_action, obj)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return has_console_access(request) and self.can_add(request)
+        if not has_console_access(request):
+            return False
+        return per_request(request, (self.opts.label, "add"), lambda: self.can_add(request))
 
     def can_add(self, request: HttpRequest) -> bool:
-        from apps.workspaces.models import Team, Workspace
-
-        return (
-            Workspace.objects.visible_to(request.user, Action.MANAGE).exists()
-            or Team.objects.visible_to(request.user, Action.MANAGE).exists()
-        )
+        return self.capable(request, Action.MANAGE)
 
     def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         if not hasattr(self, "delete_via_service"):
@@ -128,6 +177,27 @@ class ScopedModelAdmin(ModelAdmin):
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+
+def _module_permission(request: HttpRequest, model_label: str) -> bool:
+    from django.apps import apps
+    from django.contrib import admin
+
+    model_admin = admin.site._registry[apps.get_model(model_label)]
+    return bool(model_admin.has_module_permission(request))
+
+
+def sidebar_console(request: HttpRequest) -> bool:
+    """Unfold sidebar: the tenancy pages are for anyone with console access."""
+    return has_console_access(request)
+
+
+def sidebar_tokens(request: HttpRequest) -> bool:
+    return _module_permission(request, "workspaces.AgentToken")
+
+
+def sidebar_audit(request: HttpRequest) -> bool:
+    return _module_permission(request, "audit.AuditEvent")
 
 
 def environment_badge(request: HttpRequest) -> list[str] | None:

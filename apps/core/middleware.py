@@ -32,8 +32,9 @@ class RequestIdMiddleware:
 class ApiBodySizeLimitMiddleware:
     """Refuses API bodies over API_MAX_BODY_BYTES with 413 before anything reads them.
 
-    Bodies without a Content-Length (chunked) are caught when read: Django raises
-    RequestDataTooBig past DATA_UPLOAD_MAX_MEMORY_SIZE and the API error handler maps it to 413.
+    The API reads exactly Content-Length bytes (DRF treats a body without one as empty), so the
+    declared length is the whole of what can arrive; a length that is not a non-negative integer
+    is refused rather than guessed at.
     """
 
     def __init__(self, get_response: Handler) -> None:
@@ -41,10 +42,14 @@ class ApiBodySizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/api/"):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return error_response(400, "invalid", "Content-Length must be an integer.")
+            declared = str(request.META.get("CONTENT_LENGTH") or "0").strip()
+            if not (declared.isascii() and declared.isdigit()):
+                return error_response(
+                    400,
+                    "malformed_request",
+                    "Content-Length must be a non-negative integer number of bytes.",
+                )
+            length = int(declared)
             if length > settings.API_MAX_BODY_BYTES:
                 return error_response(
                     413,

@@ -6,28 +6,50 @@ import datetime as dt
 import json
 from typing import Any
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.workspaces.models import Agent, AgentToken, Membership, Workspace
+from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
 from apps.workspaces.roles import Action
 
 ACTIVITY_DAYS = 14
 
 
+def _count_per_workspace(rows: QuerySet[Any], field: str = "pk") -> Coalesce:
+    per_workspace = (
+        rows.filter(workspace_id=OuterRef("pk"))
+        .order_by()
+        .values("workspace_id")
+        .annotate(n=Count(field, distinct=True))
+        .values("n")
+    )
+    return Coalesce(Subquery(per_workspace, output_field=IntegerField()), Value(0))
+
+
+def workspaces_with_counts(user: Any, workspaces: QuerySet[Any] | None = None) -> QuerySet[Any]:
+    """Workspaces annotated with the teams, people and agents `user` may see in each.
+
+    Counting only what scoping shows keeps a team member from learning the size of the rest of
+    the company; one subquery per count keeps a big workspace from multiplying joins.
+    """
+    if workspaces is None:
+        workspaces = Workspace.objects.visible_to(user, Action.VIEW)
+    agents = Agent.objects.visible_to(user, Action.VIEW)
+    return workspaces.annotate(
+        team_count=_count_per_workspace(Team.objects.visible_to(user, Action.VIEW)),
+        member_count=_count_per_workspace(
+            Membership.objects.visible_to(user, Action.VIEW), "user_id"
+        ),
+        agent_count=_count_per_workspace(agents),
+        active_agent_count=_count_per_workspace(agents.filter(is_active=True)),
+    )
+
+
 def dashboard_for(user: Any) -> dict[str, Any]:
     """Counts per visible workspace and the audit activity of the last two weeks."""
-    workspaces = list(
-        Workspace.objects.visible_to(user, Action.VIEW)
-        .annotate(
-            team_count=Count("teams", distinct=True),
-            member_count=Count("memberships__user", distinct=True),
-            agent_count=Count("agents", filter=Q(agents__is_active=True), distinct=True),
-        )
-        .order_by("name")[:20]
-    )
+    workspaces = list(workspaces_with_counts(user).order_by("name")[:20])
     tokens = AgentToken.objects.usable().visible_to(user, Action.MANAGE).count()
     return {
         "workspaces": workspaces,

@@ -9,15 +9,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
-from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from apps.core.admin_site import ScopedModelAdmin
+from apps.core.admin_site import ScopedModelAdmin, per_request
+from apps.core.selectors import workspaces_with_counts
 from apps.workspaces import services
 from apps.workspaces.forms import AgentTokenAddForm, MembershipAddForm
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
@@ -27,14 +30,34 @@ from apps.workspaces.roles import Action
 User = get_user_model()
 
 
+def _only_visible(field: str) -> tuple[str, type[admin.RelatedOnlyFieldListFilter]]:
+    """A foreign-key filter listing only values of rows the person sees: the default filter
+    lists every row of the related table, other workspaces' names included."""
+    return (field, admin.RelatedOnlyFieldListFilter)
+
+
+def workspaces_managed_in_part(user: Any) -> QuerySet[Workspace]:
+    """Workspaces where `user` manages the workspace or at least one of its teams."""
+    teams = Team.objects.visible_to(user, Action.MANAGE).values("workspace_id")
+    whole = Workspace.objects.visible_to(user, Action.MANAGE).values("pk")
+    return Workspace.objects.filter(Q(pk__in=whole) | Q(pk__in=teams))
+
+
 class _ManagedChoicesMixin:
-    """Foreign-key choices offer only what the person may manage."""
+    """Foreign-key choices offer only what the person may manage.
+
+    `workspace_choices_in_part`: a team admin picks the workspace of their team (the service
+    still refuses a workspace-wide change they may not make).
+    """
+
+    workspace_choices_in_part = False
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.related_model in (Workspace, Team, Agent):
-            kwargs["queryset"] = db_field.related_model.objects.visible_to(
-                request.user, Action.MANAGE
-            )
+        model = db_field.related_model
+        if model is Workspace and self.workspace_choices_in_part:
+            kwargs["queryset"] = workspaces_managed_in_part(request.user)
+        elif model in (Workspace, Team, Agent):
+            kwargs["queryset"] = model.objects.visible_to(request.user, Action.MANAGE)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
 
 
@@ -45,15 +68,7 @@ class WorkspaceAdmin(ScopedModelAdmin):
     fields = ["name", "slug"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                team_count=Count("teams", distinct=True),
-                member_count=Count("memberships__user", distinct=True),
-                agent_count=Count("agents", distinct=True),
-            )
-        )
+        return workspaces_with_counts(request.user, super().get_queryset(request))
 
     @display(description="Teams", ordering="team_count")
     def teams(self, obj: Any) -> int:
@@ -83,10 +98,20 @@ class WorkspaceAdmin(ScopedModelAdmin):
         services.workspace_update(actor=actor, workspace=obj, name=obj.name)
 
 
+def _manages_workspace(request: HttpRequest, workspace_id: int | None) -> bool:
+    def compute() -> bool:
+        managed = Workspace.objects.visible_to(request.user, Action.MANAGE)
+        return managed.filter(pk=workspace_id).exists() if workspace_id else managed.exists()
+
+    return per_request(request, ("manages_workspace", workspace_id), compute)
+
+
 @admin.register(Team)
 class TeamAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
+    """Teams are made and removed by those who manage the workspace; team admins rename."""
+
     list_display = ["name", "workspace", "slug", "agent_total", "created_at"]
-    list_filter = ["workspace"]
+    list_filter = [_only_visible("workspace")]
     list_select_related = ["workspace"]
     search_fields = ["name", "slug"]
 
@@ -103,6 +128,14 @@ class TeamAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["workspace", "slug"] if obj is not None else []
 
+    def can_add(self, request: HttpRequest) -> bool:
+        return _manages_workspace(request, None)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if not super().has_delete_permission(request, obj):
+            return False
+        return _manages_workspace(request, obj.workspace_id if obj is not None else None)
+
     def create_via_service(self, actor: Any, obj: Team, form: Any) -> None:
         created = services.team_create(
             actor=actor, workspace=obj.workspace, name=obj.name, slug=obj.slug
@@ -118,8 +151,9 @@ class TeamAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
+    workspace_choices_in_part = True
     list_display = ["user", "workspace", "team", "role_label", "created_at"]
-    list_filter = ["workspace", "role", "team"]
+    list_filter = [_only_visible("workspace"), "role", _only_visible("team")]
     list_select_related = ["user", "workspace", "team"]
     search_fields = ["user__username", "user__email"]
 
@@ -153,7 +187,7 @@ class MembershipAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
             user=form.cleaned_data["person"],
             role=obj.role,
         )
-        obj.pk = created.pk
+        obj.pk, obj.user = created.pk, created.user
 
     def update_via_service(self, actor: Any, obj: Membership, form: Any) -> None:
         fresh = Membership.objects.select_related("workspace", "team").get(pk=obj.pk)
@@ -163,17 +197,55 @@ class MembershipAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
         services.membership_revoke(actor=actor, membership=obj)
 
 
+def _through_service(form_class: Any, request: HttpRequest, holder: str) -> Any:
+    """guardian's grant form, limited to what scoping honours and saved by the service."""
+
+    class GrantForm(form_class):
+        def get_obj_perms_field_choices(self) -> list[Any]:
+            choices = super().get_obj_perms_field_choices()
+            return [choice for choice in choices if choice[0] in services.AGENT_GRANTABLE]
+
+        def save_obj_perms(self) -> None:
+            services.agent_access_set(
+                actor=as_principal(request.user),
+                agent=self.obj,
+                permissions=list(self.cleaned_data[self.get_obj_perms_field_name()]),
+                **{holder: getattr(self, holder)},
+            )
+
+    return GrantForm
+
+
 @admin.register(Agent)
 class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin):
+    workspace_choices_in_part = True
     list_display = ["name", "workspace", "team", "active_badge", "token_total", "created_at"]
-    list_filter = ["workspace", "team", "is_active"]
+    list_filter = [_only_visible("workspace"), _only_visible("team"), "is_active"]
     list_select_related = ["workspace", "team"]
     search_fields = ["name", "slug", "description"]
     actions = ["deactivate_agents"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        usable = Q(tokens__revoked_at__isnull=True)
-        return super().get_queryset(request).annotate(token_count=Count("tokens", filter=usable))
+        """Token counts only over tokens the person may see (those of agents they manage)."""
+        tokens = (
+            AgentToken.objects.visible_to(request.user, Action.MANAGE)
+            .filter(agent=OuterRef("pk"), revoked_at__isnull=True)
+            .order_by()
+            .values("agent")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(token_count=Coalesce(Subquery(tokens, output_field=IntegerField()), 0))
+        )
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        shown = list(super().get_list_display(request))
+        if not self.has_change_permission(request):
+            shown.remove("token_total")
+        return shown
 
     @display(description="Active", label={"yes": "success", "no": "danger"})
     def active_badge(self, obj: Agent) -> str:
@@ -182,6 +254,15 @@ class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin)
     @display(description="Unrevoked tokens", ordering="token_count")
     def token_total(self, obj: Any) -> int:
         return int(obj.token_count)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        team_field = form.base_fields.get("team")
+        if obj is not None and team_field is not None:
+            team_field.queryset = team_field.queryset.filter(workspace_id=obj.workspace_id)
+        return form
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         base = ["workspace", "team", "name", "slug", "description"]
@@ -206,12 +287,35 @@ class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin)
         if changes:
             services.agent_update(actor=actor, agent=Agent.objects.get(pk=obj.pk), **changes)
 
+    def _operators_only(self, request: HttpRequest) -> HttpResponse | None:
+        if request.user.is_superuser:
+            return None
+        self.message_user(request, "Only operators may grant per-agent access.", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:workspaces_agent_changelist"))
+
     def obj_perms_manage_view(self, request: HttpRequest, object_pk: str) -> HttpResponse:
         """guardian's per-object grants: operators only, since they bypass membership roles."""
-        if not request.user.is_superuser:
-            self.message_user(request, "Only operators may grant per-agent access.", messages.ERROR)
-            return self.changelist_view(request)
-        return super().obj_perms_manage_view(request, object_pk)
+        refused = self._operators_only(request)
+        return refused or super().obj_perms_manage_view(request, object_pk)
+
+    def obj_perms_manage_user_view(
+        self, request: HttpRequest, object_pk: str, user_id: str
+    ) -> HttpResponse:
+        refused = self._operators_only(request)
+        return refused or super().obj_perms_manage_user_view(request, object_pk, user_id)
+
+    def obj_perms_manage_group_view(
+        self, request: HttpRequest, object_pk: str, group_id: str
+    ) -> HttpResponse:
+        refused = self._operators_only(request)
+        return refused or super().obj_perms_manage_group_view(request, object_pk, group_id)
+
+    def get_obj_perms_manage_user_form(self, request: HttpRequest) -> Any:
+        return _through_service(super().get_obj_perms_manage_user_form(request), request, "user")
+
+    def get_obj_perms_manage_group_form(self, request: HttpRequest) -> Any:
+        base = super().get_obj_perms_manage_group_form(request)
+        return _through_service(base, request, "group")
 
     @action(
         description="Deactivate selected agents (their tokens stop working)",
@@ -228,9 +332,12 @@ class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin)
 
 @admin.register(AgentToken)
 class AgentTokenAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
+    """Token metadata is for those who manage the agent; the secret is shown once, on issue."""
+
+    view_action = Action.MANAGE
     form = AgentTokenAddForm
     list_display = ["name", "agent", "display_prefix", "state_label", "expires_at", "last_used_at"]
-    list_filter = ["agent__workspace", "agent"]
+    list_filter = [_only_visible("agent__workspace"), _only_visible("agent")]
     list_select_related = ["agent", "agent__workspace"]
     search_fields = ["name", "prefix", "agent__name"]
     actions = ["revoke_tokens"]
@@ -269,7 +376,7 @@ class AgentTokenAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
         return False if obj is not None else super().has_change_permission(request, obj)
 
     def can_add(self, request: HttpRequest) -> bool:
-        return Agent.objects.visible_to(request.user, Action.MANAGE).exists()
+        return bool(Agent.objects.visible_to(request.user, Action.MANAGE).exists())
 
     def save_model(self, request: HttpRequest, obj: AgentToken, form: Any, change: bool) -> None:
         token, raw = services.agent_token_issue(

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.utils import timezone
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from apps.workspaces.models import AgentToken, Membership
@@ -27,11 +27,17 @@ class MembershipAddForm(forms.ModelForm):  # type: ignore[type-arg]
         fields = ["workspace", "team", "role"]
 
     def clean_person(self) -> Any:
+        """The account named exactly; an e-mail shared by several accounts names none of them."""
         value = self.cleaned_data["person"].strip()
-        user = User.objects.filter(Q(username=value) | Q(email__iexact=value)).first()
-        if user is None:
+        user = User.objects.filter(username=value).first()
+        if user is not None:
+            return user
+        matches = list(User.objects.filter(email__iexact=value)[:2])
+        if len(matches) > 1:
+            raise forms.ValidationError("Several accounts use this e-mail; enter the username.")
+        if not matches:
             raise forms.ValidationError(f"No account with username or e-mail {value!r}.")
-        return user
+        return matches[0]
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
@@ -58,3 +64,9 @@ class AgentTokenAddForm(forms.ModelForm):  # type: ignore[type-arg]
         model = AgentToken
         fields = ["agent", "name", "scopes", "expires_at"]
         widgets = {"agent": UnfoldAdminSelectWidget}
+
+    def clean_expires_at(self) -> Any:
+        expires_at = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("Must be in the future.")
+        return expires_at

@@ -41,6 +41,8 @@ class ScopedQuerySet(models.QuerySet[Any]):
 
     def visible_to(self, actor: Any, action: str = Action.VIEW) -> Self:
         roles_allowed(action)  # rejects unknown actions early
+        if actor is None or getattr(actor, "is_anonymous", False):
+            return self.none()
         principal = as_principal(actor)
         if not principal.is_authenticated:
             return self.none()
@@ -166,12 +168,13 @@ class Membership(models.Model):
 class AgentQuerySet(ScopedQuerySet):
     def for_user(self, principal: Principal, action: str) -> Self:
         user = principal.required_user
-        codename = "view_agent" if action == Action.VIEW else "change_agent"
+        # A grant to change an agent includes seeing it.
+        codenames = ["view_agent", "change_agent"] if action == Action.VIEW else ["change_agent"]
         granted = AgentUserObjectPermission.objects.filter(
-            user=user, permission__codename=codename
+            user=user, permission__codename__in=codenames
         ).values("content_object_id")
         granted_to_groups = AgentGroupObjectPermission.objects.filter(
-            group__user=user, permission__codename=codename
+            group__user=user, permission__codename__in=codenames
         ).values("content_object_id")
         return self.filter(
             Q(workspace_id__in=workspace_ids_for(user, action))

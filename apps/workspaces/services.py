@@ -6,15 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, remove_perm
 
 from apps.audit.services import audit_event_record, audit_snapshot
-from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
+from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action, Role
@@ -24,7 +26,10 @@ TEAM_FIELDS = ("workspace", "name", "slug")
 MEMBERSHIP_FIELDS = ("user", "workspace", "team", "role")
 AGENT_FIELDS = ("workspace", "team", "name", "slug", "description", "is_active")
 TOKEN_FIELDS = ("agent", "name", "prefix", "scopes", "expires_at", "revoked_at", "revoked_reason")
+AGENT_GRANTABLE = ("view_agent", "change_agent")  # what Agent scoping honours
 TOKEN_PREFIX = "stw_"  # noqa: S105 - a public marker, not a secret
+
+M = TypeVar("M", bound=models.Model)
 
 
 def require(actor: Any, action: str, obj: models.Model) -> None:
@@ -41,6 +46,16 @@ def _require_manage_scope(actor: Any, workspace: Workspace, team: Team | None) -
             "The team belongs to another workspace.", fields={"team": ["Not in this workspace."]}
         )
     require(actor, Action.MANAGE, team if team is not None else workspace)
+
+
+def _locked(obj: M) -> M:
+    """The row as stored, locked until commit: callers (forms, serializers) may hand us an
+    instance they have already changed in memory, which would falsify the audit `before`."""
+    manager = type(obj)._default_manager
+    try:
+        return manager.select_for_update().get(pk=obj.pk)
+    except ObjectDoesNotExist as exc:
+        raise NotFound(f"This {obj._meta.verbose_name} no longer exists.") from exc
 
 
 def _save_unique(obj: models.Model, message: str, field: str) -> None:
@@ -76,6 +91,9 @@ def workspace_create(*, actor: Any, name: str, slug: str, owner: User) -> Worksp
 @transaction.atomic
 def workspace_update(*, actor: Any, workspace: Workspace, name: str) -> Workspace:
     require(actor, Action.MANAGE, workspace)
+    workspace = _locked(workspace)
+    if workspace.name == name:
+        return workspace
     before = audit_snapshot(workspace, ("name",))
     workspace.name = name
     workspace.save(update_fields=["name", "updated_at"])
@@ -111,6 +129,9 @@ def team_create(*, actor: Any, workspace: Workspace, name: str, slug: str) -> Te
 @transaction.atomic
 def team_update(*, actor: Any, team: Team, name: str) -> Team:
     require(actor, Action.MANAGE, team)
+    team = _locked(team)
+    if team.name == name:
+        return team
     before = audit_snapshot(team, TEAM_FIELDS)
     team.name = name
     team.save(update_fields=["name"])
@@ -127,11 +148,19 @@ def team_update(*, actor: Any, team: Team, name: str) -> Team:
 
 @transaction.atomic
 def team_delete(*, actor: Any, team: Team, reason: str = "") -> None:
-    """Delete an empty team; agents must be moved first so nothing loses its scope silently."""
+    """Delete a team without agents; agents must be moved first so none loses its scope silently.
+
+    The team's memberships go with it; the event lists them, so no access ends unrecorded.
+    """
     require(actor, Action.MANAGE, team.workspace)
+    team = _locked(team)
     if team.agents.exists():
         raise Conflict("Move or delete this team's agents before deleting the team.")
     before = audit_snapshot(team, TEAM_FIELDS)
+    before["memberships"] = [
+        audit_snapshot(membership, MEMBERSHIP_FIELDS)
+        for membership in team.memberships.order_by("pk")
+    ]
     audit_event_record(
         actor=actor,
         action="team.delete",
@@ -146,16 +175,22 @@ def team_delete(*, actor: Any, team: Team, reason: str = "") -> None:
 # --- memberships ------------------------------------------------------------------------------
 
 
-def _check_role_change(
-    actor: Any, workspace: Workspace, team: Team | None, roles: set[str]
-) -> None:
-    if Role.OWNER in roles:
-        if team is not None:
-            raise ValidationFailed(
-                "Owner is a workspace-wide role; it can't be given for one team.",
-                fields={"role": ["Not valid for a team membership."]},
-            )
-        require(actor, Action.MANAGE_OWNERS, workspace)
+def _check_role_given(actor: Any, workspace: Workspace, team: Team | None, role: str) -> None:
+    """Owner is workspace-wide and only owners hand it out."""
+    if role != Role.OWNER:
+        return
+    if team is not None:
+        raise ValidationFailed(
+            "Owner is a workspace-wide role; it can't be given for one team.",
+            fields={"role": ["Not valid for a team membership."]},
+        )
+    require(actor, Action.MANAGE_OWNERS, workspace)
+
+
+def _check_role_taken(actor: Any, membership: Membership) -> None:
+    """Only owners take the owner role away (by demotion or revocation)."""
+    if membership.role == Role.OWNER and membership.team_id is None:
+        require(actor, Action.MANAGE_OWNERS, membership.workspace)
 
 
 def _check_not_last_owner(membership: Membership) -> None:
@@ -181,11 +216,12 @@ def membership_grant(
     if role not in Role.values:
         raise ValidationFailed(f"Unknown role {role!r}.", fields={"role": ["Unknown role."]})
     _require_manage_scope(actor, workspace, team)
-    _check_role_change(actor, workspace, team, {role})
+    _check_role_given(actor, workspace, team, role)
     membership = Membership(user=user, workspace=workspace, team=team, role=role)
     _save_unique(membership, "This person already has a role there; change it instead.", "user")
     if not getattr(user, "is_staff", True):
         get_user_model().objects.filter(pk=user.pk).update(is_staff=True)
+        user.is_staff = True
     audit_event_record(
         actor=actor,
         action="membership.grant",
@@ -198,12 +234,17 @@ def membership_grant(
 
 @transaction.atomic
 def membership_change_role(*, actor: Any, membership: Membership, role: str) -> Membership:
+    """Change a role; the owner role is given and taken only by owners, and never the last."""
     if role not in Role.values:
         raise ValidationFailed(f"Unknown role {role!r}.", fields={"role": ["Unknown role."]})
+    require(actor, Action.VIEW, membership)
+    membership = _locked(membership)
     _require_manage_scope(actor, membership.workspace, membership.team)
-    _check_role_change(actor, membership.workspace, membership.team, {role, membership.role})
-    if role != Role.OWNER:
-        _check_not_last_owner(membership)
+    if membership.role == role:
+        return membership
+    _check_role_taken(actor, membership)
+    _check_role_given(actor, membership.workspace, membership.team, role)
+    _check_not_last_owner(membership)
     before = audit_snapshot(membership, MEMBERSHIP_FIELDS)
     membership.role = role
     membership.save(update_fields=["role"])
@@ -220,8 +261,10 @@ def membership_change_role(*, actor: Any, membership: Membership, role: str) -> 
 
 @transaction.atomic
 def membership_revoke(*, actor: Any, membership: Membership, reason: str = "") -> None:
+    require(actor, Action.VIEW, membership)
+    membership = _locked(membership)
     _require_manage_scope(actor, membership.workspace, membership.team)
-    _check_role_change(actor, membership.workspace, membership.team, {membership.role})
+    _check_role_taken(actor, membership)
     _check_not_last_owner(membership)
     audit_event_record(
         actor=actor,
@@ -268,11 +311,14 @@ def agent_update(*, actor: Any, agent: Agent, **changes: Any) -> Agent:
     if unknown:
         raise ValidationFailed(f"Can't change {', '.join(sorted(unknown))} of an agent.")
     require(actor, Action.MANAGE, agent)
+    agent = _locked(agent)
     if "team" in changes:
         _require_manage_scope(actor, agent.workspace, changes["team"])
     before = audit_snapshot(agent, AGENT_FIELDS)
     for field, value in changes.items():
         setattr(agent, field, value)
+    if audit_snapshot(agent, AGENT_FIELDS) == before:
+        return agent
     agent.save(update_fields=[*changes])
     audit_event_record(
         actor=actor,
@@ -283,6 +329,51 @@ def agent_update(*, actor: Any, agent: Agent, **changes: Any) -> Agent:
         after=audit_snapshot(agent, AGENT_FIELDS),
     )
     return agent
+
+
+@transaction.atomic
+def agent_access_set(
+    *,
+    actor: Any,
+    agent: Agent,
+    permissions: list[str],
+    user: User | None = None,
+    group: Group | None = None,
+) -> None:
+    """Set the per-agent grants (guardian) of one user or group to exactly `permissions`.
+
+    Grants reach past membership roles (a contractor who runs one bot), even across
+    workspaces, so only operators set them.
+    """
+    principal = as_principal(actor)
+    if principal.kind != "system" and not principal.is_superuser:
+        raise Forbidden("Only an operator (superuser) may grant per-agent access.")
+    if (user is None) == (group is None):
+        raise ValidationFailed("Give either a user or a group.")
+    wanted = set(permissions)
+    unknown = wanted - set(AGENT_GRANTABLE)
+    if unknown:
+        raise ValidationFailed(
+            f"Can't grant {', '.join(sorted(unknown))}; choose from {', '.join(AGENT_GRANTABLE)}."
+        )
+    holder: Any = user if user is not None else group
+    held = get_user_perms(user, agent) if user is not None else get_group_perms(group, agent)
+    current = {str(codename) for codename in held} & set(AGENT_GRANTABLE)
+    if wanted == current:
+        return
+    for codename in current - wanted:
+        remove_perm(codename, holder, agent)
+    for codename in wanted - current:
+        assign_perm(codename, holder, agent)
+    who = {"user": user.pk} if user is not None else {"group": holder.pk}
+    audit_event_record(
+        actor=actor,
+        action="agent.access_set",
+        obj=agent,
+        workspace_id=agent.workspace_id,
+        before={**who, "permissions": sorted(current)},
+        after={**who, "permissions": sorted(wanted)},
+    )
 
 
 # --- agent tokens -----------------------------------------------------------------------------
@@ -333,7 +424,7 @@ def agent_token_issue(
         raise ValidationFailed("raw_token is not shaped like stw_<12 hex>_<secret>.")
     prefix = parts[0]
     principal = as_principal(actor)
-    token = AgentToken.objects.create(
+    token = AgentToken(
         agent=agent,
         name=name,
         prefix=prefix,
@@ -342,6 +433,7 @@ def agent_token_issue(
         expires_at=expires_at,
         created_by=principal.user if principal.kind == "user" else None,
     )
+    _save_unique(token, "A token with this prefix exists; issue a new one.", "raw_token")
     audit_event_record(
         actor=actor,
         action="agent_token.issue",

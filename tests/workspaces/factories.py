@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 
-from apps.workspaces.models import Agent, Membership, Team, Workspace
+from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
+from apps.workspaces.scopes import DEFAULT_SCOPES
+from apps.workspaces.services import hash_token
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -60,3 +63,24 @@ class AgentFactory(factory.django.DjangoModelFactory):
     team = None
     name = factory.Sequence(lambda n: f"Agent {n}")
     slug = factory.Sequence(lambda n: f"agent-{n}")
+
+
+class AgentTokenFactory(factory.django.DjangoModelFactory):
+    """A usable token without an audit event; its secret is on `.raw` (only the hash is saved)."""
+
+    class Meta:
+        model = AgentToken
+
+    agent = factory.SubFactory(AgentFactory)
+    name = factory.Sequence(lambda n: f"token {n}")
+    raw = factory.LazyFunction(lambda: f"stw_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}")
+    prefix = factory.LazyAttribute(lambda t: t.raw[4:16])
+    secret_hash = factory.LazyAttribute(lambda t: hash_token(t.raw))
+    scopes = factory.LazyFunction(lambda: list(DEFAULT_SCOPES))
+
+    @classmethod
+    def _create(cls, model_class: type[AgentToken], *args: Any, **kwargs: Any) -> AgentToken:
+        raw = kwargs.pop("raw")
+        token = super()._create(model_class, *args, **kwargs)
+        token.raw = raw
+        return token

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -97,3 +98,29 @@ def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> Json
 
 def api_server_error(request: HttpRequest) -> JsonResponse:
     return error_response(500, "server_error", "Internal error; the request id is in the logs.")
+
+
+# Django's handler400/404/500 (wired in config/urls.py): API paths keep the one error body even
+# when the failure happens outside DRF (URL resolution, SuspiciousOperation, an unhandled bug).
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return error_response(400, "malformed_request", "The request could not be understood.")
+    return defaults.bad_request(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return api_server_error(request)
+    return defaults.server_error(request)

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
+
+from apps.workspaces.models import Agent
 
 
 class AgentRateThrottle(SimpleRateThrottle):
@@ -15,8 +18,13 @@ class AgentRateThrottle(SimpleRateThrottle):
 
     scope = "agent"
 
+    def get_rate(self) -> str | None:
+        # SimpleRateThrottle.THROTTLE_RATES is frozen when DRF is imported; read the knob live.
+        return str(settings.AGENT_THROTTLE_RATE)
+
     def get_cache_key(self, request: Request, view: Any) -> str | None:
-        agent = getattr(request, "agent", None)
-        if agent is None:
+        # Token authentication makes the agent request.user; there is no request.agent.
+        agent = request.user
+        if not isinstance(agent, Agent):
             return None
         return self.cache_format % {"scope": self.scope, "ident": f"agent-{agent.pk}"}

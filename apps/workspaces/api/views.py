@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from apps.core.api.views import IsAgent, IsPerson, ScopedViewSet
 from apps.workspaces import services
+from apps.workspaces.api import filters
 from apps.workspaces.api import serializers as s
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
 from apps.workspaces.roles import Action
@@ -28,18 +29,20 @@ class WorkspaceViewSet(_PersonViewSet):
     def scoped_queryset(self) -> QuerySet[Any]:
         return Workspace.objects.visible_to(self.principal, Action.VIEW)
 
+    @extend_schema(request=s.WorkspaceUpdateSerializer)
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         workspace = self.get_object()
-        data = s.WorkspaceSerializer(workspace, data=request.data, partial=True)
+        data = s.WorkspaceUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        name = data.validated_data.get("name", workspace.name)
-        workspace = services.workspace_update(actor=self.principal, workspace=workspace, name=name)
+        workspace = services.workspace_update(
+            actor=self.principal, workspace=workspace, **data.validated_data
+        )
         return Response(s.WorkspaceSerializer(workspace).data)
 
 
 class TeamViewSet(_PersonViewSet):
     serializer_class = s.TeamSerializer
-    filterset_fields = ["workspace"]
+    filterset_class = filters.TeamFilter
 
     def scoped_queryset(self) -> QuerySet[Any]:
         return Team.objects.visible_to(self.principal, Action.VIEW)
@@ -65,7 +68,7 @@ class TeamViewSet(_PersonViewSet):
 
 class MembershipViewSet(_PersonViewSet):
     serializer_class = s.MembershipSerializer
-    filterset_fields = ["workspace", "team", "role"]
+    filterset_class = filters.MembershipFilter
 
     def scoped_queryset(self) -> QuerySet[Any]:
         return Membership.objects.visible_to(self.principal, Action.VIEW).select_related(
@@ -95,7 +98,7 @@ class MembershipViewSet(_PersonViewSet):
 
 class AgentViewSet(_PersonViewSet):
     serializer_class = s.AgentSerializer
-    filterset_fields = ["workspace", "team", "is_active"]
+    filterset_class = filters.AgentFilter
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def scoped_queryset(self) -> QuerySet[Any]:
@@ -120,7 +123,7 @@ class AgentViewSet(_PersonViewSet):
         agent = services.agent_update(actor=self.principal, agent=agent, **data.validated_data)
         return Response(self.get_serializer(agent).data)
 
-    @extend_schema(responses=s.AgentMeSerializer)
+    @extend_schema(responses=s.AgentMeSerializer, auth=[{"AgentToken": []}])  # type: ignore[list-item]
     @action(detail=False, methods=["get"])
     def me(self, request: Request) -> Response:
         """The calling agent, its workspace, team and the scopes of the token in use."""
@@ -132,7 +135,7 @@ class AgentTokenViewSet(_PersonViewSet):
     """Tokens for the agents you manage. The secret appears once, in the create response."""
 
     serializer_class = s.AgentTokenSerializer
-    filterset_fields = ["agent"]
+    filterset_class = filters.AgentTokenFilter
     http_method_names = ["get", "post", "delete", "head", "options"]
 
     def scoped_queryset(self) -> QuerySet[Any]:
