@@ -7,7 +7,11 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from apps.workspaces.models import AgentToken, Membership
 from apps.workspaces.scopes import DEFAULT_SCOPES, Scope
@@ -56,7 +60,7 @@ class AgentTokenAddForm(forms.ModelForm):  # type: ignore[type-arg]
     scopes = forms.MultipleChoiceField(
         choices=Scope.choices,
         initial=DEFAULT_SCOPES,
-        widget=forms.CheckboxSelectMultiple,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
         help_text="What this token may do. Give the least that works.",
     )
 

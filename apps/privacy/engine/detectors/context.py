@@ -1,0 +1,38 @@
+"""Context checks shared by the numeric detectors: what sits right before a candidate often
+says it is a code, a version or part of another identifier rather than PII."""
+
+from __future__ import annotations
+
+import re
+
+# "ORD-", "INV-", "SO-", "#", "1.", "DE": a number glued to a code prefix or to letters is a
+# reference. A slash is not a code prefix: "Tel/Fax +49 30 901820" is common in signatures.
+_CODE_PREFIX = re.compile(r"(?:[A-Za-z0-9][-#.]|[#A-Za-z])$")
+# Part of an IBAN-shaped token ("GB04 LTJT "), even one that fails mod-97.
+_IBAN_SHAPE = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4})* ?$")
+VERSION_WORDS = re.compile(
+    r"(?:\b(?:v|ver|version|build|release|firmware|section|chapter|rev)\.?|§)\s*$", re.IGNORECASE
+)
+# A label naming what the number is: "order 1234567", "UPC 0 12345 67890 5", "case 02555334".
+_REFERENCE_LABEL = re.compile(
+    r"\b(?:order|invoice|inv|case|ticket|acct|account|ref|reference|tracking|po|so|sku|upc|ean"
+    r"|isbn|gtin|zip|postcode|serial|qty|id|no)\b[ \t#:.-]{0,3}$",
+    re.IGNORECASE,
+)
+_LOOKBACK = 40
+
+
+def preceded_by_code(text: str, start: int) -> bool:
+    return _CODE_PREFIX.search(text[max(0, start - 2) : start]) is not None
+
+
+def inside_iban_shape(text: str, start: int) -> bool:
+    return _IBAN_SHAPE.search(text[max(0, start - _LOOKBACK) : start]) is not None
+
+
+def after_version_word(text: str, start: int) -> bool:
+    return VERSION_WORDS.search(text[max(0, start - 12) : start]) is not None
+
+
+def after_reference_label(text: str, start: int) -> bool:
+    return _REFERENCE_LABEL.search(text[max(0, start - 16) : start]) is not None

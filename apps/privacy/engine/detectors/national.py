@@ -1,0 +1,52 @@
+"""National identifiers that can be validated: US Social Security and UK National Insurance.
+
+Bare nine-digit runs are only SSNs when a label ("SSN", "social security") sits right before
+them; otherwise they are far more often order or account numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from apps.privacy.engine.checksums import uk_nino_valid, us_ssn_valid
+from apps.privacy.engine.entities import EntityType, Finding
+from apps.privacy.engine.policy import MaskingPolicy
+
+_SSN_SEPARATED = re.compile(
+    r"(?<![\w-])([0-9]{3})([- ])([0-9]{2})\2([0-9]{4})(?![\w-]|[- ][0-9])", re.ASCII
+)
+_SSN_LABELLED = re.compile(
+    r"\b(?:ssn|ss#|social security(?: number| no\.?| #)?)\s*[:#]?\s*([0-9]{9})\b",
+    re.ASCII | re.IGNORECASE,
+)
+_NINO = re.compile(
+    r"(?<![0-9A-Za-z])([A-Z]{2}) ?([0-9]{2}) ?([0-9]{2}) ?([0-9]{2}) ?([A-D])(?![0-9A-Za-z])",
+    re.ASCII,
+)
+
+
+def detect_us_ssns(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
+    for match in _SSN_SEPARATED.finditer(text):
+        area, _, group, serial = match.groups()
+        if us_ssn_valid(area, group, serial):
+            yield _ssn(match.start(), match.end(), match.group(), area + group + serial, 0.9)
+    for match in _SSN_LABELLED.finditer(text):
+        digits = match.group(1)
+        if us_ssn_valid(digits[:3], digits[3:5], digits[5:]):
+            yield _ssn(match.start(1), match.end(1), digits, digits, 0.8)
+
+
+def _ssn(start: int, end: int, value: str, digits: str, confidence: float) -> Finding:
+    return Finding(EntityType.US_SSN, start, end, value, confidence, "us_ssn", digits)
+
+
+def detect_uk_ninos(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
+    for match in _NINO.finditer(text):
+        prefix = match.group(1)
+        if not uk_nino_valid(prefix):
+            continue
+        compact = "".join(match.groups())
+        yield Finding(
+            EntityType.UK_NINO, match.start(), match.end(), match.group(), 0.9, "uk_nino", compact
+        )

@@ -1,0 +1,1 @@
+"""PII detection benchmark: `python -m bench.pii` (see docs/benchmarks.md)."""

@@ -1,0 +1,3 @@
+from bench.pii.run import main
+
+main()

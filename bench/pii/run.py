@@ -1,0 +1,181 @@
+"""`python -m bench.pii`: score the PII engine, time it, and write docs/benchmarks.md.
+
+Options: --size N (records, default 2400), --seed S, --no-write (print only), --errors K
+(print up to K false positives / negatives per entity type).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import statistics
+from pathlib import Path
+
+from apps.privacy.engine import (
+    DEFAULT_ENTITIES,
+    STRUCTURED_ENTITIES,
+    EncryptionKey,
+    EntityType,
+    MaskingKeys,
+    MaskingPolicy,
+    Operator,
+)
+from bench.pii.corpus import Record, build_corpus
+from bench.pii.evaluate import Score, Speed, pin_to_one_core, score, throughput
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
+SECTION = "## PII detection (bench/pii)"
+TARGETS = {"EMAIL", "PHONE", "CARD", "IBAN"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    corpus = build_corpus(args.size, args.seed)
+    policy = MaskingPolicy(entities=DEFAULT_ENTITIES)
+    exact = score(corpus, policy, overlap=False)
+    loose = score(corpus, policy, overlap=True)
+    _print_errors(exact, args.errors)
+    machine = _machine()
+    pinned = pin_to_one_core()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    speeds = _speeds([r.text for r in corpus])
+    quality = _quality_rows(exact, loose)
+    conditions = f"{machine}; {pinned}, 1-min load average {load:.2f} at the start"
+    report = _report(corpus, quality, speeds, conditions, args)
+    print(report)
+    if not args.no_write:
+        _write(report)
+        print(f"written to {DOCS}")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.pii")
+    parser.add_argument("--size", type=int, default=2400)
+    parser.add_argument("--seed", type=int, default=20240315)
+    parser.add_argument("--errors", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true")
+    return parser.parse_args(argv)
+
+
+def _speeds(texts: list[str]) -> dict[str, Speed]:
+    keys = MaskingKeys(
+        hash_key=b"bench-hash-key-0123456789abcdef",
+        encryption_keys=(EncryptionKey("bench1", b"\x01" * 32),),
+    )
+    structured = MaskingPolicy(entities=STRUCTURED_ENTITIES)
+    everything = MaskingPolicy(entities=DEFAULT_ENTITIES)
+    hashed = MaskingPolicy(default_operator=Operator.HASH)
+    encrypted = MaskingPolicy(default_operator=Operator.ENCRYPT)
+    return {
+        "structured detectors, placeholder": throughput(texts, structured),
+        "all available detectors (+ address), placeholder": throughput(texts, everything),
+        "all available detectors, keyed hash": throughput(texts, hashed, keys),
+        "all available detectors, AES-GCM encryption": throughput(texts, encrypted, keys),
+    }
+
+
+def _print_errors(scores: dict[str, Score], limit: int) -> None:
+    for label, entry in sorted(scores.items()):
+        for line in entry.errors[:limit]:
+            print(f"[{label}] {line}")
+
+
+def _quality_rows(exact: dict[str, Score], loose: dict[str, Score]) -> list[str]:
+    rows = [
+        "| entity | gold | TP | FP | FN | precision | recall | F2 "
+        "| recall (overlap) | F2 (overlap) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label in [e.value for e in EntityType if e is not EntityType.PERSON]:
+        s, o = exact.get(label, Score()), loose.get(label, Score())
+        mark = " (target)" if label in TARGETS else ""
+        rows.append(
+            f"| {label}{mark} | {s.tp + s.fn} | {s.tp} | {s.fp} | {s.fn} | {s.precision:.4f} "
+            f"| {s.recall:.4f} | {s.f2:.4f} | {o.recall:.4f} | {o.f2:.4f} |"
+        )
+    rows.append("| PERSON | - | - | - | - | n/a | n/a | n/a | n/a | n/a |")
+    return rows
+
+
+def _report(
+    corpus: list[Record],
+    quality: list[str],
+    speeds: dict[str, Speed],
+    conditions: str,
+    args: argparse.Namespace,
+) -> str:
+    mean_len = statistics.mean(len(r.text) for r in corpus)
+    speed_rows = ["| mode | records per CPU-second | records per wall-clock second |"]
+    speed_rows += ["|---|---:|---:|"]
+    speed_rows += [f"| {m} | {s.cpu:,.0f} | {s.wall:,.0f} |" for m, s in speeds.items()]
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    return "\n".join(
+        [
+            SECTION,
+            "",
+            f"Measured {today} on {conditions}.",
+            "",
+            f"Corpus: {len(corpus)} synthetic records (CRM notes, e-mails, call summaries, "
+            f"agent tool-call log lines; seed {args.seed}; mean {mean_len:.0f} characters) with "
+            f"{sum(len(r.gold) for r in corpus)} gold spans, plus look-alikes that are not PII: "
+            "order, invoice, ticket and tracking numbers, dates, prices, versions, UUIDs, MACs, "
+            "barcodes, coordinates, 16-digit numbers failing Luhn, IBAN-shaped strings failing "
+            "mod-97. Generated by `bench/pii/corpus.py` from seeded generators; nothing is "
+            "downloaded.",
+            "",
+            "Matching: **exact** = same start, end and type (targets are judged on this); "
+            "**overlap** = same type and overlapping span. Policy: all structured detectors "
+            "plus US street addresses; phone regions US, GB, DE, FR.",
+            "",
+            *quality,
+            "",
+            "Targets: recall >= 0.99 and precision >= 0.95 on EMAIL, PHONE, CARD and IBAN; "
+            ">= 5,000 short records/s on one core. PERSON is not measured: no name backend "
+            "ships (see `apps/privacy/engine/detectors/names.py`). The phone misses are national "
+            "numbers written without any grouping and without a phone word before them (e.g. a "
+            "bare `0658489144` under an e-mail signature): the detector deliberately needs a "
+            "word such as call, tel, mobile or office before an ungrouped run, because account, "
+            "case and order numbers look exactly like that. Caveat: the text is synthetic, with "
+            "a fixed catalogue of formats and look-alikes; a perfect score means every "
+            "catalogued format is handled, not that real CRM text will score the same. "
+            '"All available detectors" is everything except PERSON.',
+            "",
+            "Throughput: `text_mask` over the whole corpus on one pinned core, median of 7 "
+            "passes after a warm-up. CPU seconds are the headline; wall-clock seconds also count "
+            "whatever else the machine was running (see the load average above).",
+            "",
+            *speed_rows,
+            "",
+            "Rerun: `.venv/bin/python -m bench.pii` (add `--no-write` to only print, "
+            "`--errors 20` to list misses, `--seed N --size M` for another sample).",
+            "",
+        ]
+    )
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
+        model = found.group(1).strip() if found else model
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, nproc {cpus}, Python {platform.python_version()}"
+
+
+def _write(report: str) -> None:
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: report, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + report
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
