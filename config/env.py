@@ -31,6 +31,19 @@ def _read(name: str, environ: Mapping[str, str] | None) -> str | None:
     return source.get(name)
 
 
+def _shown(raw: str) -> str:
+    """The value as it may appear in an error message: URL passwords hidden, long values cut.
+
+    Start-up errors end up in logs and CI output, so a mistyped DATABASE_URL must not leak
+    its password there.
+    """
+    scheme, sep, rest = raw.partition("://")
+    userinfo, at, after = rest.rpartition("@")  # the last "@": passwords may contain one
+    if sep and at and ":" in userinfo:
+        raw = f"{scheme}://{userinfo.split(':', 1)[0]}:***@{after}"
+    return repr(raw if len(raw) <= 80 else raw[:77] + "...")
+
+
 def _parse(
     name: str,
     default: T | _Missing,
@@ -47,7 +60,7 @@ def _parse(
         return parse(raw.strip())
     except ValueError as exc:
         raise ImproperlyConfigured(
-            f"Environment variable {name}={raw!r} is not a valid {kind}: {exc}"
+            f"Environment variable {name}={_shown(raw)} is not a valid {kind}: {exc}"
         ) from exc
 
 
@@ -63,7 +76,7 @@ def _to_bool(raw: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(f"expected one of {sorted(_TRUE | _FALSE - {''})}")
+    raise ValueError(f"expected one of {sorted((_TRUE | _FALSE) - {''})}")
 
 
 def env_bool(

@@ -79,13 +79,14 @@ def demo_token(workspace_slug: str, agent_slug: str) -> str:
 
 
 def _user(username: str, *, superuser: bool = False) -> User:
-    user, _ = get_user_model().objects.get_or_create(
+    user, created = get_user_model().objects.get_or_create(
         username=username,
         defaults={"email": f"{username}@demo.steward.local", "is_staff": True},
     )
-    user.is_staff, user.is_superuser = True, superuser
-    user.set_password(demo_password(username))
-    user.save()
+    if created:  # hashing is slow and re-hashing would sign everyone out on each run
+        user.is_superuser = superuser
+        user.set_password(demo_password(username))
+        user.save(update_fields=["is_superuser", "password"])
     return user
 
 

@@ -1,6 +1,8 @@
 """`make run`: migrate, seed the demo, start web + worker (with beat), print how to get in.
 
-Ctrl-C (or SIGTERM) stops the children and, when this run started it, the embedded database.
+Ctrl-C (SIGINT), SIGTERM or SIGHUP stops the children together, within SHUTDOWN_GRACE_S, and
+then the embedded database when this run started it (a server someone else started, say for
+tests, is left running).
 """
 
 from __future__ import annotations
@@ -16,51 +18,73 @@ import urllib.request
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from apps.core.demo import seed_demo
 from config import embedded_db
+from config.env import env_int, env_str
 
 READY_TIMEOUT_S = 60
-SHUTDOWN_GRACE_S = 10
+SHUTDOWN_GRACE_S = 15
+POLL_S = 0.2
+
+Children = dict[str, subprocess.Popen[bytes]]
 
 
 class Command(BaseCommand):
     help = "Run the whole Steward demo stack in the foreground (what `make run` calls)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", help="default: $HOST or 127.0.0.1")
+        parser.add_argument("--port", type=int, help="default: $PORT or 8000")
 
-    def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
-        self._check_port_free(host, port)
-        call_command("migrate", interactive=False, verbosity=0)
-        credentials = seed_demo()
-        children = self._start_children(host, port)
-        stop = _StopFlag()
-        try:
-            base = f"http://{host}:{port}"
-            self._wait_ready(f"{base}/healthz", children)
-            self._announce(base, credentials.lines())
-            while not stop.requested:
-                self._check_alive(children)
-                time.sleep(0.5)
+    def handle(self, *args: Any, host: str | None, port: int | None, **options: Any) -> None:
+        children: Children = {}
+        try:  # settings may have started the embedded database: stop it on any way out
+            host = host or env_str("HOST", "127.0.0.1")
+            port = port or env_int("PORT", 8000, minimum=1, maximum=65535)
+            self._check_port_free(host, port)
+            call_command("migrate", interactive=False, verbosity=0)
+            credentials = seed_demo()
+            connections.close_all()  # this process only supervises from here on
+            self._serve(host, port, credentials.lines(), children)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from exc
+        except KeyboardInterrupt:
+            self.stdout.write("Interrupted before Steward was up.")
         finally:
             self._shutdown(children)
+
+    def _serve(self, host: str, port: int, credentials: list[str], children: Children) -> None:
+        """Start the children (into `children`, for the caller's shutdown) and supervise them."""
+        stop = _StopFlag()
+        children.update(self._start_children(host, port))
+        base = f"http://{host}:{port}"
+        if self._wait_ready(f"{base}/healthz", children, stop):
+            self._announce(base, credentials)
+        while not stop.requested:
+            self._check_alive(children)
+            time.sleep(POLL_S)
 
     def _check_port_free(self, host: str, port: int) -> None:
         with socket.socket() as probe:
             if probe.connect_ex((host, port)) == 0:
                 raise CommandError(f"Port {port} on {host} is in use; run with PORT=<free port>.")
 
-    def _start_children(self, host: str, port: int) -> dict[str, subprocess.Popen[bytes]]:
-        python = sys.executable
+    def _start_children(self, host: str, port: int) -> Children:
+        python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
         broker = "redis" if settings.REDIS_URL else "filesystem queue (no Redis)"
         self.stdout.write(f"Starting web server on {host}:{port} and a Celery worker ({broker})")
+        self.stdout.flush()
+        # Own sessions: a terminal's Ctrl-C reaches only this process, which then stops the
+        # children in order (and can kill a child's whole group if it hangs).
         return {
             "web": subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+                [python, manage, "runserver", f"{host}:{port}", "--noreload"],
+                cwd=settings.BASE_DIR,
                 start_new_session=True,
             ),
             "worker": subprocess.Popen(  # noqa: S603
@@ -76,23 +100,27 @@ class Command(BaseCommand):
                     "--concurrency=2",
                     f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
                 ],
+                cwd=settings.BASE_DIR,
                 start_new_session=True,
             ),
         }
 
-    def _wait_ready(self, url: str, children: dict[str, subprocess.Popen[bytes]]) -> None:
+    def _wait_ready(self, url: str, children: Children, stop: _StopFlag) -> bool:
+        """True once /healthz answers 200; False if a stop was requested first."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
+            if stop.requested:
+                return False
             self._check_alive(children)
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
                     if response.status == 200:
-                        return
+                        return True
             except OSError:
-                time.sleep(0.3)
+                time.sleep(POLL_S)
         raise CommandError(f"Steward did not answer {url} within {READY_TIMEOUT_S}s.")
 
-    def _check_alive(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
+    def _check_alive(self, children: Children) -> None:
         for name, child in children.items():
             if child.poll() is not None:
                 raise CommandError(f"The {name} process exited with code {child.returncode}.")
@@ -106,27 +134,37 @@ class Command(BaseCommand):
         self.stdout.write("Press Ctrl-C to stop everything.")
         self.stdout.flush()
 
-    def _shutdown(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
-        self.stdout.write("Stopping Steward…")
+    def _shutdown(self, children: Children) -> None:
+        """SIGTERM to every child at once (the worker does a warm shutdown), one shared grace
+        period, then SIGKILL to whatever is left in their process groups; then the database."""
+        if children:
+            self.stdout.write("Stopping Steward…")
+            self.stdout.flush()
         for child in children.values():
             if child.poll() is None:
-                child.terminate()  # the worker's main process does a warm shutdown on SIGTERM
+                child.terminate()
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
         for child in children.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=SHUTDOWN_GRACE_S)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)  # stragglers: pool children, reloaders
-        if not os.environ.get("DATABASE_URL") and embedded_db.stop_server():
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        for child in children.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)  # stragglers: pool processes, a hung child
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=2)
+        connections.close_all()
+        if embedded_db.started_by_this_process() and embedded_db.stop_server():
             self.stdout.write("Embedded PostgreSQL stopped.")
+        self.stdout.flush()
 
 
 class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag so shutdown runs in the main loop, once."""
+    """Turns SIGINT/SIGTERM/SIGHUP into a flag so shutdown runs in the main loop, once."""
 
     def __init__(self) -> None:
         self.requested = False
-        signal.signal(signal.SIGINT, self._request)
-        signal.signal(signal.SIGTERM, self._request)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, self._request)
 
     def _request(self, signum: int, frame: Any) -> None:
         self.requested = True
