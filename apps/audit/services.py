@@ -1,4 +1,8 @@
-"""Writing audit events. Called by every service, inside that service's transaction."""
+"""Writing audit events. Called by every service, inside that service's transaction.
+
+Raw PII never reaches the trail: before, after, reason and the labels are masked with the
+workspace's privacy policy (the default policy for events of no workspace) before the insert.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,10 @@ from typing import Any
 from django.db import models, transaction
 
 from apps.audit.models import AuditEvent
+from apps.core.exceptions import ValidationFailed
 from apps.core.request_context import get_request_id
+from apps.privacy.engine import PIIInputError
+from apps.privacy.policies import json_mask
 from apps.workspaces.principal import as_principal
 
 
@@ -60,17 +67,37 @@ def audit_event_record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
+    masked = _masked(
+        workspace_id,
+        {
+            "before": _json_value(before) if before is not None else None,
+            "after": _json_value(after) if after is not None else None,
+            "reason": reason,
+            "object_repr": str(obj)[:200] if obj is not None else "",
+            "actor_label": principal.label[:200],
+        },
+    )
     return AuditEvent.objects.create(
         workspace_id=workspace_id,
         actor_kind=principal.kind,
         actor_id=principal.actor_id,
-        actor_label=principal.label[:200],
+        actor_label=masked["actor_label"][:200],
         action=action,
         object_type=object_type,
         object_id=object_id,
-        object_repr=str(obj)[:200] if obj is not None else "",
-        before=_json_value(before) if before is not None else None,
-        after=_json_value(after) if after is not None else None,
-        reason=reason,
+        object_repr=masked["object_repr"][:200],
+        before=masked["before"],
+        after=masked["after"],
+        reason=masked["reason"],
         request_id=get_request_id(),
     )
+
+
+def _masked(workspace_id: int | None, document: dict[str, Any]) -> dict[str, Any]:
+    """One document, so a value keeps one placeholder across before, after and reason."""
+    try:
+        value = json_mask(workspace_id, document).value
+    except PIIInputError as exc:
+        raise ValidationFailed(f"This change can't be recorded: {exc}") from None
+    assert isinstance(value, dict)  # noqa: S101 - json_mask keeps the shape it is given
+    return value

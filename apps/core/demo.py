@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from apps.privacy.services import privacy_policy_update
 from apps.workspaces import services
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
 from apps.workspaces.principal import Principal
@@ -31,6 +32,10 @@ class WorkspaceSpec(TypedDict):
     name: str
     teams: dict[str, str]
     agents: dict[str, tuple[str, str, str]]  # slug -> (name, team slug, description)
+    privacy: dict[str, Any]  # privacy_policy_update rules
+
+
+# The descriptions carry PII on purpose: they are stored masked, as each policy says.
 
 
 DEMO: dict[str, WorkspaceSpec] = {
@@ -38,17 +43,32 @@ DEMO: dict[str, WorkspaceSpec] = {
         "name": "Acme Robotics",
         "teams": {"sales": "Sales", "marketing": "Marketing"},
         "agents": {
-            "sdr-bot": ("SDR Bot", "sales", "Books meetings from inbound leads."),
+            "sdr-bot": (
+                "SDR Bot",
+                "sales",
+                "Books meetings from inbound leads. Escalates to dana.fox@example.com "
+                "(+1 415-555-0132); customers may write to support@acme.example.",
+            ),
             "campaign-bot": ("Campaign Bot", "marketing", "Drafts and tunes e-mail campaigns."),
+        },
+        "privacy": {
+            "operators": {"EMAIL": "encrypt"},
+            "allow_values": ["support@acme.example"],
         },
     },
     "globex": {
         "name": "Globex Corporation",
         "teams": {"revops": "RevOps", "support": "Support"},
         "agents": {
-            "forecast-bot": ("Forecast Bot", "revops", "Keeps the pipeline forecast honest."),
+            "forecast-bot": (
+                "Forecast Bot",
+                "revops",
+                "Keeps the pipeline forecast honest. Owner: sam.lee@globex.example, "
+                "+44 20 7946 0958.",
+            ),
             "support-bot": ("Support Bot", "support", "Answers tier-1 support tickets."),
         },
+        "privacy": {"operators": {"PHONE": "hash"}, "phone_regions": ["GB", "US", "DE"]},
     },
 }
 
@@ -95,6 +115,7 @@ def _seed_workspace(slug: str, spec: WorkspaceSpec, creds: DemoCredentials) -> N
     workspace = Workspace.objects.filter(slug=slug).first() or services.workspace_create(
         actor=SEED_ACTOR, name=spec["name"], slug=slug, owner=owner
     )
+    privacy_policy_update(actor=SEED_ACTOR, workspace=workspace, **spec["privacy"])
     teams = {
         team_slug: Team.objects.filter(workspace=workspace, slug=team_slug).first()
         or services.team_create(actor=SEED_ACTOR, workspace=workspace, name=name, slug=team_slug)

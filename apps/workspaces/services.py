@@ -17,6 +17,8 @@ from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, rem
 
 from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from apps.privacy.engine import PIIInputError
+from apps.privacy.policies import text_mask
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action, Role
@@ -56,6 +58,14 @@ def _locked(obj: M) -> M:
         return manager.select_for_update().get(pk=obj.pk)
     except ObjectDoesNotExist as exc:
         raise NotFound(f"This {obj._meta.verbose_name} no longer exists.") from exc
+
+
+def _masked_text(workspace: Workspace | int, field: str, text: str) -> str:
+    """Free text people type is stored masked with the workspace's privacy policy."""
+    try:
+        return text_mask(workspace, text).text
+    except PIIInputError as exc:
+        raise ValidationFailed(str(exc), fields={field: [str(exc)]}) from None
 
 
 def _save_unique(obj: models.Model, message: str, field: str) -> None:
@@ -291,6 +301,7 @@ def agent_create(
     description: str = "",
 ) -> Agent:
     _require_manage_scope(actor, workspace, team)
+    description = _masked_text(workspace, "description", description)
     agent = Agent(workspace=workspace, team=team, name=name, slug=slug, description=description)
     _save_unique(agent, f"An agent with slug {slug!r} exists in this workspace.", "slug")
     audit_event_record(
@@ -312,6 +323,10 @@ def agent_update(*, actor: Any, agent: Agent, **changes: Any) -> Agent:
         raise ValidationFailed(f"Can't change {', '.join(sorted(unknown))} of an agent.")
     require(actor, Action.MANAGE, agent)
     agent = _locked(agent)
+    if "description" in changes:
+        changes["description"] = _masked_text(
+            agent.workspace_id, "description", changes["description"]
+        )
     if "team" in changes:
         _require_manage_scope(actor, agent.workspace, changes["team"])
     before = audit_snapshot(agent, AGENT_FIELDS)

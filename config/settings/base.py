@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.embedded_db import ensure_server, steward_home
 from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url
+from config.pii_keys import env_encryption_keys, env_hash_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 STEWARD_HOME = steward_home()
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.workspaces",
     "apps.audit",
+    "apps.privacy",
 ]
 
 MIDDLEWARE = [
@@ -204,12 +206,28 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# --- PII keys (docs/privacy.md) --------------------------------------------------------------
+# PII_HASH_KEY: base64 of >= 16 bytes (HMAC-SHA256 for the hash operator).
+# PII_ENCRYPTION_KEYS: "k2:<base64 32 bytes>,k1:<...>", newest first; the first encrypts, all
+# decrypt. Unset (dev, tests, demo only): both are derived from SECRET_KEY by
+# apps.privacy.keyring; production.py refuses to start without them.
+PII_HASH_KEY: bytes | None = env_hash_key("PII_HASH_KEY")
+PII_ENCRYPTION_KEYS: list[tuple[str, bytes]] = env_encryption_keys("PII_ENCRYPTION_KEYS")
+# How long a process trusts its compiled copy of a workspace's policy when the shared cache
+# cannot tell it about a change (locmem cache, several processes). Updates clear it at once.
+PII_POLICY_CACHE_SECONDS = env_int("PII_POLICY_CACHE_SECONDS", 60, minimum=0)
+PII_RESCAN_BATCH_SIZE = env_int("PII_RESCAN_BATCH_SIZE", 500, minimum=1, maximum=10_000)
+
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env_choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "INFO")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "apps.core.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "apps.core.logging.RequestIdFilter"},
+        # Raw PII never reaches a log line: messages, args and tracebacks are masked.
+        "pii": {"()": "apps.privacy.engine.PIIMaskingFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"}
     },
@@ -217,7 +235,7 @@ LOGGING: dict[str, Any] = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_id"],
+            "filters": ["request_id", "pii"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -60,3 +60,14 @@ X_FRAME_OPTIONS = "DENY"
 # schema warnings that an operator cannot act on; `make test` fails on them instead
 # (`manage.py spectacular --validate --fail-on-warn`).
 SPECTACULAR_SETTINGS = {**SPECTACULAR_SETTINGS, "ENABLE_DJANGO_DEPLOY_CHECK": False}
+
+# PII keys: required here; the SECRET_KEY-derived demo keys are refused (docs/privacy.md).
+from config.pii_keys import env_encryption_keys, env_hash_key  # noqa: E402
+
+PII_HASH_KEY = env_hash_key("PII_HASH_KEY")
+PII_ENCRYPTION_KEYS = env_encryption_keys("PII_ENCRYPTION_KEYS")
+if PII_HASH_KEY is None or not PII_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "Environment variables PII_HASH_KEY and PII_ENCRYPTION_KEYS are required in production; "
+        "create them with `manage.py pii_keys generate --hash` and `manage.py pii_keys generate`."
+    )

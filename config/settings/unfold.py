@@ -52,6 +52,30 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Privacy",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Privacy policies",
+                        "icon": "shield_person",
+                        "link": reverse_lazy("admin:privacy_privacypolicy_changelist"),
+                        "permission": "apps.privacy.admin.sidebar_privacy",
+                    },
+                    {
+                        "title": "PII re-scans",
+                        "icon": "policy",
+                        "link": reverse_lazy("admin:privacy_piiscanjob_changelist"),
+                        "permission": "apps.privacy.admin.sidebar_pii_scans",
+                    },
+                    {
+                        "title": "Reveal",
+                        "icon": "visibility",
+                        "link": reverse_lazy("admin:privacy_privacypolicy_reveal"),
+                        "permission": "apps.privacy.admin.sidebar_reveal",
+                    },
+                ],
+            },
+            {
                 "title": "Compliance",
                 "separator": True,
                 "items": [
