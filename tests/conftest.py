@@ -108,3 +108,29 @@ def client_as(cast: Cast) -> Any:
         return client
 
     return make
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Any:
+    """A real Celery worker in this process, consuming the test settings' memory:// broker.
+
+    For behaviour that depends on a worker (claims, acks, progress seen from outside). Tasks
+    run in the worker's thread with their own database connection, so tests use committed
+    data (`transactional_db`); the connection is closed after each task so the test database
+    can be flushed and dropped.
+    """
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    from config.celery import app
+
+    def close_connections(**kwargs: Any) -> None:
+        connections.close_all()
+
+    task_postrun.connect(close_connections, weak=False)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:
+            yield w
+    finally:
+        task_postrun.disconnect(close_connections)

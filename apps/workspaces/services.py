@@ -466,6 +466,7 @@ def agent_token_revoke(*, actor: Any, token: AgentToken, reason: str = "") -> Ag
     token = AgentToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at is not None:
         return token
+    reason = _masked_text(token.agent.workspace_id, "reason", reason)
     before = audit_snapshot(token, TOKEN_FIELDS)
     token.revoked_at = timezone.now()
     token.revoked_reason = reason[:240]

@@ -19,6 +19,8 @@ from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k3y-" + "x7Qp9vLr2mZs8TwY4nBc6HdJ1fGa5KeU0iOy3RtE-wsPq_ZlMxNb"
+# Production requires real PII keys (docs/privacy.md); fixed test values, 32 bytes each.
+PII_KEYS = {"PII_HASH_KEY": "A" * 43 + "=", "PII_ENCRYPTION_KEYS": "k1:" + "B" * 43 + "="}
 PRODUCTION = "config.settings.production"
 # Variables of the test run that must not leak into a production process under test.
 TEST_RUN_ONLY = {
@@ -30,6 +32,8 @@ TEST_RUN_ONLY = {
     "ALLOWED_HOSTS",
     "STEWARD_ALLOW_DEMO",
     "TEST_DB_NAME",
+    "PII_HASH_KEY",
+    "PII_ENCRYPTION_KEYS",
 }
 
 
@@ -134,6 +138,7 @@ def _valid_env(**overrides: str) -> dict[str, str]:
         "DATABASE_URL": "postgresql://steward@db.internal:5432/steward",
         "SECRET_KEY": STRONG_KEY,
         "ALLOWED_HOSTS": "steward.example.com",
+        **PII_KEYS,
     }
     env.update(overrides)
     return {name: value for name, value in env.items() if value != "<unset>"}
@@ -183,7 +188,8 @@ def _database_url(settings: dict[str, Any]) -> str:
 
 def _manage(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {name: value for name, value in os.environ.items() if name not in TEST_RUN_ONLY}
-    clean.update(DJANGO_SETTINGS_MODULE=PRODUCTION, STEWARD_HOME=str(tmp_path), **env)
+    clean.update(DJANGO_SETTINGS_MODULE=PRODUCTION, STEWARD_HOME=str(tmp_path), **PII_KEYS)
+    clean.update(env)
     return subprocess.run(  # noqa: S603 - fixed argv
         [sys.executable, "manage.py", *args],
         cwd=ROOT,

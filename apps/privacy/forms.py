@@ -1,0 +1,149 @@
+"""Admin forms for privacy. They validate and shape input; services decide and record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
+
+from apps.core.exceptions import ValidationFailed
+from apps.privacy.engine import EntityType, MaskingPolicy
+from apps.privacy.models import ENTITY_CHOICES, OPERATOR_CHOICES, PrivacyPolicy
+from apps.privacy.services import PREVIEW_MAX_CHARS, REASON_MAX_CHARS, build_policy
+
+OPERATOR_FIELDS = {f"operator_{entity.value.lower()}": entity for entity in EntityType}
+
+
+def _lines(raw: str) -> list[str]:
+    return [line.strip() for line in raw.splitlines() if line.strip()]
+
+
+class PrivacyPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The policy as a person edits it; `clean()` builds the engine policy (so a bad regex or
+    region is a form error) and keeps it for the preview."""
+
+    entities = forms.MultipleChoiceField(
+        choices=ENTITY_CHOICES,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        help_text="What to look for. Person names need a name backend (none ships).",
+    )
+    phone_regions = forms.CharField(
+        widget=UnfoldAdminTextInputWidget,
+        help_text="ISO regions used to read phone numbers without a +country prefix, e.g. US, DE.",
+    )
+    default_operator = forms.ChoiceField(
+        choices=OPERATOR_CHOICES,
+        widget=UnfoldAdminSelectWidget,
+        help_text="Placeholder <EMAIL_1>; hash <EMAIL:3f9a…> (stable); redact; encrypt "
+        "<ENC:…> (reversible by people allowed to reveal).",
+    )
+    allow_values = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Values never masked, one per line (e.g. your own support address).",
+    )
+    allow_patterns = forms.CharField(
+        required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+        help_text="Regular expressions (whole value), one per line, e.g. (?i).*@acme\\.example",
+    )
+    test_text = forms.CharField(
+        label="Test this text",
+        required=False,
+        max_length=PREVIEW_MAX_CHARS,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 4}),
+        help_text="Press Preview to see what the rules above (saved or not) would mask. "
+        "Nothing you type here is stored.",
+    )
+
+    class Meta:
+        model = PrivacyPolicy
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        policy = self.instance
+        if policy.pk and not self.is_bound:
+            self.initial.update(
+                entities=list(policy.entities),
+                phone_regions=", ".join(policy.phone_regions),
+                default_operator=policy.default_operator,
+                allow_values="\n".join(policy.allow_values),
+                allow_patterns="\n".join(policy.allow_patterns),
+            )
+            for name, entity in OPERATOR_FIELDS.items():
+                self.initial[name] = policy.operators.get(entity.value, "")
+        self.rules: dict[str, Any] = {}
+        self.masking_policy: MaskingPolicy | None = None
+
+    def clean_phone_regions(self) -> list[str]:
+        raw = self.cleaned_data["phone_regions"]
+        return [part.strip().upper() for part in raw.replace(";", ",").split(",") if part.strip()]
+
+    def clean_allow_values(self) -> list[str]:
+        return _lines(self.cleaned_data["allow_values"])
+
+    def clean_allow_patterns(self) -> list[str]:
+        return _lines(self.cleaned_data["allow_patterns"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if self.errors:
+            return cleaned
+        self.rules = {
+            "entities": cleaned["entities"],
+            "operators": {
+                entity.value: cleaned[name]
+                for name, entity in OPERATOR_FIELDS.items()
+                if cleaned.get(name)
+            },
+            "default_operator": cleaned["default_operator"],
+            "allow_values": cleaned["allow_values"],
+            "allow_patterns": cleaned["allow_patterns"],
+            "phone_regions": cleaned["phone_regions"],
+        }
+        try:
+            self.masking_policy = build_policy(**self.rules)
+        except ValidationFailed as exc:
+            raise forms.ValidationError(exc.message) from None
+        return cleaned
+
+    def _post_clean(self) -> None:
+        """The service saves (from `rules`); the instance in memory stays as stored."""
+
+
+# One operator choice per entity type, declared on the class so the admin's fieldsets find them.
+for _name, _entity in OPERATOR_FIELDS.items():
+    _field = forms.ChoiceField(
+        label=f"{_entity.value.replace('_', ' ').title()} operator",
+        choices=[("", "Default"), *OPERATOR_CHOICES],
+        required=False,
+        widget=UnfoldAdminSelectWidget,
+    )
+    PrivacyPolicyForm.declared_fields[_name] = _field
+    PrivacyPolicyForm.base_fields[_name] = _field
+
+
+class RevealForm(forms.Form):
+    workspace = forms.TypedChoiceField(coerce=int, widget=UnfoldAdminSelectWidget)
+    reason = forms.CharField(
+        max_length=REASON_MAX_CHARS,
+        widget=UnfoldAdminTextInputWidget,
+        help_text="Why you need the plaintext. Recorded in the audit trail with your name.",
+    )
+    text = forms.CharField(
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 6}),
+        help_text="Paste text containing <ENC:…> tokens.",
+    )
+
+    def __init__(self, *args: Any, workspaces: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["workspace"]
+        assert isinstance(field, forms.TypedChoiceField)  # noqa: S101
+        field.choices = [(ws.pk, ws.name) for ws in workspaces]

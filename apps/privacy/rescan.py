@@ -1,0 +1,138 @@
+"""Re-scanning stored text with the workspace's current policy (the work of a PiiScanJob).
+
+A policy change (or an older Steward that masked less) can leave raw PII in rows written
+before it. The job walks every registered field (apps.privacy.registry) in keyset batches by
+primary key, one short transaction per batch: the rows of the batch are locked, masked, updated
+only where the text changed, one audit event lists the changed ids, and the job's cursor and
+counts move forward in the same transaction, so a retried task resumes exactly where the last
+committed batch ended. Masking is idempotent (the engine leaves its own tokens alone), so
+running a job again changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.audit.services import audit_event_record
+from apps.privacy.engine import DEFAULT_POLICY, PIIInputError
+from apps.privacy.engine import text_mask as engine_text_mask
+from apps.privacy.models import PiiScanJob, ScanStatus
+from apps.privacy.policies import json_mask, text_mask
+from apps.privacy.registry import MaskedField, masked_fields
+from apps.privacy.services import pii_scan_job_claim
+from apps.workspaces.principal import Principal
+
+SCAN_ACTOR = Principal.system("pii-rescan")
+
+
+def _rows(field: MaskedField, workspace_id: int) -> Any:
+    return field.model._base_manager.filter(**{field.workspace_field: workspace_id})
+
+
+def _masked(field: MaskedField, workspace_id: int, value: Any) -> Any:
+    if value is None or (field.kind == "text" and not isinstance(value, str)):
+        return value
+    if field.kind == "json":
+        return json_mask(workspace_id, value).value
+    return text_mask(workspace_id, value).text
+
+
+@transaction.atomic
+def pii_rescan_batch(*, job_id: int, field: MaskedField, after_id: int, size: int) -> int | None:
+    """Mask one batch of `field` after primary key `after_id`; the last id done, or None when
+    the field has no rows left."""
+    job = PiiScanJob.objects.select_for_update().get(pk=job_id)
+    rows = list(
+        _rows(field, job.workspace_id)
+        .select_for_update()
+        .filter(pk__gt=after_id)
+        .order_by("pk")
+        .only("pk", field.field_name)[:size]
+    )
+    if not rows:
+        return None
+    changed, unscannable = [], []
+    for row in rows:
+        before = getattr(row, field.field_name)
+        try:
+            after = _masked(field, job.workspace_id, before)
+        except PIIInputError:
+            unscannable.append(row.pk)
+            continue
+        if after != before:
+            setattr(row, field.field_name, after)
+            changed.append(row)
+    if changed:
+        field.model._base_manager.bulk_update(changed, [field.field_name])
+    if changed or unscannable:
+        audit_event_record(
+            actor=SCAN_ACTOR,
+            action="pii.rescan_batch",
+            obj=job,
+            workspace_id=job.workspace_id,
+            after={
+                "field": field.label,
+                "changed_ids": [row.pk for row in changed],
+                "unscannable_ids": unscannable,
+                "from_id": after_id,
+                "to_id": rows[-1].pk,
+            },
+        )
+    PiiScanJob.objects.filter(pk=job.pk).update(
+        processed=F("processed") + len(rows),
+        changed=F("changed") + len(changed),
+        current_field=field.label,
+        last_id=rows[-1].pk,
+        updated_at=timezone.now(),
+    )
+    return int(rows[-1].pk)
+
+
+def _count_total(job: PiiScanJob) -> None:
+    total = sum(_rows(field, job.workspace_id).count() for field in masked_fields())
+    PiiScanJob.objects.filter(pk=job.pk).update(total=total, updated_at=timezone.now())
+
+
+def pii_rescan_execute(*, job_id: int, batch_size: int | None = None) -> bool:
+    """Run a claimed job to the end. False when another worker has it (or it is finished)."""
+    if not pii_scan_job_claim(job_id):
+        return False
+    job = PiiScanJob.objects.get(pk=job_id)
+    if not job.current_field:
+        _count_total(job)
+    size = batch_size or settings.PII_RESCAN_BATCH_SIZE
+    fields = masked_fields()
+    labels = [field.label for field in fields]
+    start = labels.index(job.current_field) if job.current_field in labels else 0
+    for field in fields[start:]:
+        cursor: int | None = job.last_id if field.label == job.current_field else 0
+        while cursor is not None:
+            cursor = pii_rescan_batch(job_id=job_id, field=field, after_id=cursor, size=size)
+    PiiScanJob.objects.filter(pk=job_id).update(
+        status=ScanStatus.DONE, finished_at=timezone.now(), updated_at=timezone.now()
+    )
+    return True
+
+
+def pii_scan_job_requeue(job_id: int) -> None:
+    """Before a retry: the next attempt claims the job again and resumes from its cursor."""
+    PiiScanJob.objects.filter(pk=job_id, status=ScanStatus.RUNNING).update(
+        status=ScanStatus.QUEUED, updated_at=timezone.now()
+    )
+
+
+def pii_scan_job_fail(job_id: int, exc: BaseException) -> None:
+    """Record why the job stopped; the message is masked (database errors quote values)."""
+    message = f"{type(exc).__name__}: {exc}"[:2000]
+    try:
+        message = engine_text_mask(message, DEFAULT_POLICY).text
+    except PIIInputError:
+        message = type(exc).__name__
+    PiiScanJob.objects.filter(pk=job_id).update(
+        status=ScanStatus.FAILED, error=message, finished_at=timezone.now()
+    )
