@@ -1,5 +1,6 @@
 """Privacy in the admin: each workspace's policy (with a preview that saves nothing), re-scan
-jobs with their progress, and the reveal page. Reads are scoped, writes go through services."""
+jobs with their progress, the reveal page and who may reveal (owners grant and revoke).
+Reads are scoped, writes go through services."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -17,12 +20,24 @@ from django.utils.safestring import SafeString, mark_safe
 from unfold.decorators import action, display
 
 from apps.core.admin_site import ScopedModelAdmin, has_console_access, per_request
-from apps.core.exceptions import ServiceError
+from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.privacy import services
 from apps.privacy.engine import PIIInputError
-from apps.privacy.forms import OPERATOR_FIELDS, PrivacyPolicyForm, RevealForm
-from apps.privacy.models import PiiScanJob, PrivacyPolicy
-from apps.workspaces.models import Workspace
+from apps.privacy.forms import (
+    OPERATOR_FIELDS,
+    PrivacyPolicyForm,
+    RevealForm,
+    RevealGrantForm,
+    RevealRevokeForm,
+)
+from apps.privacy.models import (
+    REVEAL_PERMISSION,
+    PiiScanJob,
+    PrivacyPolicy,
+    PrivacyPolicyGroupObjectPermission,
+    PrivacyPolicyUserObjectPermission,
+)
+from apps.workspaces.models import Membership, Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
 
@@ -68,7 +83,7 @@ class PrivacyPolicyAdmin(ScopedModelAdmin):
     search_fields = ["workspace__name"]
     readonly_fields = ["workspace", "updated_at", "updated_by"]
     actions = ["rescan_workspaces"]
-    actions_detail = ["rescan_detail"]
+    actions_detail = ["rescan_detail", "reveal_access_detail"]
 
     @display(description="Encrypted types")
     def encrypted_types(self, obj: PrivacyPolicy) -> str:
@@ -215,7 +230,12 @@ class PrivacyPolicyAdmin(ScopedModelAdmin):
             self.admin_site.admin_view(self.reveal_view),
             name="privacy_privacypolicy_reveal",
         )
-        return [reveal, *super().get_urls()]
+        reveal_access = path(
+            "<path:object_id>/reveal-access/",
+            self.admin_site.admin_view(self.reveal_access_view),
+            name="privacy_privacypolicy_reveal_access",
+        )
+        return [reveal, reveal_access, *super().get_urls()]
 
     def reveal_view(self, request: HttpRequest) -> HttpResponse:
         """Plaintext for people granted reveal_pii, with a reason; each reveal is audited."""
@@ -245,6 +265,188 @@ class PrivacyPolicyAdmin(ScopedModelAdmin):
         response = TemplateResponse(request, "admin/privacy/reveal.html", context)
         response["Cache-Control"] = "no-store"
         return response
+
+    # --- who may reveal (owners grant and revoke) ----------------------------------------------
+
+    def may_manage_reveal(self, request: HttpRequest, policy: PrivacyPolicy) -> bool:
+        """The rule of pii_reveal_grant / pii_reveal_revoke: owners of the workspace, operators."""
+        if not has_console_access(request):
+            return False
+        return per_request(
+            request,
+            ("reveal_access", policy.workspace_id),
+            lambda: (
+                Workspace.objects.visible_to(request.user, Action.MANAGE_OWNERS)
+                .filter(pk=policy.workspace_id)
+                .exists()
+            ),
+        )
+
+    def has_reveal_access_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """Shows the "Reveal access" button on the policy page (unfold passes the id)."""
+        if object_id is None:
+            return False
+        policy = self.get_object(request, unquote(str(object_id)))  # None for a malformed id
+        return policy is not None and self.may_manage_reveal(request, policy)
+
+    @action(description="Reveal access", icon="key", permissions=["reveal_access"])
+    def reveal_access_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return HttpResponseRedirect(
+            reverse("admin:privacy_privacypolicy_reveal_access", args=[object_id])
+        )
+
+    def reveal_access_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Who holds reveal_pii here; owners grant it to members and revoke it. GET never
+        changes anything (`?revoke=<user id>` asks for confirmation); every change is a POST
+        through the services, which check the right again and write the audit event."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        policy = self.get_object(request, unquote(object_id))
+        if policy is None:  # outside the user's scope looks like it never existed
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.may_manage_reveal(request, policy):
+            raise PermissionDenied
+        here = reverse("admin:privacy_privacypolicy_reveal_access", args=[policy.pk])
+        users, groups = reveal_holders(policy)
+        grant_form = RevealGrantForm(workspace=policy.workspace)
+        revoke_form = None
+        if request.method == "POST" and "_grant" in request.POST:
+            grant_form = RevealGrantForm(request.POST, workspace=policy.workspace)
+            if grant_form.is_valid() and self._grant(request, policy, grant_form):
+                return HttpResponseRedirect(here)
+        elif request.method == "POST" and "_revoke" in request.POST:
+            revoke_form = RevealRevokeForm(request.POST, holders=[u for u, _ in users])
+            if revoke_form.is_valid():
+                self._revoke(request, policy, revoke_form)
+            else:
+                self.message_user(request, _form_error(revoke_form), messages.ERROR)
+            return HttpResponseRedirect(here)
+        elif request.method == "POST":
+            return HttpResponseRedirect(here)
+        elif "revoke" in request.GET:
+            revoke_form = RevealRevokeForm(
+                {"user": request.GET["revoke"]}, holders=[u for u, _ in users]
+            )
+            if not revoke_form.is_valid():
+                self.message_user(request, _form_error(revoke_form), messages.ERROR)
+                return HttpResponseRedirect(here)
+            revoke_form = RevealRevokeForm(
+                initial={"user": revoke_form.cleaned_data["user"]}, holders=[u for u, _ in users]
+            )
+        holder_ids = {user.pk for user, _ in users}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Reveal access: {policy.workspace}",
+            "policy": policy,
+            "opts": self.opts,
+            "users": [
+                {"user": user, "is_member": is_member, "revoke_url": f"{here}?revoke={user.pk}"}
+                for user, is_member in users
+            ],
+            "groups": groups,
+            "grant_form": grant_form,
+            "members": [m for m in grant_form.members() if m.pk not in holder_ids],
+            "revoke_form": revoke_form,
+            "revoke_user": _chosen(revoke_form, users),
+            "policy_url": reverse("admin:privacy_privacypolicy_change", args=[policy.pk]),
+            "here": here,
+        }
+        template = (
+            "admin/privacy/reveal_access_revoke.html"
+            if revoke_form is not None
+            else "admin/privacy/reveal_access.html"
+        )
+        return TemplateResponse(request, template, context)
+
+    def _grant(self, request: HttpRequest, policy: PrivacyPolicy, form: RevealGrantForm) -> bool:
+        """True when done (or refused with a message); False leaves errors on the form."""
+        user = form.user
+        try:
+            granted = services.pii_reveal_grant(
+                actor=as_principal(request.user),
+                workspace=policy.workspace,
+                user=user,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationFailed as exc:
+            form.add_error("username" if "user" in exc.fields else None, exc.message)
+            return False
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return True
+        if granted:
+            self.message_user(
+                request,
+                f"{user.get_username()} may now reveal personal data here.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request, f"{user.get_username()} already holds the reveal right.", messages.INFO
+            )
+        return True
+
+    def _revoke(self, request: HttpRequest, policy: PrivacyPolicy, form: RevealRevokeForm) -> None:
+        user = get_user_model().objects.get(pk=form.cleaned_data["user"])
+        try:
+            revoked = services.pii_reveal_revoke(
+                actor=as_principal(request.user),
+                workspace=policy.workspace,
+                user=user,
+                reason=form.cleaned_data["reason"],
+            )
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        if revoked:
+            self.message_user(
+                request,
+                f"{user.get_username()} may no longer reveal personal data here.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request, f"{user.get_username()} did not hold the reveal right.", messages.INFO
+            )
+
+
+def reveal_holders(policy: PrivacyPolicy) -> tuple[list[tuple[Any, bool]], list[tuple[Any, int]]]:
+    """Direct guardian grants of reveal_pii on `policy`: (user, still a member) pairs and
+    (group, number of its users) pairs. A former member's row stays but reveals nothing."""
+    user_rows = (
+        PrivacyPolicyUserObjectPermission.objects.filter(
+            content_object=policy, permission__codename=REVEAL_PERMISSION
+        )
+        .select_related("user")
+        .order_by("user__username")
+    )
+    members = set(
+        Membership.objects.filter(workspace_id=policy.workspace_id).values_list(
+            "user_id", flat=True
+        )
+    )
+    users = [(row.user, row.user_id in members) for row in user_rows]
+    group_rows = (
+        PrivacyPolicyGroupObjectPermission.objects.filter(
+            content_object=policy, permission__codename=REVEAL_PERMISSION
+        )
+        .select_related("group")
+        .annotate(size=Count("group__user"))
+        .order_by("group__name")
+    )
+    groups = [(row.group, row.size) for row in group_rows]
+    return users, groups
+
+
+def _form_error(form: Any) -> str:
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)
+
+
+def _chosen(form: RevealRevokeForm | None, users: list[tuple[Any, bool]]) -> Any:
+    if form is None:
+        return None
+    wanted = form.initial.get("user")
+    return next((user for user, _ in users if user.pk == wanted), None)
 
 
 def revealable_workspaces(request: HttpRequest) -> list[Workspace]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
     UnfoldAdminSelectWidget,
@@ -16,6 +18,7 @@ from apps.core.exceptions import ValidationFailed
 from apps.privacy.engine import EntityType, MaskingPolicy
 from apps.privacy.models import ENTITY_CHOICES, OPERATOR_CHOICES, PrivacyPolicy
 from apps.privacy.services import PREVIEW_MAX_CHARS, REASON_MAX_CHARS, build_policy
+from apps.workspaces.models import Membership, Workspace
 
 OPERATOR_FIELDS = {f"operator_{entity.value.lower()}": entity for entity in EntityType}
 
@@ -147,3 +150,61 @@ class RevealForm(forms.Form):
         field = self.fields["workspace"]
         assert isinstance(field, forms.TypedChoiceField)  # noqa: S101
         field.choices = [(ws.pk, ws.name) for ws in workspaces]
+
+
+class RevealGrantForm(forms.Form):
+    """Who to allow to reveal: a member of the workspace, named by username. The service checks
+    membership again (and the actor's right); this form only turns a name into a member."""
+
+    username = forms.CharField(
+        max_length=150,
+        widget=UnfoldAdminTextInputWidget(attrs={"list": "reveal-members", "autocomplete": "off"}),
+        help_text="A member of this workspace.",
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=REASON_MAX_CHARS,
+        widget=UnfoldAdminTextInputWidget,
+        help_text="Optional. Recorded in the audit trail with the grant.",
+    )
+
+    def __init__(self, *args: Any, workspace: Workspace, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.user: Any = None
+
+    def members(self) -> QuerySet[Any]:
+        """Active users with a membership in the workspace (its own or one of its teams')."""
+        member_ids = Membership.objects.filter(workspace=self.workspace).values("user_id")
+        return (
+            get_user_model().objects.filter(pk__in=member_ids, is_active=True).order_by("username")
+        )
+
+    def clean_username(self) -> str:
+        username: str = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise forms.ValidationError("No user has this username.")
+        if not self.members().filter(pk=user.pk).exists():
+            raise forms.ValidationError(f"{username} is not a member of this workspace.")
+        self.user = user
+        return username
+
+
+class RevealRevokeForm(forms.Form):
+    """The confirmation of a revoke: whose grant, and optionally why."""
+
+    user = forms.TypedChoiceField(coerce=int, widget=forms.HiddenInput)
+    reason = forms.CharField(
+        required=False,
+        max_length=REASON_MAX_CHARS,
+        widget=UnfoldAdminTextInputWidget,
+        help_text="Optional. Recorded in the audit trail with the revoke.",
+    )
+
+    def __init__(self, *args: Any, holders: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["user"]
+        assert isinstance(field, forms.TypedChoiceField)  # noqa: S101
+        field.choices = [(user.pk, user.get_username()) for user in holders]
+        field.error_messages["invalid_choice"] = "This user does not hold the reveal right here."
