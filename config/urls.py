@@ -8,6 +8,7 @@ from apps.core.views import healthz
 
 api_v1 = [
     path("", include("apps.workspaces.api.urls")),
+    path("", include("apps.memories.api.urls")),
 ]
 
 urlpatterns = [

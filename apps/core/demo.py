@@ -172,4 +172,155 @@ def seed_demo() -> DemoCredentials:
     creds.logins.append(("all", "superuser", "operator", demo_password(str(operator))))
     for slug, spec in DEMO.items():
         _seed_workspace(slug, spec, creds)
+    _seed_memories()
     return creds
+
+
+# --- memories ---------------------------------------------------------------------------------
+
+# (agent slug or None for a system import, tier, type, content, confidence, entities)
+DEMO_MEMORIES: dict[str, list[tuple[str | None, str, str, str, float, dict[str, str]]]] = {
+    "acme": [
+        (
+            None,
+            "workspace",
+            "fact",
+            "Acme Robotics' fiscal year ends on 30 June; customer "
+            "budgets are often released in July.",
+            1.0,
+            {},
+        ),
+        (
+            None,
+            "workspace",
+            "objection_response",
+            "When a prospect says the arm is too "
+            "expensive, lead with the 14-month payback measured in the Hamburg pilot.",
+            0.9,
+            {},
+        ),
+        (
+            None,
+            "team",
+            "pattern",
+            "Trade-show leads reply best to a phone call within 24 "
+            "hours; e-mail first halves the meeting rate.",
+            0.8,
+            {},
+        ),
+        (
+            "sdr-bot",
+            "personal",
+            "preference",
+            "Northwind's buyer prefers meetings on Tuesday or Thursday mornings, Pacific time.",
+            0.9,
+            {"account": "northwind"},
+        ),
+        (
+            "sdr-bot",
+            "personal",
+            "account_context",
+            "Northwind Traders wants a 14-day pilot "
+            "before signing the contract, according to their COO.",
+            0.9,
+            {"account": "northwind"},
+        ),
+        (
+            "sdr-bot",
+            "team",
+            "learning",
+            "Prospects in logistics ask for a reference customer before they agree to a demo.",
+            0.6,
+            {"segment": "logistics"},
+        ),
+        (
+            "campaign-bot",
+            "personal",
+            "learning",
+            "Subject lines with a number get noticeably more opens from manufacturing leads.",
+            0.5,
+            {"segment": "manufacturing"},
+        ),
+        # Contradicts the 14-day pilot above: opens a conflict for review.
+        (
+            "sdr-bot",
+            "personal",
+            "account_context",
+            "Northwind Traders wants a 30-day pilot "
+            "before signing the contract, according to their COO.",
+            0.9,
+            {"account": "northwind"},
+        ),
+    ],
+    "globex": [
+        (
+            None,
+            "workspace",
+            "fact",
+            "Globex forecasts close on the last Friday of each month.",
+            1.0,
+            {},
+        ),
+        (
+            "forecast-bot",
+            "personal",
+            "learning",
+            "Deals with no activity for 21 days close "
+            "less than half as often as the stage suggests.",
+            0.85,
+            {},
+        ),
+    ],
+}
+DEMO_COACHING = {
+    "acme": (
+        "acme-reviewer",
+        "sdr-bot",
+        "Always confirm the prospect's time zone before proposing meeting slots.",
+    ),
+}
+
+
+def _seed_memories() -> None:
+    """Approved, proposed, coached and conflicting memories; skipped once a workspace has any."""
+    from apps.memories import services as memories
+    from apps.memories.models import MemoryItem, Status
+
+    for slug, rows in DEMO_MEMORIES.items():
+        workspace = Workspace.objects.get(slug=slug)
+        if MemoryItem.objects.filter(workspace=workspace).exists():
+            continue
+        # A little looser than the default, so the demo's contradiction meets its original
+        # whichever embedder runs.
+        memories.write_policy_update(actor=SEED_ACTOR, workspace=workspace, dedup_threshold=0.85)
+        for agent_slug, tier, kind, content, confidence, entities in rows:
+            agent = Agent.objects.get(workspace=workspace, slug=agent_slug) if agent_slug else None
+            team = (
+                agent.team
+                if agent is not None
+                else Team.objects.filter(workspace=workspace, slug="sales").first()
+            )
+            result = memories.memory_write(
+                actor=agent or SEED_ACTOR,
+                workspace=workspace,
+                content=content,
+                type=kind,
+                tier=tier,
+                agent=agent if tier == "personal" else None,
+                team=team if tier == "team" else None,
+                confidence=confidence,
+                importance=0.7 if agent is None else 0.5,
+                entities=entities,
+                source=None if agent is not None else "import",
+                token_scopes=[*DEFAULT_SCOPES, Scope.MEMORIES_WRITE_TEAM.value],
+            )
+            if agent is None and result.item.status == Status.PROPOSED:
+                memories.memory_approve(actor=SEED_ACTOR, item=result.item, reason="demo import")
+        if slug in DEMO_COACHING:
+            coach, agent_slug, note = DEMO_COACHING[slug]
+            memories.coaching_note_write(
+                actor=get_user_model().objects.get(username=coach),
+                workspace=workspace,
+                content=note,
+                agent=Agent.objects.get(workspace=workspace, slug=agent_slug),
+            )

@@ -13,3 +13,36 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a write sent with an `Idempotency-Key`, replayed to its retries.
+
+    One row per (principal, key). It is inserted before the write runs (status_code empty while
+    the write is in flight), so a concurrent duplicate hits the unique constraint instead of
+    running the service a second time. Rows older than IDEMPOTENCY_TTL_HOURS are swept.
+    """
+
+    principal_kind = models.CharField(max_length=8)
+    principal_id = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=2000)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The rendered JSON, byte for byte what the first caller got (jsonb would reorder keys);
+    # empty for a response without a body (204).
+    response_body = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["principal_kind", "principal_id", "key"], name="idempotency_key_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.principal_kind}:{self.principal_id} {self.key}"

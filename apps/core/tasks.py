@@ -3,6 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from apps.core.idempotency import idempotency_records_expire
 from apps.core.models import WorkerHeartbeat
 
 
@@ -13,3 +14,9 @@ def heartbeat() -> None:
     WorkerHeartbeat.objects.update_or_create(
         hostname=hostname, defaults={"beat_at": timezone.now()}
     )
+
+
+@shared_task(name="core.idempotency_expire", ignore_result=True)
+def idempotency_expire() -> int:
+    """Housekeeping: forget stored answers to writes once their retry window has passed."""
+    return idempotency_records_expire()

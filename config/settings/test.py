@@ -24,3 +24,4 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}
 
 # Separate names let concurrent runs (developers, helpers, CI) share one embedded server.
 DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DB_NAME", "test_steward")}  # noqa: F405
+EMBEDDING_PROVIDER = "hashing"

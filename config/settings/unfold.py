@@ -52,6 +52,27 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Memories",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Memories",
+                        "icon": "psychology",
+                        "link": reverse_lazy("admin:memories_memoryitem_changelist"),
+                        "permission": "apps.memories.admin.sidebar_memories",
+                    },
+                    {
+                        "title": "Proposed",
+                        "icon": "pending_actions",
+                        "link": lambda request: (
+                            f"{reverse_lazy('admin:memories_memoryitem_changelist')}"
+                            "?status__exact=proposed"
+                        ),
+                        "permission": "apps.memories.admin.sidebar_memories",
+                    },
+                ],
+            },
+            {
                 "title": "Privacy",
                 "separator": True,
                 "items": [

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api.views import IsAgent, IsPerson, ScopedViewSet
+from apps.core.idempotency import idempotent
 from apps.workspaces import services
 from apps.workspaces.api import filters
 from apps.workspaces.api import serializers as s
@@ -30,6 +31,7 @@ class WorkspaceViewSet(_PersonViewSet):
         return Workspace.objects.visible_to(self.principal, Action.VIEW)
 
     @extend_schema(request=s.WorkspaceUpdateSerializer)
+    @idempotent
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         workspace = self.get_object()
         data = s.WorkspaceUpdateSerializer(data=request.data)
@@ -47,6 +49,7 @@ class TeamViewSet(_PersonViewSet):
     def scoped_queryset(self) -> QuerySet[Any]:
         return Team.objects.visible_to(self.principal, Action.VIEW)
 
+    @idempotent
     def create(self, request: Request) -> Response:
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -54,6 +57,7 @@ class TeamViewSet(_PersonViewSet):
         return Response(self.get_serializer(team).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.TeamUpdateSerializer)
+    @idempotent
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         team = self.get_object()
         data = s.TeamUpdateSerializer(data=request.data)
@@ -61,6 +65,7 @@ class TeamViewSet(_PersonViewSet):
         team = services.team_update(actor=self.principal, team=team, **data.validated_data)
         return Response(self.get_serializer(team).data)
 
+    @idempotent
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         services.team_delete(actor=self.principal, team=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -75,6 +80,7 @@ class MembershipViewSet(_PersonViewSet):
             "user", "workspace", "team"
         )
 
+    @idempotent
     def create(self, request: Request) -> Response:
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -82,6 +88,7 @@ class MembershipViewSet(_PersonViewSet):
         return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.MembershipUpdateSerializer)
+    @idempotent
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         membership = self.get_object()
         data = s.MembershipUpdateSerializer(data=request.data)
@@ -91,6 +98,7 @@ class MembershipViewSet(_PersonViewSet):
         )
         return Response(self.get_serializer(membership).data)
 
+    @idempotent
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         services.membership_revoke(actor=self.principal, membership=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -109,6 +117,7 @@ class AgentViewSet(_PersonViewSet):
             return [permissions.IsAuthenticated(), IsAgent()]
         return super().get_permissions()
 
+    @idempotent
     def create(self, request: Request) -> Response:
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -116,6 +125,7 @@ class AgentViewSet(_PersonViewSet):
         return Response(self.get_serializer(agent).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.AgentUpdateSerializer)
+    @idempotent
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         agent = self.get_object()
         data = s.AgentUpdateSerializer(data=request.data, context=self.get_serializer_context())
@@ -142,6 +152,7 @@ class AgentTokenViewSet(_PersonViewSet):
         return AgentToken.objects.visible_to(self.principal, Action.MANAGE).select_related("agent")
 
     @extend_schema(responses={201: s.IssuedTokenSerializer})
+    @idempotent(secret_fields=("token",))
     def create(self, request: Request) -> Response:
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -151,6 +162,7 @@ class AgentTokenViewSet(_PersonViewSet):
 
     @extend_schema(request=s.RevokeSerializer)
     @action(detail=True, methods=["post"])
+    @idempotent
     def revoke(self, request: Request, pk: str | None = None) -> Response:
         data = s.RevokeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -159,6 +171,7 @@ class AgentTokenViewSet(_PersonViewSet):
         )
         return Response(self.get_serializer(token).data)
 
+    @idempotent
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         """Same as revoke: tokens are never deleted, so their use stays traceable."""
         services.agent_token_revoke(actor=self.principal, token=self.get_object())

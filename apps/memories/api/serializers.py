@@ -1,0 +1,360 @@
+"""Shapes and validates memory API data; which writes are allowed is the services' business."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from apps.memories.models import ENTITY_KEYS, MemoryItem, MemoryVersion, Tier
+from apps.memories.selectors import content_diff
+from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
+from apps.workspaces.models import Agent, Team, Workspace
+
+MAX_TAGS = 20
+MAX_PARENTS = 20
+MAX_TASK_CHARS = 8000
+
+
+# --- strict scalars: JSON types are checked, never coerced ("5" is not 5, 1 is not "1") -------
+
+
+class StrictCharField(serializers.CharField):
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return str(super().to_internal_value(data))
+
+
+class StrictFloatField(serializers.FloatField):
+    default_error_messages = {"not_a_number": "Must be a JSON number."}
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float) or math.isinf(data):
+            self.fail("not_a_number")
+        return float(super().to_internal_value(data))
+
+
+class StrictIntegerField(serializers.IntegerField):
+    default_error_messages = {"not_an_integer": "Must be a JSON integer."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("not_an_integer")
+        return int(super().to_internal_value(data))
+
+
+class StrictDictField(serializers.DictField):
+    """An object of `key -> string` with keys from `allowed` (entity keys)."""
+
+    def __init__(self, *, allowed: tuple[str, ...], **kwargs: Any) -> None:
+        self.allowed = allowed
+        kwargs.setdefault("child", StrictCharField(max_length=80))
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.allowed)
+            if unknown:
+                raise serializers.ValidationError(
+                    f"Unknown keys {', '.join(unknown)}; use {', '.join(self.allowed)}."
+                )
+        return dict(super().to_internal_value(data))
+
+
+def tags_field(**kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=StrictCharField(max_length=40), max_length=MAX_TAGS, **kwargs
+    )
+
+
+def entities_field(**kwargs: Any) -> StrictDictField:
+    return StrictDictField(allowed=ENTITY_KEYS, **kwargs)
+
+
+def content_field(**kwargs: Any) -> StrictCharField:
+    return StrictCharField(max_length=settings.MEMORY_MAX_CONTENT_CHARS, **kwargs)
+
+
+def score_field(**kwargs: Any) -> StrictFloatField:
+    return StrictFloatField(min_value=0.0, max_value=1.0, **kwargs)
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+class CreatedBySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    kind = serializers.CharField()
+    id = serializers.IntegerField()
+
+
+class MemoryItemSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="key", read_only=True
+    )
+    parents = serializers.SerializerMethodField()
+    created_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MemoryItem
+        fields = [
+            "id",
+            "workspace",
+            "tier",
+            "agent",
+            "team",
+            "type",
+            "content",
+            "importance",
+            "confidence",
+            "status",
+            "source",
+            "source_trace_id",
+            "provenance",
+            "parents",
+            "tags",
+            "entities",
+            "valid_from",
+            "expires_at",
+            "evidence_count",
+            "version",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "retrieval_count",
+            "last_retrieved_at",
+        ]
+        read_only_fields = fields
+
+    def get_parents(self, item: MemoryItem) -> list[int]:
+        """Ids of the items this one was derived from (prefetched by the views)."""
+        return sorted(parent.pk for parent in item.parents.all())
+
+    def get_created_by(self, item: MemoryItem) -> dict[str, Any] | None:
+        if item.created_by_agent_id:
+            return {"kind": "agent", "id": item.created_by_agent_id}
+        if item.created_by_user_id:
+            return {"kind": "user", "id": item.created_by_user_id}
+        return None
+
+
+class ConflictSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    existing = serializers.IntegerField(source="existing_id")
+    proposed = serializers.IntegerField(source="proposed_id")
+    reason = serializers.CharField()
+    similarity = serializers.FloatField()
+    status = serializers.CharField()
+
+
+OUTCOMES = ["created", "proposed", "reinforced", "conflict"]
+
+
+class WriteResultSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    outcome = serializers.ChoiceField(
+        choices=OUTCOMES,
+        help_text=(
+            "created: stored and approved; proposed: stored, waiting for review; reinforced: "
+            "a near-duplicate of `item`, whose evidence and importance grew; conflict: stored "
+            "as proposed and flagged against the item it contradicts."
+        ),
+    )
+    item = MemoryItemSerializer()
+    conflict = ConflictSerializer(allow_null=True)
+
+
+class BatchResultSerializer(WriteResultSerializer):
+    index = serializers.IntegerField(help_text="Position of the input item in `items`.")
+
+
+class BatchResponseSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    results = BatchResultSerializer(many=True)
+
+
+class VersionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="key", read_only=True
+    )
+    actor = serializers.SerializerMethodField()
+    diff = serializers.SerializerMethodField(
+        help_text="What changed from the previous version: a unified diff of the content and "
+        "the other fields that changed, as {field: {from, to}}. Empty for version 1."
+    )
+
+    class Meta:
+        model = MemoryVersion
+        fields = [
+            "version",
+            "content",
+            "importance",
+            "confidence",
+            "type",
+            "tags",
+            "entities",
+            "actor",
+            "reason",
+            "created_at",
+            "diff",
+        ]
+        read_only_fields = fields
+
+    def get_actor(self, version: MemoryVersion) -> dict[str, str]:
+        return {"kind": version.actor_kind, "id": version.actor_id, "label": version.actor_label}
+
+    def get_diff(self, version: MemoryVersion) -> dict[str, Any]:
+        previous: MemoryVersion | None = self.context.get("previous", {}).get(version.pk)
+        return version_diff(previous, version)
+
+
+VERSIONED_FIELDS = ("importance", "confidence", "tags", "entities")
+
+
+def version_diff(previous: MemoryVersion | None, version: MemoryVersion) -> dict[str, Any]:
+    if previous is None:
+        return {"content": "", "fields": {}}
+    content = content_diff(
+        previous.content,
+        version.content,
+        old_label=f"v{previous.version}",
+        new_label=f"v{version.version}",
+    )
+    fields = {
+        name: {"from": getattr(previous, name), "to": getattr(version, name)}
+        for name in VERSIONED_FIELDS
+        if getattr(previous, name) != getattr(version, name)
+    }
+    if previous.type_id != version.type_id:
+        fields["type"] = {"from": previous.type.key, "to": version.type.key}
+    return {"content": content, "fields": fields}
+
+
+class ScoredItemSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    rank = serializers.IntegerField(help_text="1-based position in the returned context.")
+    id = serializers.IntegerField(source="item.id")
+    tier = serializers.CharField(source="item.tier")
+    type = serializers.CharField(source="item.type.key")
+    content = serializers.CharField(source="item.content")
+    tags = serializers.ListField(child=serializers.CharField(), source="item.tags")
+    entities = serializers.DictField(child=serializers.CharField(), source="item.entities")
+    importance = serializers.FloatField(source="item.importance")
+    score = serializers.FloatField()
+    importance_part = serializers.FloatField()
+    recency_part = serializers.FloatField()
+    relevance_part = serializers.FloatField()
+    vector_similarity = serializers.FloatField()
+    text_rank = serializers.FloatField()
+    tokens = serializers.IntegerField(help_text="Estimated tokens of the content.")
+
+
+class ContextResponseSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    assembly_id = serializers.IntegerField(help_text="The logged assembly (retrieval history).")
+    strategy = serializers.CharField(help_text="exact or hnsw-iterative: how rows were ranked.")
+    tokens = serializers.IntegerField(help_text="Estimated tokens of all returned items.")
+    items = ScoredItemSerializer(
+        many=True, help_text="Workspace tier first, then team, then personal; by score within."
+    )
+
+
+# --- input ------------------------------------------------------------------------------------
+
+
+class MemoryWriteSerializer(StrictInput):
+    """One memory to write. Agents write in their own workspace: `agent` defaults to the caller
+    for the personal tier and `team` to its team for the team tier. People name the owner
+    (`agent` or `team`) or, for the workspace tier, the `workspace`."""
+
+    content = content_field()
+    type = StrictCharField(max_length=40, help_text="A memory type key, e.g. learning.")
+    tier = serializers.ChoiceField(choices=Tier.choices)
+    workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all(), required=False)
+    agent = ScopedPrimaryKeyField(queryset=Agent.objects.all(), required=False)
+    team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False)
+    importance = score_field(required=False)
+    confidence = score_field(required=False)
+    tags = tags_field(required=False)
+    entities = entities_field(required=False)
+    source_trace_id = StrictCharField(max_length=100, required=False, allow_blank=True)
+    parents = serializers.ListField(
+        child=ScopedPrimaryKeyField(queryset=MemoryItem.objects.all()),
+        max_length=MAX_PARENTS,
+        required=False,
+    )
+    valid_from = serializers.DateTimeField(required=False)
+    expires_at = serializers.DateTimeField(required=False)
+
+
+class MemoryBatchSerializer(StrictInput):
+    items = serializers.ListField(child=MemoryWriteSerializer(), allow_empty=False)
+
+
+class MemoryUpdateSerializer(StrictInput):
+    needs_a_change = True
+    content = content_field(required=False)
+    type = StrictCharField(max_length=40, required=False)
+    importance = score_field(required=False)
+    confidence = score_field(required=False)
+    tags = tags_field(required=False)
+    entities = entities_field(required=False)
+    valid_from = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not set(attrs) - {"reason"}:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Nothing to change; `reason` alone is not an edit."]}
+            )
+        return attrs
+
+
+class ReinforceSerializer(StrictInput):
+    importance_delta = StrictFloatField(min_value=0.0, max_value=0.5, required=False)
+
+
+class RollbackSerializer(StrictInput):
+    version = StrictIntegerField(min_value=1)
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class ContextRequestSerializer(StrictInput):
+    task = StrictCharField(max_length=MAX_TASK_CHARS, help_text="What the agent is about to do.")
+    k = StrictIntegerField(min_value=1, max_value=settings.MEMORY_CONTEXT_MAX_K, default=10)
+    token_budget = StrictIntegerField(min_value=1, max_value=1_000_000, required=False)
+    types = serializers.ListField(
+        child=StrictCharField(max_length=40), max_length=20, required=False
+    )
+    tags = tags_field(required=False)
+    entities = entities_field(required=False)
+    trace_id = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class CoacheeField(ScopedPrimaryKeyField):
+    """People name agents they see; a director agent names any agent of its workspace (it sees
+    only itself), and the service keeps it to the agents of its own team."""
+
+    def get_queryset(self) -> Any:
+        principal = self.context["principal"]
+        if principal.kind == "agent":
+            return Agent.objects.filter(workspace_id=principal.required_agent.workspace_id)
+        return super().get_queryset()
+
+
+class CoachingSerializer(StrictInput):
+    """A coaching note onto one agent's brain (`agent`) or a whole team's (`team`)."""
+
+    content = content_field()
+    agent = CoacheeField(queryset=Agent.objects.all(), required=False)
+    team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False)
+    importance = score_field(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("agent" in attrs) == ("team" in attrs):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give exactly one of `agent` or `team`."]}
+            )
+        return attrs

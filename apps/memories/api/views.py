@@ -1,0 +1,329 @@
+"""The memory API: agents write what they learn and read back approved context; people use the
+same endpoints with their session. Permission is the services' (roles for people, token scopes
+for agents); these views shape requests, scope reads and call one service each."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet, prefetch_related_objects
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api.views import HasTokenScopes, IsAgent, ScopedViewSet
+from apps.core.exceptions import ServiceError, ValidationFailed
+from apps.core.idempotency import idempotent
+from apps.memories import services
+from apps.memories.api import serializers as s
+from apps.memories.api.filters import MemoryFilter
+from apps.memories.models import MemoryItem, MemoryVersion, Status, Tier
+from apps.memories.selectors import memories_for_context
+from apps.workspaces.models import Agent, Workspace
+from apps.workspaces.roles import Action
+from apps.workspaces.scopes import Scope
+
+READ = Scope.MEMORIES_READ.value
+WRITE_NOTE = (
+    "Agents need `memories:write:<tier>` for the tier written; people need the edit role "
+    "where the memory lives."
+)
+
+
+class BatchTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+def token_scopes(request: Request) -> Collection[str] | None:
+    """The scopes of the agent's token; people have none (their roles govern them)."""
+    if not isinstance(request.user, Agent):
+        return None
+    return list(getattr(request.auth, "scopes", None) or [])
+
+
+def agent_reads(agent: Agent) -> Q:
+    """Within the tiers an agent may read: what is approved, everything in its own personal
+    tier, and what it wrote itself. Another agent's proposed team item is not its to see."""
+    return (
+        Q(status=Status.APPROVED)
+        | Q(tier=Tier.PERSONAL, agent_id=agent.pk)
+        | Q(created_by_agent_id=agent.pk)
+    )
+
+
+def write_result(result: services.MemoryWriteResult) -> dict[str, Any]:
+    return {"outcome": result.outcome, "item": result.item, "conflict": result.conflict}
+
+
+class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Memories you may read: agents their workspace, team and own personal tiers; people the
+    workspaces and teams where they hold a role. Forgotten memories are gone from here."""
+
+    serializer_class = s.MemoryItemSerializer
+    filterset_class = MemoryFilter
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    required_scopes = {"list": [READ], "retrieve": [READ], "versions": [READ]}
+
+    def scoped_queryset(self) -> QuerySet[Any]:
+        items = MemoryItem.objects.visible_to(self.principal, Action.VIEW).filter(
+            deleted_at__isnull=True
+        )
+        if self.principal.kind == "agent":
+            items = items.filter(agent_reads(self.principal.required_agent))
+        return items.select_related("type").prefetch_related("parents")
+
+    def _spec(self, attrs: dict[str, Any]) -> tuple[Workspace, dict[str, Any]]:
+        """The workspace written to and the service's keyword arguments for one item."""
+        spec = dict(attrs)
+        workspace = spec.pop("workspace", None)
+        if self.principal.kind == "agent":
+            me = self.principal.required_agent
+            if spec.get("tier") == Tier.TEAM and "team" not in spec:
+                spec["team"] = me.team
+            return me.workspace, spec
+        owner = spec.get("agent") or spec.get("team")
+        workspace = workspace or (owner.workspace if owner is not None else None)
+        if workspace is None:
+            message = "Say where the memory goes: `workspace`, or the owning `agent` or `team`."
+            raise ValidationFailed(message, fields={"workspace": [message]})
+        return workspace, spec
+
+    @extend_schema(
+        request=s.MemoryWriteSerializer,
+        responses={
+            201: OpenApiResponse(s.WriteResultSerializer, "Stored: created, proposed, conflict."),
+            200: OpenApiResponse(s.WriteResultSerializer, "Reinforced an existing memory."),
+        },
+        description=f"Write one memory. {WRITE_NOTE}",
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        data = s.MemoryWriteSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        workspace, spec = self._spec(data.validated_data)
+        result = services.memory_write(
+            actor=self.principal, workspace=workspace, token_scopes=token_scopes(request), **spec
+        )
+        code = status.HTTP_200_OK if result.outcome == "reinforced" else status.HTTP_201_CREATED
+        return Response(s.WriteResultSerializer(write_result(result)).data, status=code)
+
+    @extend_schema(
+        request=s.MemoryBatchSerializer,
+        responses={200: s.BatchResponseSerializer},
+        description=(
+            f"Write up to {settings.MEMORY_MAX_BATCH} memories of one workspace at once: every "
+            "item is validated first and any refusal refuses the whole batch (nothing is "
+            f"written). More items is 413. {WRITE_NOTE}"
+        ),
+    )
+    @action(detail=False, methods=["post"])
+    @idempotent
+    def batch(self, request: Request) -> Response:
+        items = request.data.get("items") if isinstance(request.data, dict) else None
+        if isinstance(items, list) and len(items) > settings.MEMORY_MAX_BATCH:
+            raise BatchTooLarge(
+                f"A batch takes at most {settings.MEMORY_MAX_BATCH} items (got {len(items)}); "
+                "split it into smaller requests."
+            )
+        data = s.MemoryBatchSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        specs = [self._spec(attrs) for attrs in data.validated_data["items"]]
+        workspaces = {workspace.pk: workspace for workspace, _ in specs}
+        if len(workspaces) > 1:
+            message = "All items of a batch must go to one workspace."
+            raise ValidationFailed(message, fields={"items": [message]})
+        results = services.memory_write_batch(
+            actor=self.principal,
+            workspace=next(iter(workspaces.values())),
+            items=[spec for _, spec in specs],
+            token_scopes=token_scopes(request),
+        )
+        prefetch_related_objects([result.item for result in results], "parents")
+        rows = [{"index": n, **write_result(result)} for n, result in enumerate(results)]
+        return Response(s.BatchResponseSerializer({"results": rows}).data)
+
+    @extend_schema(
+        request=s.MemoryUpdateSerializer,
+        description=(
+            "Edit a memory; the previous state is kept as a version. An agent's edit of an "
+            f"approved memory goes back to review unless the write policy approves it. {WRITE_NOTE}"
+        ),
+    )
+    @idempotent
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        item = self.get_object()
+        data = s.MemoryUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.memory_update(
+            actor=self.principal,
+            item=item,
+            token_scopes=token_scopes(request),
+            **data.validated_data,
+        )
+        return Response(self._shown(item))
+
+    @extend_schema(description=f"Forget a memory (soft delete, audited). {WRITE_NOTE}")
+    @idempotent
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        services.memory_forget(
+            actor=self.principal, item=self.get_object(), token_scopes=token_scopes(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=s.ReinforceSerializer,
+        responses=s.MemoryItemSerializer,
+        description=f"One more piece of evidence: evidence_count + 1, importance up. {WRITE_NOTE}",
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reinforce(self, request: Request, pk: str | None = None) -> Response:
+        item = self.get_object()
+        data = s.ReinforceSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.memory_reinforce(
+            actor=self.principal,
+            item=item,
+            token_scopes=token_scopes(request),
+            **data.validated_data,
+        )
+        return Response(self._shown(item))
+
+    @extend_schema(
+        request=s.RollbackSerializer,
+        responses=s.MemoryItemSerializer,
+        description=f"Make a new version equal to an old one. {WRITE_NOTE}",
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def rollback(self, request: Request, pk: str | None = None) -> Response:
+        item = self.get_object()
+        data = s.RollbackSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = services.memory_rollback(
+            actor=self.principal,
+            item=item,
+            token_scopes=token_scopes(request),
+            **data.validated_data,
+        )
+        return Response(self._shown(item))
+
+    @extend_schema(
+        responses=s.VersionSerializer(many=True),
+        description="Every version of the memory, newest first, each with its diff.",
+    )
+    @action(detail=True, methods=["get"])
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        item = self.get_object()
+        versions = list(
+            MemoryVersion.objects.visible_to(self.principal, Action.VIEW)
+            .filter(item=item)
+            .select_related("type")
+            .order_by("-version")
+        )
+        previous = {newer.pk: older for newer, older in itertools.pairwise(versions)}
+        serializer = s.VersionSerializer(versions, many=True, context={"previous": previous})
+        return Response(serializer.data)
+
+    def _shown(self, item: MemoryItem) -> dict[str, Any]:
+        """The item as stored after a change (the service returns its own instance)."""
+        prefetch_related_objects([item], "parents")
+        return dict(s.MemoryItemSerializer(item).data)
+
+
+class ContextViewSet(ScopedViewSet):
+    """Context assembly for the calling agent."""
+
+    permission_classes = [permissions.IsAuthenticated, IsAgent, HasTokenScopes]
+    required_scopes = {"create": [READ]}
+
+    def scoped_queryset(self) -> QuerySet[Any]:
+        return MemoryItem.objects.none()  # assembly reads through memories_for_context
+
+    @extend_schema(
+        request=s.ContextRequestSerializer,
+        responses=s.ContextResponseSerializer,
+        auth=[{"AgentToken": []}],  # type: ignore[list-item]
+        description=(
+            "The top approved, unexpired memories of your workspace in the tiers you read, "
+            "ranked by importance, recency and relevance to `task`, each with its score "
+            "breakdown; workspace tier first, then team, then personal. Logged for retrieval "
+            "history. Needs `memories:read`."
+        ),
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        data = s.ContextRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        attrs = data.validated_data
+        result = memories_for_context(
+            agent=self.principal.required_agent,
+            task_text=attrs["task"],
+            k=attrs["k"],
+            token_budget=attrs.get("token_budget"),
+            types=tuple(attrs.get("types", ())),
+            tags=tuple(attrs.get("tags", ())),
+            entities=attrs.get("entities") or None,
+            trace_id=attrs["trace_id"],
+            token_scopes=token_scopes(request),
+        )
+        items = [
+            {
+                "rank": rank,
+                "item": scored.item,
+                "score": scored.score,
+                "importance_part": scored.importance_part,
+                "recency_part": scored.recency_part,
+                "relevance_part": scored.relevance_part,
+                "vector_similarity": scored.vector_similarity,
+                "text_rank": scored.text_rank,
+                "tokens": scored.tokens,
+            }
+            for rank, scored in enumerate(result.items, start=1)
+        ]
+        body = {
+            "assembly_id": result.assembly_id,
+            "strategy": result.strategy,
+            "tokens": result.tokens,
+            "items": items,
+        }
+        return Response(s.ContextResponseSerializer(body).data)
+
+
+class CoachingViewSet(ScopedViewSet):
+    """Supervisors write coaching notes onto an agent's or a team's brain."""
+
+    required_scopes = {"create": [Scope.DIRECTOR.value]}
+
+    def scoped_queryset(self) -> QuerySet[Any]:
+        return MemoryItem.objects.none()  # nothing is read here
+
+    @extend_schema(
+        request=s.CoachingSerializer,
+        responses={201: s.MemoryItemSerializer},
+        description=(
+            "Write a high-importance coaching note, approved at once, onto one agent (personal "
+            "tier) or one team (team tier). People need the edit or review role there; agents "
+            "need the `director` scope and coach only their own team and its agents."
+        ),
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        data = s.CoachingSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        attrs = dict(data.validated_data)
+        owner = attrs.get("agent") or attrs["team"]
+        item = services.coaching_note_write(
+            actor=self.principal,
+            workspace=owner.workspace,
+            token_scopes=token_scopes(request),
+            **attrs,
+        )
+        prefetch_related_objects([item], "parents")
+        return Response(s.MemoryItemSerializer(item).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,67 @@
+"""Embedding providers behind one interface, chosen by settings.EMBEDDING_PROVIDER.
+
+`PROVIDERS` maps a short name to "module:factory"; the factory takes the configured dimension
+and returns an EmbeddingProvider. EMBEDDING_PROVIDER may also be a "module:factory" path of
+its own. The instance is cached per process; changing the setting (tests) clears the cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.memories.embeddings.base import EmbeddingError, EmbeddingProvider, check_dimensions
+
+PROVIDERS: dict[str, str] = {
+    "hashing": "apps.memories.embeddings.hashing:build",
+    "model2vec": "apps.memories.embeddings.model2vec_provider:build",
+    "sentence-transformers": "apps.memories.embeddings.sentence_transformers_provider:build",
+    "openai": "apps.memories.embeddings.openai_compatible:build",
+}
+
+__all__ = ["PROVIDERS", "EmbeddingError", "EmbeddingProvider", "embed_texts", "get_provider"]
+
+
+def _factory(name: str) -> Any:
+    target = PROVIDERS.get(name, name)
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        raise ImproperlyConfigured(
+            f"EMBEDDING_PROVIDER={name!r} is unknown; use one of {', '.join(PROVIDERS)} "
+            "or a 'module:factory' path."
+        )
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ImproperlyConfigured(
+            f"Embedding provider {name!r} can't be loaded ({exc}); is its extra installed?"
+        ) from exc
+
+
+@functools.cache
+def get_provider() -> EmbeddingProvider:
+    """The configured provider, built once per process and checked against the column size."""
+    dimensions = int(settings.EMBEDDING_DIMENSIONS)
+    provider: EmbeddingProvider = _factory(settings.EMBEDDING_PROVIDER)(dimensions)
+    check_dimensions(provider, dimensions)
+    return provider
+
+
+def embed_texts(texts: Sequence[str]) -> list[list[float]]:
+    """Embed with the configured provider; any provider failure becomes an EmbeddingError."""
+    if not texts:
+        return []
+    try:
+        vectors = get_provider().embed(texts)
+    except EmbeddingError:
+        raise
+    except Exception as exc:  # a provider's own errors (HTTP, model) must not leak as a 500
+        raise EmbeddingError(f"The embedding provider failed: {exc}") from exc
+    if len(vectors) != len(texts):
+        raise EmbeddingError("The embedding provider returned a wrong number of vectors.")
+    return vectors

@@ -1,0 +1,66 @@
+"""Memory store settings (apps/memories). Imported at the end of base.py; every knob is an
+environment variable read through config.env, so a bad value stops start-up with its name."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_choice, env_int, env_str
+from config.settings.base import CELERY_BEAT_SCHEDULE
+
+
+def _env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = env_str(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={raw!r} is not a number."
+        ) from None
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"Environment variable {name} must be in {minimum}..{maximum}.")
+    return value
+
+
+# --- embeddings (the providers themselves: apps/memories/embeddings) ---------------------------
+# The dimension is baked into the embedding column by the migration; changing it needs a new
+# migration and a re-embed (manage.py reembed).
+EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 256, minimum=8, maximum=4096)
+EMBEDDING_PROVIDER = env_choice(
+    "EMBEDDING_PROVIDER",
+    ("model2vec", "hashing", "sentence-transformers", "openai"),
+    "model2vec",
+)
+
+# --- writes ------------------------------------------------------------------------------------
+MEMORY_MAX_CONTENT_CHARS = env_int("MEMORY_MAX_CONTENT_CHARS", 4000, minimum=100)
+MEMORY_MAX_BATCH = env_int("MEMORY_MAX_BATCH", 500, minimum=1, maximum=5000)
+# Near-duplicate threshold (cosine) for workspaces whose WritePolicy does not set its own.
+MEMORY_DEDUP_THRESHOLD = _env_float("MEMORY_DEDUP_THRESHOLD", 0.9, minimum=0.5, maximum=1.0)
+MEMORY_REINFORCE_DELTA = _env_float("MEMORY_REINFORCE_DELTA", 0.05, minimum=0.0, maximum=0.5)
+
+# --- context assembly: score = w_i*importance + w_r*recency + w_v*relevance --------------------
+MEMORY_WEIGHT_IMPORTANCE = _env_float("MEMORY_WEIGHT_IMPORTANCE", 0.3, minimum=0, maximum=1)
+MEMORY_WEIGHT_RECENCY = _env_float("MEMORY_WEIGHT_RECENCY", 0.2, minimum=0, maximum=1)
+MEMORY_WEIGHT_RELEVANCE = _env_float("MEMORY_WEIGHT_RELEVANCE", 0.5, minimum=0, maximum=1)
+# relevance = alpha*cosine + (1-alpha)*ts_rank/(ts_rank+1)
+MEMORY_RELEVANCE_VECTOR_SHARE = _env_float(
+    "MEMORY_RELEVANCE_VECTOR_SHARE", 0.7, minimum=0, maximum=1
+)
+MEMORY_RECENCY_HALF_LIFE_DAYS = _env_float(
+    "MEMORY_RECENCY_HALF_LIFE_DAYS", 30.0, minimum=0.01, maximum=36500
+)
+MEMORY_CONTEXT_MAX_K = env_int("MEMORY_CONTEXT_MAX_K", 100, minimum=1, maximum=1000)
+# Eligible sets up to this size are ranked by an exact scan; larger ones by HNSW iterative scan.
+MEMORY_EXACT_SCAN_MAX_ROWS = env_int("MEMORY_EXACT_SCAN_MAX_ROWS", 5000, minimum=0)
+MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 100, minimum=10, maximum=1000)
+
+# --- TTL expiry --------------------------------------------------------------------------------
+MEMORY_EXPIRY_BATCH_SIZE = env_int("MEMORY_EXPIRY_BATCH_SIZE", 1000, minimum=1, maximum=50_000)
+MEMORY_EXPIRY_INTERVAL_SECONDS = env_int("MEMORY_EXPIRY_INTERVAL_SECONDS", 300, minimum=5)
+CELERY_BEAT_SCHEDULE["memories-expire-due"] = {
+    "task": "memories.expire_due",
+    "schedule": float(MEMORY_EXPIRY_INTERVAL_SECONDS),
+}

@@ -1,0 +1,134 @@
+"""`manage.py reembed`: keyset batches with progress, idempotent, resumable, and the
+dimension change (explained without the flag, performed with --change-dimensions)."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from apps.memories.embeddings.hashing import hashed_vector
+from apps.memories.management.commands.reembed import column_state, index_exists
+from apps.memories.models import MemoryItem
+from tests.memories.factories import MemoryItemFactory
+from tests.workspaces.factories import WorkspaceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _stale(dim: int = 256) -> list[float]:
+    return [1.0] + [0.0] * (dim - 1)
+
+
+def _vectors() -> dict[int, list[float]]:
+    return {
+        pk: [float(x) for x in v]
+        for pk, v in MemoryItem._base_manager.values_list("id", "embedding")
+    }
+
+
+def _items(count: int) -> list[MemoryItem]:
+    workspace = WorkspaceFactory()
+    return [
+        MemoryItemFactory(
+            workspace=workspace,
+            content=f"Customer {i} prefers calls on Tuesday",
+            embedding=_stale(),
+        )
+        for i in range(count)
+    ]
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("reembed", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_reembeds_everything_in_batches_with_progress_and_is_idempotent() -> None:
+    items = _items(5)
+    items[0].deleted_at = items[0].created_at  # soft-deleted rows are re-embedded too
+    items[0].save()
+    output = run("--batch-size", "2")
+    assert "2/5 (40.0%)" in output and "4/5" in output and "5/5 (100.0%)" in output
+    assert "items/s" in output and "ETA" in output
+    assert "Re-embedded 5 memory items." in output
+    vectors = _vectors()
+    for item in items:
+        assert vectors[item.pk] == pytest.approx(hashed_vector(item.content, 256), abs=1e-6)
+    run("--batch-size", "3")
+    assert _vectors() == vectors
+
+
+def test_from_id_resumes_after_that_item() -> None:
+    items = _items(4)
+    output = run("--from-id", str(items[1].pk))
+    assert "2/2" in output
+    vectors = _vectors()
+    assert vectors[items[0].pk] == _stale() and vectors[items[1].pk] == _stale()
+    assert vectors[items[2].pk] == pytest.approx(hashed_vector(items[2].content, 256), abs=1e-6)
+
+
+def test_a_failing_batch_says_where_to_resume(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = _items(4)
+    from apps.memories.embeddings import get_provider
+
+    provider = get_provider()
+    calls = {"n": 0}
+    original = provider.embed
+
+    def flaky(texts: Any) -> list[list[float]]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("endpoint down")
+        return original(texts)
+
+    monkeypatch.setattr(provider, "embed", flaky)
+    with pytest.raises(CommandError, match=rf"resume with --from-id {items[1].pk}"):
+        run("--batch-size", "2")
+    monkeypatch.setattr(provider, "embed", original)
+    assert "2/2" in run("--from-id", str(items[1].pk))
+    assert all(v != _stale() for v in _vectors().values())
+
+
+def test_dimension_change_is_explained_then_performed(settings: Any) -> None:
+    items = _items(3)
+    settings.EMBEDDING_DIMENSIONS = 64
+    with pytest.raises(CommandError) as exc:
+        run()
+    message = str(exc.value)
+    assert "holds vector(256) but EMBEDDING_DIMENSIONS=64" in message
+    assert "--change-dimensions" in message and "ALTER TABLE" in message
+    assert column_state() == (256, False)
+
+    output = run("--change-dimensions", "--batch-size", "2")
+    assert "vector(64)" in output and "3/3" in output
+    assert column_state() == (64, False)
+    assert index_exists()
+    for item in items:
+        item_vector = _vectors()[item.pk]
+        assert len(item_vector) == 64
+        assert item_vector == pytest.approx(hashed_vector(item.content, 64), abs=1e-6)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'memory_embedding_hnsw'")
+        (definition,) = cursor.fetchone()
+    assert "hnsw" in definition and "vector_cosine_ops" in definition
+
+
+def test_an_interrupted_dimension_change_is_finished_by_a_plain_rerun(settings: Any) -> None:
+    _items(2)
+    settings.EMBEDDING_DIMENSIONS = 32
+    with connection.cursor() as cursor:  # what a run stopped right after the ALTER leaves
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("DROP INDEX memory_embedding_hnsw")
+        cursor.execute(
+            "ALTER TABLE memories_memoryitem ALTER COLUMN embedding DROP NOT NULL, "
+            "ALTER COLUMN embedding TYPE vector(32) USING NULL"
+        )
+    output = run()
+    assert "2/2" in output and "building the HNSW index" in output
+    assert column_state() == (32, False) and index_exists()
