@@ -1,5 +1,6 @@
 """Look of the admin (django-unfold); see docs/admin-theme.md for why this theme."""
 
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 
 UNFOLD = {
@@ -8,6 +9,7 @@ UNFOLD = {
     "SITE_SUBHEADER": "Governance for what agents learn",
     "SITE_SYMBOL": "verified_user",
     "SHOW_HISTORY": True,
+    "STYLES": [lambda request: static("steward/admin.css")],
     "SHOW_VIEW_ON_SITE": False,
     "ENVIRONMENT": "apps.core.admin_site.environment_badge",
     "DASHBOARD_CALLBACK": "apps.core.admin_site.dashboard_callback",
