@@ -1,6 +1,9 @@
 """Memories in the admin: the list, and a detail page with content, version history with diffs,
 provenance and retrieval history. Scoped to the viewer's workspaces and teams; edits are new
-versions through memory_update; approve, reject and forget are services too."""
+versions through memory_update; approve, reject and forget are services too.
+
+Also the coaching pages ("Coach this agent" / "Coach this team" on the Agent and Team change
+pages, wired in apps/workspaces/admin.py): a small form through coaching_note_write."""
 
 from __future__ import annotations
 
@@ -8,16 +11,26 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminTextInputWidget
 
-from apps.core.admin_site import ScopedModelAdmin, _module_permission
+from apps.core.admin_site import (
+    ScopedModelAdmin,
+    _module_permission,
+    has_console_access,
+    per_request,
+)
+from apps.core.exceptions import ServiceError
 from apps.memories import services
+from apps.memories.forms import CoachingNoteForm
 from apps.memories.models import (
     ContextAssemblyItem,
     MemoryItem,
@@ -32,6 +45,7 @@ from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
 
 RETRIEVAL_HISTORY_LIMIT = 20
+RECENT_COACHING_LIMIT = 10
 EDITABLE = (
     "content",
     "type",
@@ -335,3 +349,123 @@ def _diff_html(diff: str) -> SafeString:
         ((colours.get(line[:1], "inherit"), line) for line in diff.splitlines()),
     )
     return format_html('<pre style="white-space:pre-wrap">{}</pre>', lines)
+
+
+# --- coaching pages (the "Coach this agent/team" buttons of apps/workspaces/admin.py) --------
+
+
+def may_coach(request: HttpRequest, target: Agent | Team) -> bool:
+    """coaching_note_write's rule for people: edit or review on the agent or team, or an
+    operator. Decides the button on the change page and the page itself."""
+    if not has_console_access(request):
+        return False
+    if request.user.is_superuser:
+        return True
+    manager: Any = type(target)._default_manager
+
+    def compute() -> bool:
+        return any(
+            manager.visible_to(request.user, allowed).filter(pk=target.pk).exists()
+            for allowed in (Action.EDIT, Action.REVIEW)
+        )
+
+    return per_request(request, ("coach", target._meta.label, target.pk), compute)
+
+
+def coaching_target(model_admin: Any, request: HttpRequest, object_id: Any) -> Agent | Team | None:
+    """The agent or team of the page, if the person sees it (a malformed id is None)."""
+    if object_id is None:
+        return None
+    target: Agent | Team | None = model_admin.get_object(request, unquote(str(object_id)))
+    return target
+
+
+def coaching_permission(model_admin: Any, request: HttpRequest, object_id: Any = None) -> bool:
+    target = coaching_target(model_admin, request, object_id)
+    return target is not None and may_coach(request, target)
+
+
+def coaching_page(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    """GET shows the form and the recent coaching notes; POST writes one note through
+    coaching_note_write as the signed-in person. A refusal is a message on the form."""
+    target = coaching_target(model_admin, request, object_id)
+    if target is None or not may_coach(request, target):
+        raise PermissionDenied
+    form = CoachingNoteForm(request.POST) if request.method == "POST" else CoachingNoteForm()
+    if request.method == "POST" and form.is_valid():
+        try:
+            item = services.coaching_note_write(
+                actor=as_principal(request.user),
+                workspace=target.workspace,
+                agent=target if isinstance(target, Agent) else None,
+                team=target if isinstance(target, Team) else None,
+                **form.service_arguments(),
+            )
+        except ServiceError as exc:
+            _service_errors_onto(form, exc)
+            messages.error(request, f"Nothing was written: {exc.message}")
+        else:
+            messages.success(
+                request,
+                f"Coaching note #{item.pk} written onto {_target_label(target)} "
+                f"(approved, importance {item.importance:g}).",
+            )
+            return HttpResponseRedirect(_after_coaching(request, item))
+    opts = model_admin.opts
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Coach {_target_label(target)}",
+        "opts": opts,
+        "original": target,
+        "target": target,
+        "is_agent": isinstance(target, Agent),
+        "form": form,
+        "notes": _recent_coaching(request, target),
+        "back_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[target.pk]),
+    }
+    return TemplateResponse(request, "admin/memories/coach.html", context)
+
+
+def _target_label(target: Agent | Team) -> str:
+    return f"agent {target}" if isinstance(target, Agent) else f"team {target}"
+
+
+def _service_errors_onto(form: CoachingNoteForm, exc: ServiceError) -> None:
+    for name, errors in exc.fields.items():
+        if name in form.fields:
+            form.add_error(name, errors)
+
+
+def _after_coaching(request: HttpRequest, item: MemoryItem) -> str:
+    """The new memory's page; a person coaching through a per-agent grant may not see
+    memories, so they come back to the coaching page (which lists what they may see)."""
+    if MemoryItem.objects.visible_to(request.user, Action.VIEW).filter(pk=item.pk).exists():
+        return reverse("admin:memories_memoryitem_change", args=[item.pk])
+    return request.get_full_path()
+
+
+def _recent_coaching(request: HttpRequest, target: Agent | Team) -> list[dict[str, Any]]:
+    """The newest coaching notes on this brain that the person may see: for an agent, its own
+    and its team's (both surface on its tasks); for a team, the team's."""
+    if isinstance(target, Agent):
+        about = Q(tier=Tier.PERSONAL, agent_id=target.pk)
+        if target.team_id:
+            about |= Q(tier=Tier.TEAM, team_id=target.team_id)
+    else:
+        about = Q(tier=Tier.TEAM, team_id=target.pk)
+    notes = (
+        MemoryItem.objects.visible_to(request.user, Action.VIEW)
+        .filter(about, type__key="coaching", workspace_id=target.workspace_id)
+        .filter(deleted_at__isnull=True)
+        .select_related("agent", "team", "created_by_user", "created_by_agent")
+        .order_by("-created_at", "-id")[:RECENT_COACHING_LIMIT]
+    )
+    return [
+        {
+            "item": note,
+            "url": reverse("admin:memories_memoryitem_change", args=[note.pk]),
+            "owner": "this agent" if note.tier == Tier.PERSONAL else f"team {note.team}",
+            "author": note.created_by_user or note.created_by_agent or "—",
+        }
+        for note in notes
+    ]

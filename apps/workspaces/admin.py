@@ -21,6 +21,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from apps.core.admin_site import ScopedModelAdmin, per_request
 from apps.core.selectors import workspaces_with_counts
+from apps.memories.admin import coaching_page, coaching_permission
 from apps.workspaces import services
 from apps.workspaces.forms import AgentTokenAddForm, MembershipAddForm
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
@@ -114,6 +115,7 @@ class TeamAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
     list_filter = [_only_visible("workspace")]
     list_select_related = ["workspace"]
     search_fields = ["name", "slug"]
+    actions_detail = ["coach_team"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).annotate(agent_count=Count("agents"))
@@ -147,6 +149,14 @@ class TeamAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
 
     def delete_via_service(self, actor: Any, obj: Team) -> None:
         services.team_delete(actor=actor, team=obj)
+
+    def has_coach_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """People with edit or review on the team (or operators): coaching_note_write's rule."""
+        return coaching_permission(self, request, object_id)
+
+    @action(description="Coach this team", icon="school", permissions=["coach"], url_path="coach")
+    def coach_team(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return coaching_page(self, request, object_id)
 
 
 @admin.register(Membership)
@@ -224,6 +234,7 @@ class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin)
     list_select_related = ["workspace", "team"]
     search_fields = ["name", "slug", "description"]
     actions = ["deactivate_agents"]
+    actions_detail = ["coach_agent"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         """Token counts only over tokens the person may see (those of agents they manage)."""
@@ -328,6 +339,14 @@ class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin)
             services.agent_update(actor=actor, agent=agent, is_active=False)
             done += 1
         self.message_user(request, f"Deactivated {done} agent(s).", messages.SUCCESS)
+
+    def has_coach_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """People with edit or review on the agent (or operators): coaching_note_write's rule."""
+        return coaching_permission(self, request, object_id)
+
+    @action(description="Coach this agent", icon="school", permissions=["coach"], url_path="coach")
+    def coach_agent(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return coaching_page(self, request, object_id)
 
 
 @admin.register(AgentToken)

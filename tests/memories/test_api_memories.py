@@ -501,3 +501,257 @@ def test_versions_query_count_does_not_grow_with_versions(world, django_assert_m
 
     with django_assert_max_num_queries(4):
         assert client.get(f"{path}/versions").status_code == 200
+
+
+# --- forget with a reason ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [("?reason=Outdated%20pricing", None), ("", {"reason": "Outdated pricing"})],
+    ids=["query", "body"],
+)
+def test_a_forget_reason_reaches_the_audit_event(world, query, body):
+    item = world.items["sales"]
+    mark = audit_mark()
+
+    response = world.client("owner").delete(
+        f"/api/v1/memories/{item.pk}{query}", body, format="json"
+    )
+
+    assert response.status_code == 204, response.content[:300]
+    assert [(e.action, e.reason) for e in audit_since(mark)] == [
+        ("memory.forget", "Outdated pricing")
+    ]
+    assert MemoryItem.objects.get(pk=item.pk).deleted_at is not None
+
+
+def test_an_agent_forgets_its_own_memory_with_a_reason(world):
+    item = world.items["own"]
+    mark = audit_mark()
+
+    response = world.client("agent_full").delete(
+        f"/api/v1/memories/{item.pk}", {"reason": "No longer true"}, format="json"
+    )
+
+    assert response.status_code == 204
+    events = audit_since(mark)
+    assert [(e.action, e.actor_kind, e.reason) for e in events] == [
+        ("memory.forget", "agent", "No longer true")
+    ]
+
+
+def test_a_forget_without_a_reason_records_an_empty_one(world):
+    item = world.items["sales"]
+    mark = audit_mark()
+
+    response = world.client("owner").delete(f"/api/v1/memories/{item.pk}")
+
+    assert response.status_code == 204
+    assert [(e.action, e.reason) for e in audit_since(mark)] == [("memory.forget", "")]
+
+
+def test_a_forget_reason_is_masked_in_the_audit_trail(world):
+    item = world.items["sales"]
+    mark = audit_mark()
+
+    response = world.client("owner").delete(
+        f"/api/v1/memories/{item.pk}?reason=asked%20by%20jane.doe%40example.com"
+    )
+
+    assert response.status_code == 204
+    (event,) = audit_since(mark)
+    assert event.reason.startswith("asked by ")
+    assert "jane.doe@example.com" not in event.reason
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "field"),
+    [
+        ("?reason=" + "x" * 501, None, "reason"),
+        ("", {"reason": "x" * 501}, "reason"),
+        ("", {"reason": 5}, "reason"),
+        ("", {"reason": None}, "reason"),
+        ("", {"reason": ["a"]}, "reason"),
+        ("", {"why": "stale"}, "why"),
+        ("", ["stale"], None),
+        ("", "stale", None),
+        ("?reason=a&reason=b", None, "reason"),
+        ("?reason=stale", {"reason": "stale"}, "reason"),
+    ],
+    ids=[
+        "query-too-long",
+        "body-too-long",
+        "body-number",
+        "body-null",
+        "body-list",
+        "body-unknown-key",
+        "body-array",
+        "body-string",
+        "query-twice",
+        "query-and-body",
+    ],
+)
+def test_a_bad_forget_reason_is_400_and_forgets_nothing(world, query, body, field):
+    item = world.items["sales"]
+    mark = audit_mark()
+
+    response = world.client("owner").delete(
+        f"/api/v1/memories/{item.pk}{query}", body, format="json"
+    )
+
+    error = assert_error(response, 400, "invalid")
+    if field is not None:
+        assert field in error["fields"], error
+    assert MemoryItem.objects.get(pk=item.pk).deleted_at is None
+    assert audit_since(mark) == []
+
+
+def test_a_retried_forget_with_another_reason_is_409(world):
+    item = world.items["sales"]
+    client = world.client("owner")
+    path = f"/api/v1/memories/{item.pk}"
+    first = client.delete(f"{path}?reason=stale", HTTP_IDEMPOTENCY_KEY="forget-1")
+    mark = audit_mark()
+
+    again = client.delete(f"{path}?reason=wrong", HTTP_IDEMPOTENCY_KEY="forget-1")
+
+    assert first.status_code == 204
+    assert_error(again, 409, "idempotency_key_reused")
+    assert audit_since(mark) == []
+
+
+# --- versions are paginated ----------------------------------------------------------------------
+
+
+def _with_versions(world: World, n: int) -> MemoryItem:
+    """A memory written through the API (version 1) with versions 2..n added straight to the
+    table, each with its own content, so the pages and diffs are checkable without n edits."""
+    created = write(world, content="Step 1", confidence=0.9).json()["item"]
+    first = MemoryVersion.objects.get(item_id=created["id"], version=1)
+    MemoryVersion.objects.bulk_create(
+        [
+            MemoryVersion(
+                item_id=first.item_id,
+                version=v,
+                content=f"Step {v}",
+                importance=first.importance,
+                confidence=first.confidence,
+                type_id=first.type_id,
+                tags=[],
+                entities={},
+                actor_kind="system",
+                actor_id="tests",
+                actor_label="tests",
+                reason=f"step {v}",
+            )
+            for v in range(2, n + 1)
+        ]
+    )
+    MemoryItem.objects.filter(pk=first.item_id).update(version=n, content=f"Step {n}")
+    return MemoryItem.objects.get(pk=first.item_id)
+
+
+def _next_link(response: Any) -> str | None:
+    """The URL of `Link: <url>; rel="next"`, or None on the last page."""
+    link = response.headers.get("Link")
+    if link is None:
+        return None
+    url, rel = link.split(";", 1)
+    assert rel.strip() == 'rel="next"'
+    return url.strip().removeprefix("<").removesuffix(">")
+
+
+def test_versions_come_50_at_a_time_newest_first(world):
+    item = _with_versions(world, 60)
+    client = world.client("agent_full")
+
+    first = client.get(f"/api/v1/memories/{item.pk}/versions")
+    second = client.get(_next_link(first))
+
+    assert [v["version"] for v in first.json()] == list(range(60, 10, -1))
+    assert [v["version"] for v in second.json()] == list(range(10, 0, -1))
+    assert _next_link(second) is None
+    # the oldest of the first page is still diffed against the version before it
+    boundary = first.json()[-1]
+    assert "-Step 10\n+Step 11" in boundary["diff"]["content"]
+    assert second.json()[-1]["diff"] == {"content": "", "fields": {}}
+
+
+def test_versions_limit_walks_every_version_once_with_its_diff(world):
+    item = _with_versions(world, 12)
+    client = world.client("owner")
+    pages = [client.get(f"/api/v1/memories/{item.pk}/versions?limit=5")]
+    while _next_link(pages[-1]):
+        pages.append(client.get(_next_link(pages[-1])))
+
+    versions = [v for page in pages for v in page.json()]
+    assert [len(page.json()) for page in pages] == [5, 5, 2]
+    assert [v["version"] for v in versions] == list(range(12, 0, -1))
+    for entry in versions[:-1]:
+        number = entry["version"]
+        assert f"-Step {number - 1}\n+Step {number}" in entry["diff"]["content"]
+
+
+def test_a_page_that_ends_exactly_at_the_last_version_has_no_next_link(world):
+    item = _with_versions(world, 10)
+
+    response = world.client("owner").get(f"/api/v1/memories/{item.pk}/versions?limit=10")
+
+    assert len(response.json()) == 10
+    assert _next_link(response) is None
+
+
+def test_versions_before_a_version_start_below_it(world):
+    item = _with_versions(world, 9)
+
+    response = world.client("owner").get(f"/api/v1/memories/{item.pk}/versions?before=4&limit=2")
+
+    assert [v["version"] for v in response.json()] == [3, 2]
+    assert "before=2" in _next_link(response)
+
+
+def test_new_versions_do_not_shift_the_next_page(world):
+    """Pages are keyed by version number: an edit while paging adds above, never repeats."""
+    item = _with_versions(world, 6)
+    client = world.client("owner")
+    first = client.get(f"/api/v1/memories/{item.pk}/versions?limit=3")
+    client.patch(f"/api/v1/memories/{item.pk}", {"content": "Step 7"}, format="json")
+
+    second = client.get(_next_link(first))
+
+    assert [v["version"] for v in first.json()] == [6, 5, 4]
+    assert [v["version"] for v in second.json()] == [3, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=-5", "limit"),
+        ("before=0", "before"),
+        ("before=abc", "before"),
+        ("before=99999999999999999999", "before"),
+    ],
+)
+def test_bad_versions_page_parameters_are_400(world, query, field):
+    item = _with_versions(world, 3)
+
+    response = world.client("owner").get(f"/api/v1/memories/{item.pk}/versions?{query}")
+
+    assert field in assert_error(response, 400, "invalid")["fields"]
+
+
+def test_a_versions_page_query_count_does_not_grow_with_the_page(
+    world, django_assert_max_num_queries
+):
+    item = _with_versions(world, 120)
+    client = world.client("owner")
+
+    with django_assert_max_num_queries(3):  # the item (+ its parents), one page of limit + 1
+        response = client.get(f"/api/v1/memories/{item.pk}/versions?limit=100&before=110")
+
+    assert response.status_code == 200
+    assert len(response.json()) == 100

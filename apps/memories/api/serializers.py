@@ -17,6 +17,8 @@ from apps.workspaces.models import Agent, Team, Workspace
 MAX_TAGS = 20
 MAX_PARENTS = 20
 MAX_TASK_CHARS = 8000
+DEFAULT_VERSIONS_LIMIT = 50
+MAX_VERSIONS_LIMIT = 500
 
 
 # --- strict scalars: JSON types are checked, never coerced ("5" is not 5, 1 is not "1") -------
@@ -314,6 +316,21 @@ class MemoryUpdateSerializer(StrictInput):
 
 class ReinforceSerializer(StrictInput):
     importance_delta = StrictFloatField(min_value=0.0, max_value=0.5, required=False)
+
+
+class ForgetSerializer(StrictInput):
+    """Why the memory is forgotten: kept (masked) with the audit event."""
+
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class VersionsQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """The page of GET /memories/{id}/versions: query strings, so numbers arrive as text."""
+
+    limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_VERSIONS_LIMIT, default=DEFAULT_VERSIONS_LIMIT
+    )
+    before = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
 
 
 class RollbackSerializer(StrictInput):

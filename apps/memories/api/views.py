@@ -5,16 +5,18 @@ for agents); these views shape requests, scope reads and call one service each."
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet, prefetch_related_objects
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from apps.core.api.views import HasTokenScopes, IsAgent, ScopedViewSet
 from apps.core.exceptions import ServiceError, ValidationFailed
@@ -38,6 +40,60 @@ WRITE_NOTE = (
 class BatchTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
+
+
+VERSIONS_PAGE = [
+    OpenApiParameter(
+        "limit",
+        OpenApiTypes.INT,
+        OpenApiParameter.QUERY,
+        required=False,
+        description=f"Versions per page, 1 to {s.MAX_VERSIONS_LIMIT} (default "
+        f"{s.DEFAULT_VERSIONS_LIMIT}).",
+    ),
+    OpenApiParameter(
+        "before",
+        OpenApiTypes.INT,
+        OpenApiParameter.QUERY,
+        required=False,
+        description="Only versions older than this version number: the next page. Follow the "
+        '`Link: <…>; rel="next"` header rather than building it.',
+    ),
+    OpenApiParameter(
+        "Link",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description='`<url>; rel="next"` when older versions remain; absent on the last page.',
+    ),
+]
+
+
+FORGET_REASON = OpenApiParameter(
+    "reason",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=False,
+    description=(
+        "Why the memory is forgotten (at most 500 characters), kept masked with the audit "
+        'event. May instead be sent as a JSON body `{"reason": "..."}`; not both.'
+    ),
+)
+
+
+def forget_reason(request: Request) -> str:
+    """The optional reason of a DELETE: `?reason=` or a JSON body {"reason": ...}."""
+    query = request.query_params.getlist("reason")
+    body = request.data
+    has_body = not (body is None or (isinstance(body, Mapping) and not body))
+    if len(query) > 1 or (query and has_body):
+        message = "Give `reason` once: in the query or in the JSON body."
+        raise ValidationFailed(message, fields={"reason": [message]})
+    if not query and not has_body:
+        return ""
+    data = s.ForgetSerializer(data={"reason": query[0]} if query else body)
+    data.is_valid(raise_exception=True)
+    return str(data.validated_data["reason"])
 
 
 def token_scopes(request: Request) -> Collection[str] | None:
@@ -168,11 +224,23 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         )
         return Response(self._shown(item))
 
-    @extend_schema(description=f"Forget a memory (soft delete, audited). {WRITE_NOTE}")
+    @extend_schema(
+        parameters=[FORGET_REASON],
+        responses={204: OpenApiResponse(description="Forgotten.")},
+        description=(
+            "Forget a memory (soft delete, audited). An optional `reason`, as a query parameter "
+            'or a JSON body `{"reason": "..."}`, is kept (masked) with the audit event. '
+            f"{WRITE_NOTE}"
+        ),
+    )
     @idempotent
     def destroy(self, request: Request, pk: str | None = None) -> Response:
+        item = self.get_object()
         services.memory_forget(
-            actor=self.principal, item=self.get_object(), token_scopes=token_scopes(request)
+            actor=self.principal,
+            item=item,
+            reason=forget_reason(request),
+            token_scopes=token_scopes(request),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -215,21 +283,38 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         return Response(self._shown(item))
 
     @extend_schema(
+        parameters=VERSIONS_PAGE,
         responses=s.VersionSerializer(many=True),
-        description="Every version of the memory, newest first, each with its diff.",
+        description=(
+            "The versions of the memory, newest first, each with its diff from the one before, "
+            f"{s.DEFAULT_VERSIONS_LIMIT} at a time (`limit` up to {s.MAX_VERSIONS_LIMIT}); a "
+            '`Link: <…>; rel="next"` header points to the older ones.'
+        ),
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def versions(self, request: Request, pk: str | None = None) -> Response:
         item = self.get_object()
-        versions = list(
+        query = s.VersionsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        limit, before = query.validated_data["limit"], query.validated_data.get("before")
+        versions = (
             MemoryVersion.objects.visible_to(self.principal, Action.VIEW)
             .filter(item=item)
             .select_related("type")
             .order_by("-version")
         )
-        previous = {newer.pk: older for newer, older in itertools.pairwise(versions)}
-        serializer = s.VersionSerializer(versions, many=True, context={"previous": previous})
-        return Response(serializer.data)
+        if before is not None:
+            versions = versions.filter(version__lt=before)
+        rows = list(versions[: limit + 1])  # one more: is there a next page, and its diff base
+        page = rows[:limit]
+        previous = {newer.pk: older for newer, older in itertools.pairwise(rows)}
+        serializer = s.VersionSerializer(page, many=True, context={"previous": previous})
+        response = Response(serializer.data)
+        if len(rows) > limit:
+            url = request.build_absolute_uri()
+            url = replace_query_param(url, "before", page[-1].version)
+            response["Link"] = f'<{replace_query_param(url, "limit", limit)}>; rel="next"'
+        return response
 
     def _shown(self, item: MemoryItem) -> dict[str, Any]:
         """The item as stored after a change (the service returns its own instance)."""
