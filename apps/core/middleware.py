@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from apps.core.api.errors import error_response
@@ -58,3 +62,38 @@ class ApiBodySizeLimitMiddleware:
                     f"{settings.API_MAX_BODY_BYTES} bytes. Split it into smaller requests.",
                 )
         return self.get_response(request)
+
+
+class ServerTimingMiddleware:
+    """Opt-in (SERVER_TIMING = True, used by bench/context): a `Server-Timing` header with the
+    time spent in Django (`app`) and in database calls (`db`, with the number of queries).
+
+    Put it first in MIDDLEWARE so `app` covers the whole stack. Off unless the setting is on:
+    then Django drops it at start-up and production requests never reach it.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        if not getattr(settings, "SERVER_TIMING", False):
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        db = {"seconds": 0.0, "queries": 0}
+
+        def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                db["seconds"] += time.perf_counter() - start
+                db["queries"] += 1
+
+        start = time.perf_counter()
+        with connection.execute_wrapper(timed):
+            response = self.get_response(request)
+        total = time.perf_counter() - start
+        response["Server-Timing"] = (
+            f"app;dur={total * 1000:.3f}, db;dur={db['seconds'] * 1000:.3f};"
+            f'desc="{db["queries"]} queries"'
+        )
+        return response

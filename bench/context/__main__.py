@@ -1,0 +1,3 @@
+from bench.context.run import main
+
+main()
