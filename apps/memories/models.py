@@ -162,7 +162,11 @@ class MemoryItemQuerySet(ScopedQuerySet):
         if action != Action.VIEW:
             return self.none()
         agent = principal.required_agent
-        return self.filter(workspace_id=agent.workspace_id).filter(readable_by_agent(agent))
+        return (
+            self.filter(workspace_id=agent.workspace_id)
+            .filter(readable_by_agent(agent))
+            .filter(agent_reads(agent))
+        )
 
     def live(self) -> Self:
         """Approved, in force and not forgotten: what context assembly may use."""
@@ -173,6 +177,16 @@ class MemoryItemQuerySet(ScopedQuerySet):
             status=Status.APPROVED,
             deleted_at__isnull=True,
         )
+
+
+def agent_reads(agent: Any) -> Q:
+    """Within the tiers an agent may read: what is approved, everything in its own personal
+    tier, and what it wrote itself. Another agent's proposed team item is not its to see."""
+    return (
+        Q(status=Status.APPROVED)
+        | Q(tier=Tier.PERSONAL, agent_id=agent.pk)
+        | Q(created_by_agent_id=agent.pk)
+    )
 
 
 def readable_by_agent(agent: Any) -> Q:

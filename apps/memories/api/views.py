@@ -9,7 +9,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, prefetch_related_objects
+from django.db.models import QuerySet, prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status
@@ -24,7 +24,7 @@ from apps.core.idempotency import idempotent
 from apps.memories import services
 from apps.memories.api import serializers as s
 from apps.memories.api.filters import MemoryFilter
-from apps.memories.models import MemoryItem, MemoryVersion, Status, Tier
+from apps.memories.models import MemoryItem, MemoryVersion, Tier
 from apps.memories.selectors import memories_for_context
 from apps.workspaces.models import Agent, Workspace
 from apps.workspaces.roles import Action
@@ -103,16 +103,6 @@ def token_scopes(request: Request) -> Collection[str] | None:
     return list(getattr(request.auth, "scopes", None) or [])
 
 
-def agent_reads(agent: Agent) -> Q:
-    """Within the tiers an agent may read: what is approved, everything in its own personal
-    tier, and what it wrote itself. Another agent's proposed team item is not its to see."""
-    return (
-        Q(status=Status.APPROVED)
-        | Q(tier=Tier.PERSONAL, agent_id=agent.pk)
-        | Q(created_by_agent_id=agent.pk)
-    )
-
-
 def write_result(result: services.MemoryWriteResult) -> dict[str, Any]:
     return {"outcome": result.outcome, "item": result.item, "conflict": result.conflict}
 
@@ -130,8 +120,6 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         items = MemoryItem.objects.visible_to(self.principal, Action.VIEW).filter(
             deleted_at__isnull=True
         )
-        if self.principal.kind == "agent":
-            items = items.filter(agent_reads(self.principal.required_agent))
         return items.select_related("type").prefetch_related("parents")
 
     def _spec(self, attrs: dict[str, Any]) -> tuple[Workspace, dict[str, Any]]:
