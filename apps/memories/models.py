@@ -17,7 +17,7 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import VectorField
 
 from apps.workspaces.models import ScopedQuerySet, Team, team_ids_for, workspace_ids_for
 from apps.workspaces.principal import Principal
@@ -252,14 +252,8 @@ class MemoryItem(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            HnswIndex(
-                name="memory_embedding_hnsw",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            ),
-            GinIndex(fields=["search"], name="memory_search_gin"),
+            # No table-wide HNSW index: each large workspace gets its own partial one
+            # (apps/memories/vector_indexes.py), built outside migrations.
             GinIndex(fields=["entities"], name="memory_entities_gin", opclasses=["jsonb_path_ops"]),
             GinIndex(fields=["tags"], name="memory_tags_gin"),
             models.Index(
@@ -268,10 +262,13 @@ class MemoryItem(models.Model):
                 condition=Q(status="approved", expires_at__isnull=False),
             ),
             models.Index(fields=["workspace", "status", "tier"], name="memory_ws_status_tier"),
+            # Context eligibility from the index alone (index-only scans): the capped count
+            # that picks the strategy, and the exact path's candidates.
             models.Index(
                 fields=["workspace", "tier", "team", "agent"],
                 name="memory_context_live",
                 condition=Q(status="approved", deleted_at__isnull=True),
+                include=["expires_at", "valid_from", "type"],
             ),
         ]
         constraints = [

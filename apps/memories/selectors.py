@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,7 @@ class _Query:
     k: int
     token_budget: int | None
     types: list[str]
+    type_ids: list[int]
     tags: list[str]
     entities: dict[str, str]
     trace_id: str
@@ -103,8 +104,8 @@ def _checked_query(agent: Agent, spec: dict[str, Any]) -> _Query:
     entities = clean_entities(workspace_id, spec["entities"])
     types = _list_of_text(spec["types"], "types")
     # No write while checking a read: a workspace without a vocabulary yet has the defaults.
-    known = set(MemoryType.objects.filter(workspace_id=workspace_id).values_list("key", flat=True))
-    known = known or set(DEFAULT_MEMORY_TYPES)
+    ids = dict(MemoryType.objects.filter(workspace_id=workspace_id).values_list("key", "id"))
+    known = set(ids) or set(DEFAULT_MEMORY_TYPES)
     if set(types) - known:
         raise ValidationFailed(
             f"Unknown memory types: {', '.join(sorted(set(types) - known))}.",
@@ -119,6 +120,7 @@ def _checked_query(agent: Agent, spec: dict[str, Any]) -> _Query:
         k=k,
         token_budget=budget,
         types=types,
+        type_ids=[ids[key] for key in types if key in ids],
         tags=tags,
         entities=entities,
         trace_id=masked(workspace_id, "trace_id", trace_id),
@@ -143,11 +145,10 @@ def _eligible_where(query: _Query) -> tuple[str, list[Any]]:
         "(m.valid_from IS NULL OR m.valid_from <= now())",
     ]
     if query.types:
-        clauses.append(
-            f"m.type_id IN (SELECT id FROM {MemoryType._meta.db_table} "  # noqa: S608
-            "WHERE workspace_id = %s AND key = ANY(%s))"
-        )
-        params += [agent.workspace_id, query.types]
+        # Ids, not a subquery on keys: the planner estimates `= ANY(array)` from the column's
+        # statistics (a subquery got a default guess, 166 rows for 21,000, and skipped HNSW).
+        clauses.append("m.type_id = ANY(%s)")
+        params.append(query.type_ids)
     if query.tags:
         clauses.append("m.tags && %s::varchar(40)[]")
         params.append(query.tags)
@@ -161,8 +162,78 @@ TABLE = MemoryItem._meta.db_table
 COLUMNS = "m.id, m.tier, m.embedding, m.search, m.importance, m.updated_at"
 
 
-def _estimate_eligible(where: str, params: list[Any], cap: int) -> int:
-    """Count eligible rows, but stop at cap+1: bounded work whatever the workspace's size,
+def candidate_pool_size(k: int) -> int:
+    """How many nearest memories are scored: enough that a token budget skipping long items
+    still leaves k to choose from, and that importance and recency have room to reorder."""
+    return min(max(k * 4, int(settings.MEMORY_CANDIDATE_POOL)), 1000)
+
+
+def search_settings(strategy: str, pool: int) -> list[str]:
+    """SET LOCALs for the ranking query. The HNSW path scans iteratively, so filters that
+    reject visited tuples can't starve it, in strict distance order, with a candidate list
+    (ef_search) of MEMORY_HNSW_EF_SEARCH: the recall knob (bench/context)."""
+    if strategy != Strategy.HNSW_ITERATIVE:
+        return []
+    ef = min(max(int(settings.MEMORY_HNSW_EF_SEARCH), _index_fetch(pool)), 1000)
+    return [
+        "SET LOCAL hnsw.iterative_scan = strict_order",
+        f"SET LOCAL hnsw.ef_search = {ef}",
+        f"SET LOCAL hnsw.max_scan_tuples = {int(settings.MEMORY_HNSW_MAX_SCAN_TUPLES)}",
+    ]
+
+
+def _index_fetch(pool: int) -> int:
+    """How many rows the HNSW path takes from the index before keeping the `pool` nearest:
+    an approximate index finds some of the true nearest only a little further down."""
+    return min(pool * int(settings.MEMORY_HNSW_FETCH_FACTOR), 2000)
+
+
+def ranking_sql(
+    strategy: str, where: str, params: list[Any], query: _Query, vector: str, pool: int
+) -> tuple[str, list[Any]]:
+    """The ranking query: the `pool` eligible memories nearest to the task by vector, scored
+    (importance, recency, relevance = vector similarity and full-text rank), best first.
+
+    Both strategies rank the same set, so an agent's context doesn't change character when
+    its workspace grows past MEMORY_EXACT_SCAN_MAX_ROWS; only how the nearest are found
+    differs. Exact: distance to every eligible row (a MATERIALIZED CTE keeps the HNSW index
+    out, so nothing is missed). HNSW: the index, iterative scan, a few times `pool` rows,
+    re-sorted by exact distance. Relevance gates the pool on purpose: an important, recent
+    memory about something else must not crowd out what the task is about
+    (docs/memories-design.md)."""
+    head = "WITH q AS (SELECT to_tsquery('english', %s) AS ts, %s::vector AS v), "
+    head_params: list[Any] = [or_query(query.task_text), vector]
+    if strategy == Strategy.EXACT:
+        found = f"SELECT m.id, m.embedding FROM {TABLE} m WHERE {where}"  # noqa: S608
+        nearest = (
+            f"eligible AS MATERIALIZED ({found}), "  # noqa: S608
+            "nearest AS (SELECT e.id FROM eligible e ORDER BY e.embedding <=> %s::vector, e.id "
+            "LIMIT %s), "
+        )
+        nearest_params: list[Any] = [*params, vector, pool]
+    else:
+        found = (
+            f"SELECT m.id, m.embedding <=> %s::vector AS distance FROM {TABLE} m "  # noqa: S608
+            f"WHERE {where} ORDER BY m.embedding <=> %s::vector LIMIT %s"
+        )
+        nearest = (
+            f"by_index AS MATERIALIZED ({found}), "  # noqa: S608
+            "nearest AS (SELECT i.id FROM by_index i ORDER BY i.distance, i.id LIMIT %s), "
+        )
+        nearest_params = [vector, *params, vector, _index_fetch(pool), pool]
+    pool_sql = f"pool AS (SELECT {COLUMNS} FROM {TABLE} m WHERE m.id IN (SELECT id FROM nearest))"  # noqa: S608
+    scored = scored_select_sql("pool")
+    sql = (
+        f"{head}{nearest}{pool_sql} "  # noqa: S608
+        "SELECT s.*, s.importance_part + s.recency_part + s.relevance_part AS score "
+        f"FROM ({scored}) s ORDER BY score DESC, s.id LIMIT %s"
+    )
+    weights = scored_params(Weights.from_settings())
+    return sql, [*head_params, *nearest_params, *weights, pool]
+
+
+def eligible_count_capped(where: str, params: list[Any], cap: int) -> int:
+    """Eligible rows, counted up to cap + 1 only: bounded work whatever the workspace's size,
     served by the partial index memory_context_live."""
     sql = f"SELECT count(*) FROM (SELECT 1 FROM {TABLE} m WHERE {where} LIMIT %s) s"  # noqa: S608
     with connection.cursor() as cursor:
@@ -170,52 +241,36 @@ def _estimate_eligible(where: str, params: list[Any], cap: int) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _candidates_sql(
-    strategy: str, where: str, params: list[Any], query: _Query, vector: str, n: int
-) -> tuple[str, list[Any]]:
-    """The ranking query. Exact: score every eligible row (a MATERIALIZED CTE keeps the HNSW
-    index out, so nothing is missed). HNSW: the n nearest by the index (iterative scan, so
-    filters can't starve it) plus the n best full-text matches, then score those."""
-    head = "WITH q AS (SELECT to_tsquery('english', %s) AS ts, %s::vector AS v), "
-    head_params: list[Any] = [or_query(query.task_text), vector]
-    if strategy == Strategy.EXACT:
-        pool = f"pool AS MATERIALIZED (SELECT {COLUMNS} FROM {TABLE} m WHERE {where})"  # noqa: S608
-        pool_params = list(params)
-    else:
-        pool = (
-            f"by_vector AS (SELECT m.id FROM {TABLE} m WHERE {where} "  # noqa: S608
-            "ORDER BY m.embedding <=> %s::vector LIMIT %s), "
-            f"by_text AS (SELECT m.id FROM {TABLE} m, q WHERE {where} AND m.search @@ q.ts "
-            "ORDER BY ts_rank(m.search, q.ts, 32) DESC, m.id LIMIT %s), "
-            f"pool AS (SELECT {COLUMNS} FROM {TABLE} m WHERE m.id IN "
-            "(SELECT id FROM by_vector UNION SELECT id FROM by_text))"
-        )
-        pool_params = [*params, vector, n, *params, n]
-    scored = scored_select_sql("pool")
-    sql = (
-        f"{head}{pool} SELECT s.*, s.importance_part + s.recency_part + s.relevance_part AS score "  # noqa: S608
-        f"FROM ({scored}) s ORDER BY score DESC, s.id LIMIT %s"
-    )
-    return sql, [*head_params, *pool_params, *scored_params(Weights.from_settings()), n]
+def vector_literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
 def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[tuple[Any, ...]]]:
     where, params = _eligible_where(query)
     cap = settings.MEMORY_EXACT_SCAN_MAX_ROWS
-    strategy = Strategy.EXACT
-    if _estimate_eligible(where, params, cap) > cap:
-        strategy = Strategy.HNSW_ITERATIVE
-    # Enough candidates that a token budget skipping long items still leaves k to choose from.
-    n = min(max(query.k * 4, 40), 1000)
-    literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
-    sql, sql_params = _candidates_sql(strategy, where, params, query, literal, n)
+    pool = candidate_pool_size(query.k)
+    # Counted up to whichever is larger, so `eligible` is exact whenever it is below the pool.
+    eligible = eligible_count_capped(where, params, max(cap, pool))
+    strategy = Strategy.HNSW_ITERATIVE if eligible > cap else Strategy.EXACT
+    literal = vector_literal(vector)
+    rows = _run_ranking(strategy, where, params, query, literal, pool)
+    if strategy == Strategy.HNSW_ITERATIVE and len(rows) < min(pool, eligible):
+        # Rows were eligible that the scan didn't reach before MEMORY_HNSW_MAX_SCAN_TUPLES:
+        # rank exactly rather than return fewer items.
+        strategy = Strategy.EXACT
+        rows = _run_ranking(strategy, where, params, query, literal, pool)
+    return strategy, rows
+
+
+def _run_ranking(
+    strategy: str, where: str, params: list[Any], query: _Query, literal: str, pool: int
+) -> list[tuple[Any, ...]]:
+    sql, sql_params = ranking_sql(strategy, where, params, query, literal, pool)
     with connection.cursor() as cursor:
-        if strategy == Strategy.HNSW_ITERATIVE:
-            ef = max(int(settings.MEMORY_HNSW_EF_SEARCH), n)
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute(f"SET LOCAL hnsw.ef_search = {min(ef, 1000)}")
+        for statement in search_settings(strategy, pool):
+            cursor.execute(statement)
         cursor.execute(sql, sql_params)
-        return strategy, cursor.fetchall()
+        return cursor.fetchall()
 
 
 def _choose(query: _Query, rows: list[tuple[Any, ...]]) -> list[ScoredMemory]:

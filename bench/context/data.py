@@ -1,10 +1,11 @@
 """The synthetic dataset of bench/context: topics, their words, vectors and memory rows.
 
-Topics are clusters: each has its own made-up vocabulary (so full-text matches are topical)
-and a centre vector, the hashing embedding of that vocabulary, so that a task written in a
-topic's words (embedded by the server with the same hashing provider) lands near the topic's
-items. An item's vector is centre + a sub-topic direction + noise, normalised; its text is
-drawn from its topic's words plus a few shared CRM words. Everything is seeded.
+Topics are clusters: each has its own made-up vocabulary, so full-text matches are topical
+and a task written in a topic's words (embedded by the server with the same hashing provider)
+lands near the topic's items. An item's text is drawn from its topic's words plus a few shared
+CRM words, and its vector is what Steward itself would store for it: the embedding of that text
+by the hashing provider (the bench server runs with EMBEDDING_PROVIDER=hashing), so vector
+similarity and full-text rank agree as they do with a real embedder. Everything is seeded.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from apps.memories.embeddings.hashing import HashingEmbedder
+
 DIM = 384
 TOPICS = 50
-SUBTOPICS = 8
 WORDS_PER_TOPIC = 24
 WORKSPACES = 100
 TEAMS_PER_WORKSPACE = 5
@@ -127,13 +129,9 @@ def workspace_weights() -> np.ndarray:
 @dataclass(frozen=True)
 class Vocabulary:
     topic_words: list[list[str]]
-    centres: np.ndarray  # TOPICS x DIM
-    subcentres: np.ndarray  # TOPICS x SUBTOPICS x DIM
 
 
 def vocabulary(seed: int = 7) -> Vocabulary:
-    from apps.memories.embeddings.hashing import HashingEmbedder
-
     rng = random.Random(seed)
     seen: set[str] = set(SHARED_WORDS)
     topic_words: list[list[str]] = []
@@ -145,12 +143,7 @@ def vocabulary(seed: int = 7) -> Vocabulary:
                 seen.add(word)
                 words.append(word)
         topic_words.append(words)
-    embedder = HashingEmbedder(DIM)
-    centres = np.array(embedder.embed([" ".join(words) for words in topic_words]), dtype=np.float32)
-    nrng = np.random.default_rng(seed)
-    sub = nrng.standard_normal((TOPICS, SUBTOPICS, DIM)).astype(np.float32)
-    sub /= np.linalg.norm(sub, axis=2, keepdims=True)
-    return Vocabulary(topic_words, centres, sub)
+    return Vocabulary(topic_words)
 
 
 def task_text(vocab: Vocabulary, rng: random.Random) -> tuple[int, str]:
@@ -195,11 +188,6 @@ def rows(
     nrng = np.random.default_rng(1000 + chunk)
     ws_index = nrng.choice(WORKSPACES, size=size, p=workspace_weights())
     topics = nrng.integers(0, TOPICS, size=size)
-    subs = nrng.integers(0, SUBTOPICS, size=size)
-    noise = nrng.standard_normal((size, DIM)).astype(np.float32)
-    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    vectors = vocab.centres[topics] + 0.5 * vocab.subcentres[topics, subs] + 0.5 * noise
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     out: list[tuple[object, ...]] = []
     day = dt.timedelta(days=1)
     for i in range(size):
@@ -243,4 +231,6 @@ def rows(
                 deleted,
             )
         )
+    embedder = HashingEmbedder(DIM)
+    vectors = np.array(embedder.embed([row[5] for row in out]), dtype=np.float32)  # type: ignore[misc]
     return out, vectors

@@ -62,7 +62,31 @@ def pct(values: list[float], p: float) -> float:
 
 
 # --- setup --------------------------------------------------------------------------------------
-def setup(items: int) -> None:
+SHARED_BUFFERS = "4GB"
+
+
+def tune_server() -> None:
+    """shared_buffers sized to the working set (the embedded server starts with PostgreSQL's
+    128 MB; at 1M the table and its indexes are ~4 GB). Needs a restart, so it is applied
+    before measuring, never while another bench process may be seeding."""
+    import psycopg
+
+    from config.embedded_db import ensure_server, stop_server
+
+    db = ensure_server()
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], dbname="postgres", user="postgres", autocommit=True
+    ) as conn:
+        current = conn.execute("SHOW shared_buffers").fetchone()[0]
+        if current == SHARED_BUFFERS:
+            return
+        conn.execute(f"ALTER SYSTEM SET shared_buffers = '{SHARED_BUFFERS}'")
+    log(f"shared_buffers {current} -> {SHARED_BUFFERS}: restarting the bench server")
+    stop_server()
+    ensure_server()
+
+
+def setup(items: int, *, tune: bool = False) -> None:
     os.environ.setdefault("BENCH_STEWARD_HOME", "/tmp/stw-bench")  # noqa: S108
     os.environ["BENCH_DB_NAME"] = f"bench_{items}"
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.context.settings"
@@ -71,6 +95,8 @@ def setup(items: int) -> None:
 
     from config.embedded_db import ensure_server
 
+    if tune:
+        tune_server()
     db = ensure_server()
     with psycopg.connect(
         host=db["HOST"], port=db["PORT"], dbname="postgres", user="postgres", autocommit=True
@@ -228,76 +254,81 @@ def run_phase(port: int, specs: list[dict[str, Any]], clients: int) -> tuple[lis
 
 
 def _query(spec: dict[str, Any]) -> Any:
+    from apps.memories.models import MemoryType
     from apps.memories.selectors import _Query
     from apps.workspaces.models import Agent
 
     agent = Agent.objects.select_related("team").get(pk=spec["agent"])
-    return _Query(agent, spec["task"], K, None, list(spec["types"]), [], {}, "")
+    types = list(spec["types"])
+    ids = dict(MemoryType.objects.filter(workspace_id=agent.workspace_id).values_list("key", "id"))
+    return _Query(agent, spec["task"], K, None, types, [ids[t] for t in types], [], {}, "")
 
 
 def _literal(text: str) -> str:
+    from apps.memories.selectors import vector_literal
     from apps.memories.services.common import embed
 
-    return "[" + ",".join(f"{x:.7g}" for x in embed([text])[0]) + "]"
+    return str(vector_literal(embed([text])[0]))
 
 
 def exact_top(spec: dict[str, Any]) -> tuple[list[int], int]:
-    """The exact top-k (same eligibility, same scoring, every eligible row scored) and the
-    exact number of eligible rows."""
+    """The exact top-k (same eligibility, same scoring, the pool found by computing the
+    distance to every eligible row) and the exact number of eligible rows."""
     from django.db import connection, transaction
 
     from apps.memories.models import Strategy
-    from apps.memories.selectors import TABLE, _candidates_sql, _eligible_where
+    from apps.memories.selectors import TABLE, _eligible_where, candidate_pool_size, ranking_sql
 
     query = _query(spec)
     where, params = _eligible_where(query)
-    sql, sql_params = _candidates_sql(
-        Strategy.EXACT, where, params, query, _literal(spec["task"]), K
+    sql, sql_params = ranking_sql(
+        Strategy.EXACT, where, params, query, _literal(spec["task"]), candidate_pool_size(K)
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_indexscan = off")  # belt and braces: no HNSW
         cursor.execute(sql, sql_params)
-        top = [row[0] for row in cursor.fetchall()]
+        top = [row[0] for row in cursor.fetchall()][:K]
         cursor.execute(f"SELECT count(*) FROM {TABLE} m WHERE {where}", params)  # noqa: S608
         eligible = int(cursor.fetchone()[0])
     return top, eligible
 
 
 def index_recall(spec: dict[str, Any]) -> float | None:
-    """The HNSW part alone: the selector's by_vector candidates (n nearest through the index,
-    iterative scan, same SETs) against the exact n nearest under the same filters. None when
-    the request takes the exact path."""
+    """The HNSW part alone: the pool the selector's nearest CTE finds through the index (same
+    SETs) against the exact pool under the same filters. None on the exact path."""
     from django.conf import settings
     from django.db import connection, transaction
 
-    from apps.memories.selectors import TABLE, _eligible_where
+    from apps.memories.models import Strategy
+    from apps.memories.selectors import (
+        TABLE,
+        _eligible_where,
+        candidate_pool_size,
+        eligible_count_capped,
+        search_settings,
+    )
 
     query = _query(spec)
     where, params = _eligible_where(query)
-    n = min(max(K * 4, 40), 1000)
-    cap = settings.MEMORY_EXACT_SCAN_MAX_ROWS
+    n = candidate_pool_size(K)
     literal = _literal(spec["task"])
     nearest = (
         f"SELECT m.id FROM {TABLE} m WHERE {where} ORDER BY m.embedding <=> %s::vector LIMIT %s"  # noqa: S608
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {TABLE} m WHERE {where} LIMIT %s) s",  # noqa: S608
-            [*params, cap + 1],
-        )
-        if int(cursor.fetchone()[0]) <= cap:
+        if eligible_count_capped(where, params, settings.MEMORY_EXACT_SCAN_MAX_ROWS) <= (
+            settings.MEMORY_EXACT_SCAN_MAX_ROWS
+        ):
             return None
-        ef = min(max(int(settings.MEMORY_HNSW_EF_SEARCH), n), 1000)
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute(f"SET LOCAL hnsw.ef_search = {ef}")
+        for statement in search_settings(Strategy.HNSW_ITERATIVE, n):
+            cursor.execute(statement)
         cursor.execute(nearest, [*params, literal, n])
         approx = {row[0] for row in cursor.fetchall()}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_indexscan = off")
-        cursor.execute("SET LOCAL enable_bitmapscan = on")
         cursor.execute(
             f"WITH e AS MATERIALIZED (SELECT m.id, m.embedding FROM {TABLE} m WHERE {where}) "  # noqa: S608
-            "SELECT id FROM e ORDER BY embedding <=> %s::vector LIMIT %s",
+            "SELECT id FROM e ORDER BY embedding <=> %s::vector, id LIMIT %s",
             [*params, literal, n],
         )
         exact = {row[0] for row in cursor.fetchall()}
@@ -309,23 +340,27 @@ def raw_sql(conn: Any, spec: dict[str, Any], explain: bool = False) -> tuple[flo
     from django.conf import settings
 
     from apps.memories.models import Strategy
-    from apps.memories.selectors import TABLE, _candidates_sql, _eligible_where
+    from apps.memories.selectors import (
+        TABLE,
+        _eligible_where,
+        candidate_pool_size,
+        ranking_sql,
+        search_settings,
+    )
 
     query = _query(spec)
     where, params = _eligible_where(query)
     literal = _literal(spec["task"])
     cap = settings.MEMORY_EXACT_SCAN_MAX_ROWS
-    n = min(max(K * 4, 40), 1000)
+    n = candidate_pool_size(K)
     count_sql = f"SELECT count(*) FROM (SELECT 1 FROM {TABLE} m WHERE {where} LIMIT %s) s"  # noqa: S608
     start = time.perf_counter()
     with conn.transaction():
         eligible = conn.execute(count_sql, [*params, cap + 1]).fetchone()[0]
         strategy = Strategy.HNSW_ITERATIVE if eligible > cap else Strategy.EXACT
-        if strategy == Strategy.HNSW_ITERATIVE:
-            ef = min(max(int(settings.MEMORY_HNSW_EF_SEARCH), n), 1000)
-            conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
-        sql, sql_params = _candidates_sql(strategy, where, params, query, literal, n)
+        for statement in search_settings(strategy, n):
+            conn.execute(statement)
+        sql, sql_params = ranking_sql(strategy, where, params, query, literal, n)
         if explain:
             plan_rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, sql_params).fetchall()
             return 0.0, strategy, "\n".join(r[0] for r in plan_rows)
@@ -424,7 +459,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_start = os.getloadavg()
-    setup(args.items)
+    setup(args.items, tune=not args.seed_only)
     from django.conf import settings
 
     from bench.context import seed
@@ -595,8 +630,10 @@ def dataset_shape(org: Any) -> dict[str, Any]:
         biggest, smallest = cursor.fetchone()
         cursor.execute("SELECT pg_total_relation_size('memories_memoryitem')")
         size = cursor.fetchone()[0]
-        cursor.execute("SELECT pg_relation_size('memory_embedding_hnsw')")
-        hnsw = cursor.fetchone()[0]
+    from apps.memories.vector_indexes import workspace_indexes
+
+    indexes = workspace_indexes()
+    hnsw = sum(i.size_bytes for i in indexes)
     total = sum(c for _, _, c in mix)
     tiers: dict[str, int] = {}
     statuses: dict[str, int] = {}
@@ -611,6 +648,7 @@ def dataset_shape(org: Any) -> dict[str, Any]:
         "smallest_workspace": smallest,
         "table_mb": round(size / 2**20),
         "hnsw_mb": round(hnsw / 2**20),
+        "hnsw_indexes": len(indexes),
     }
 
 
@@ -647,11 +685,17 @@ def _rows(results: list[dict[str, Any]]) -> list[str]:
         "| | " + " | ".join(f"{r['items']:,} items" for r in results) + " |",
         "|---|" + "---:|" * len(results),
         row("COPY load (s)", lambda r: _f(r["seed"].get("load_s"))),
-        row("HNSW build (s, maintenance_work_mem 2GB)", lambda r: _f(r["seed"]["hnsw_build_s"])),
+        row(
+            "per-workspace HNSW builds (s, CONCURRENTLY, maintenance_work_mem 2GB)",
+            lambda r: _f(r["seed"].get("hnsw_build_s")),
+        ),
         row("other indexes (s)", lambda r: _f(r["seed"]["other_indexes_s"])),
         row(
-            "table + indexes / HNSW (MB)",
-            lambda r: f"{r['shape']['table_mb']:,} / {r['shape']['hnsw_mb']:,}",
+            "table + indexes / HNSW (MB, indexes)",
+            lambda r: (
+                f"{r['shape']['table_mb']:,} / {r['shape']['hnsw_mb']:,} "
+                f"({r['shape'].get('hnsw_indexes', '-')})"
+            ),
         ),
         row(
             "1-min load average: start / sequential / 2 clients",
@@ -768,14 +812,18 @@ def render(all_results: dict[str, Any]) -> str:
         + "; statuses "
         + ", ".join(f"{k} {v:.0%}" for k, v in shape["statuses"].items())
         + "; 8% expiring later, 2% past expiry but not yet swept, 2% valid only from a future "
-        "date, 1% forgotten; importance 0.05-1, ages exponential (mean 60 days). 384-d vectors: "
-        "50 topics, each centred on the hashing embedding of the topic's own 24-word vocabulary, "
-        "plus one of 8 sub-topic directions and noise, normalised; contents are 10-24 words of "
-        "the topic's vocabulary and 2-4 shared CRM words, so full-text matches exist. Requests: "
+        "date, 1% forgotten; importance 0.05-1, ages exponential (mean 60 days). Contents: 8-20 "
+        "words of one of 50 topics' made-up 24-word vocabularies plus 2-4 shared CRM words; "
+        "vectors: the 384-d hashing embedding of each memory's own text, which is what Steward "
+        "stores with EMBEDDING_PROVIDER=hashing (before 2026-11-21 evening the vectors were a "
+        "topic centre plus noise, unrelated to the words; see the notes). Requests: "
         "tasks of 5 topic words and 2 shared words from agents of workspaces drawn by size (big "
         "workspaces send more traffic); 20% also filter on two memory types; k=10, no budget. "
         f"Strategy threshold MEMORY_EXACT_SCAN_MAX_ROWS={first['exact_scan_max_rows']}, "
-        f"MEMORY_HNSW_EF_SEARCH={first['hnsw_ef_search']}.",
+        f"MEMORY_HNSW_EF_SEARCH={first['hnsw_ef_search']}, candidate pool 40; one HNSW index "
+        "per workspace above the threshold (m=16, ef_construction=128), built by the same sync "
+        f"as the beat task; the bench server runs with shared_buffers {SHARED_BUFFERS} "
+        "(`tune_server`; PostgreSQL's default is 128 MB).",
         "",
         "Server time is the `Server-Timing` header of ServerTimingMiddleware (the whole Django "
         "stack: auth, validation, masking, query embedding, the queries, the retrieval log "
@@ -783,7 +831,8 @@ def render(all_results: dict[str, Any]) -> str:
         "time is wall-clock at the client over a fresh HTTP connection. Raw SQL is the same "
         "capped count, SET LOCALs and ranking query through psycopg (prepare_threshold=None). "
         "recall@10 compares each sampled response with the exact top 10 under the same "
-        "eligibility and scoring (the selector's own exact-path SQL over every eligible row). "
+        "eligibility and scoring (the selector's own exact-path SQL: the pool found by the "
+        "distance to every eligible row, no index, then scored). "
         "500 requests each after a 50-request warm-up.",
         "",
         *_rows(results),

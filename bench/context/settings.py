@@ -17,6 +17,7 @@ os.environ["DEBUG"] = "false"
 os.environ["EMBEDDING_DIMENSIONS"] = "384"
 os.environ["EMBEDDING_PROVIDER"] = "hashing"
 os.environ["AGENT_THROTTLE_RATE"] = "1000000/min"
+os.environ["MEMORY_HNSW_BUILD_MEMORY"] = "2GB"
 
 from config.settings.dev import *  # noqa: F403
 from config.settings.dev import DATABASES, MIDDLEWARE

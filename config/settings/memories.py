@@ -3,6 +3,8 @@ environment variable read through config.env, so a bad value stops start-up with
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_choice, env_int, env_str
@@ -55,7 +57,34 @@ MEMORY_RECENCY_HALF_LIFE_DAYS = _env_float(
 MEMORY_CONTEXT_MAX_K = env_int("MEMORY_CONTEXT_MAX_K", 100, minimum=1, maximum=1000)
 # Eligible sets up to this size are ranked by an exact scan; larger ones by HNSW iterative scan.
 MEMORY_EXACT_SCAN_MAX_ROWS = env_int("MEMORY_EXACT_SCAN_MAX_ROWS", 5000, minimum=0)
-MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 100, minimum=10, maximum=1000)
+MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 400, minimum=10, maximum=1000)
+# Context scores this many nearest eligible memories (at least 4 x k): the relevance gate.
+MEMORY_CANDIDATE_POOL = env_int("MEMORY_CANDIDATE_POOL", 40, minimum=1, maximum=1000)
+# Workspaces with more live memories than this get their own HNSW index (apps/memories/
+# vector_indexes.py), built by a beat task every MEMORY_WORKSPACE_INDEX_SYNC_SECONDS.
+MEMORY_WORKSPACE_INDEX_MIN_ROWS = env_int(
+    "MEMORY_WORKSPACE_INDEX_MIN_ROWS", MEMORY_EXACT_SCAN_MAX_ROWS, minimum=0
+)
+MEMORY_WORKSPACE_INDEX_SYNC_SECONDS = env_int(
+    "MEMORY_WORKSPACE_INDEX_SYNC_SECONDS", 600, minimum=10
+)
+MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16, minimum=4, maximum=100)
+MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 128, minimum=16, maximum=1000)
+# maintenance_work_mem for one index build (PostgreSQL units: kB, MB, GB).
+MEMORY_HNSW_BUILD_MEMORY = env_str("MEMORY_HNSW_BUILD_MEMORY", "512MB")
+if not re.fullmatch(r"[1-9][0-9]{0,6}(kB|MB|GB)", MEMORY_HNSW_BUILD_MEMORY):
+    raise ImproperlyConfigured("MEMORY_HNSW_BUILD_MEMORY must look like 512MB or 2GB.")
+CELERY_BEAT_SCHEDULE["memories-workspace-indexes-sync"] = {
+    "task": "memories.workspace_indexes_sync",
+    "schedule": float(MEMORY_WORKSPACE_INDEX_SYNC_SECONDS),
+}
+# The HNSW path takes pool x this from the index and keeps the pool nearest (index recall).
+MEMORY_HNSW_FETCH_FACTOR = env_int("MEMORY_HNSW_FETCH_FACTOR", 1, minimum=1, maximum=10)
+# Upper bound of tuples one iterative HNSW scan visits; if it stops short of the pool, the
+# request falls back to the exact scan, so short results can't happen.
+MEMORY_HNSW_MAX_SCAN_TUPLES = env_int(
+    "MEMORY_HNSW_MAX_SCAN_TUPLES", 200_000, minimum=1000, maximum=10_000_000
+)
 
 # --- TTL expiry --------------------------------------------------------------------------------
 MEMORY_EXPIRY_BATCH_SIZE = env_int("MEMORY_EXPIRY_BATCH_SIZE", 1000, minimum=1, maximum=50_000)

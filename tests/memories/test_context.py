@@ -161,6 +161,45 @@ def test_a_more_relevant_item_ranks_higher_all_else_equal(cast):
     assert result.items[1].text_rank == 0
 
 
+@pytest.mark.parametrize("exact_max", [0, 5000])
+def test_relevance_gates_what_importance_and_recency_can_lift(cast, settings, exact_max):
+    # Given a pool of 4 (k=1) and five memories about the task, plus a maximally important,
+    # brand-new memory about something else that would win on importance + recency alone
+    settings.MEMORY_CANDIDATE_POOL = 4
+    settings.MEMORY_EXACT_SCAN_MAX_ROWS = exact_max
+    now = timezone.now()
+    about = [
+        item(cast, content=f"Fintech prospects want pricing in e-mail number {n}", importance=0.1)
+        for n in range(5)
+    ]
+    loud = item(cast, content="The office closes early on Fridays", importance=1.0, updated_at=now)
+
+    # When either strategy ranks
+    result = context(cast, k=1)
+
+    # Then only the memories nearest to the task compete: the loud one is not used
+    assert ids(result) != [loud.pk]
+    assert ids(result)[0] in {m.pk for m in about}
+
+
+def test_both_strategies_rank_the_same_items(cast, settings):
+    now = timezone.now()
+    for n in range(30):
+        item(
+            cast,
+            content=f"pricing note {n} for fintech e-mail" if n % 3 else f"unrelated note {n}",
+            importance=(n * 7 % 10) / 10,
+            updated_at=now - dt.timedelta(days=n),
+        )
+    settings.MEMORY_EXACT_SCAN_MAX_ROWS = 5000
+    exact = context(cast, k=8)
+    settings.MEMORY_EXACT_SCAN_MAX_ROWS = 0
+    indexed = context(cast, k=8)
+
+    assert (exact.strategy, indexed.strategy) == (Strategy.EXACT, Strategy.HNSW_ITERATIVE)
+    assert ids(indexed) == ids(exact)
+
+
 def test_ties_are_broken_by_id(cast):
     now = timezone.now()
     first = item(cast, content="pricing note", updated_at=now)

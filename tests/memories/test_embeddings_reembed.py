@@ -12,8 +12,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from apps.memories.embeddings.hashing import hashed_vector
-from apps.memories.management.commands.reembed import column_state, index_exists
+from apps.memories.management.commands.reembed import column_state
 from apps.memories.models import MemoryItem
+from apps.memories.vector_indexes import create_sql, workspace_indexes
 from tests.memories.factories import MemoryItemFactory
 from tests.workspaces.factories import WorkspaceFactory
 
@@ -108,15 +109,11 @@ def test_dimension_change_is_explained_then_performed(settings: Any) -> None:
     output = run("--change-dimensions", "--batch-size", "2")
     assert "vector(64)" in output and "3/3" in output
     assert column_state() == (64, False)
-    assert index_exists()
+    assert "memory_indexes --sync" in output
     for item in items:
         item_vector = _vectors()[item.pk]
         assert len(item_vector) == 64
         assert item_vector == pytest.approx(hashed_vector(item.content, 64), abs=1e-6)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'memory_embedding_hnsw'")
-        (definition,) = cursor.fetchone()
-    assert "hnsw" in definition and "vector_cosine_ops" in definition
 
 
 def test_an_interrupted_dimension_change_is_finished_by_a_plain_rerun(settings: Any) -> None:
@@ -124,11 +121,25 @@ def test_an_interrupted_dimension_change_is_finished_by_a_plain_rerun(settings: 
     settings.EMBEDDING_DIMENSIONS = 32
     with connection.cursor() as cursor:  # what a run stopped right after the ALTER leaves
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("DROP INDEX memory_embedding_hnsw")
         cursor.execute(
             "ALTER TABLE memories_memoryitem ALTER COLUMN embedding DROP NOT NULL, "
             "ALTER COLUMN embedding TYPE vector(32) USING NULL"
         )
     output = run()
-    assert "2/2" in output and "building the HNSW index" in output
-    assert column_state() == (32, False) and index_exists()
+    assert "2/2" in output and "Restoring NOT NULL" in output
+    assert column_state() == (32, False)
+
+
+def test_a_dimension_change_drops_the_workspace_indexes_for_the_next_sync(settings: Any) -> None:
+    items = _items(2)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks for the DDL
+        cursor.execute(create_sql(items[0].workspace_id, concurrently=False))
+    assert [i.workspace_id for i in workspace_indexes()] == [items[0].workspace_id]
+    settings.EMBEDDING_DIMENSIONS = 48
+
+    output = run("--change-dimensions")
+
+    assert "Dropped 1 per-workspace HNSW indexes." in output
+    assert workspace_indexes() == []
+    assert column_state() == (48, False)

@@ -1,6 +1,7 @@
-"""Query plans of context assembly: a workspace filter on an HNSW scan can silently return
-fewer than k rows. Small eligible sets are ranked by an exact scan; large ones by pgvector's
-iterative index scan. Either way k rows come back whenever k rows are eligible."""
+"""Query plans of context assembly: a tier filter on an HNSW scan (of the workspace's own
+index) can silently return fewer than k rows. Small eligible sets are ranked by an exact
+scan; large ones by pgvector's iterative index scan. Either way k rows come back whenever k
+rows are eligible."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from apps.memories import selectors
 from apps.memories.embeddings.hashing import hashed_vector
 from apps.memories.models import MemoryItem, Strategy, Tier
 from apps.memories.selectors import memories_for_context
+from apps.memories.vector_indexes import create_sql, index_name
 from tests.memories.factories import memory_type
 from tests.memories.helpers import READ
-from tests.workspaces.factories import WorkspaceFactory
 
 TASK = "Handle the pricing objection from a fintech prospect"
 CROWD = 3000
@@ -30,17 +32,17 @@ def _near(base: list[float], rng: random.Random, noise: float) -> list[float]:
     return [x / norm for x in vector]
 
 
-def _rows(workspace: Any, count: int, base: list[float], noise: float, seed: int) -> list[Any]:
+def _rows(cast: Any, count: int, base: list[float], noise: float, seed: int, **kw: Any) -> list:
     rng = random.Random(seed)
-    kind = memory_type(workspace)
+    kind = memory_type(cast.workspace)
     return [
         MemoryItem(
-            workspace=workspace,
-            tier=Tier.WORKSPACE,
+            workspace=cast.workspace,
             type=kind,
             content=f"Remember item {n}",  # no word of TASK: only vectors find it
             embedding=_near(base, rng, noise),
             status="approved",
+            **kw,
         )
         for n in range(count)
     ]
@@ -48,21 +50,18 @@ def _rows(workspace: Any, count: int, base: list[float], noise: float, seed: int
 
 @pytest.fixture
 def crowded(cast: Any) -> Any:
-    """3000 rows of another workspace right next to the query, 20 of ours a little further."""
+    """3000 memories of the marketing team right next to the query, which the sales agent may
+    not read, and 20 workspace-tier ones a little further; the workspace's own HNSW index."""
     base = hashed_vector(TASK, settings.EMBEDDING_DIMENSIONS)
-    crowd = WorkspaceFactory(slug="crowd")
+    crowd = _rows(cast, CROWD, base, 0.002, seed=1, tier=Tier.TEAM, team=cast.marketing)
+    MemoryItem.objects.bulk_create(crowd, batch_size=1000)
+    MemoryItem.objects.bulk_create(_rows(cast, ELIGIBLE, base, 0.02, seed=2, tier=Tier.WORKSPACE))
     with connection.cursor() as cursor:
-        # Building the index once is ~5x faster than 3000 inserts into it; the test's
-        # transaction rolls both statements back.
-        cursor.execute("DROP INDEX memory_embedding_hnsw")
-        MemoryItem.objects.bulk_create(_rows(crowd, CROWD, base, 0.002, seed=1), batch_size=1000)
-        MemoryItem.objects.bulk_create(_rows(cast.workspace, ELIGIBLE, base, 0.02, seed=2))
+        # Built once after the inserts (~5x faster than 3000 inserts into it); the test's
+        # transaction rolls it back. Not CONCURRENTLY: that can't run in a transaction.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks for the DDL
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        cursor.execute(
-            "CREATE INDEX memory_embedding_hnsw ON memories_memoryitem "
-            "USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-        )
+        cursor.execute(create_sql(cast.workspace.pk, concurrently=False))
         cursor.execute("ANALYZE memories_memoryitem")
     return cast
 
@@ -72,14 +71,14 @@ def _plain_hnsw_count(workspace_id: int, k: int) -> tuple[int, str]:
     base = hashed_vector(TASK, settings.EMBEDDING_DIMENSIONS)
     literal = "[" + ",".join(map(str, base)) + "]"
     sql = (
-        "SELECT id FROM memories_memoryitem WHERE workspace_id = %s "
-        "ORDER BY embedding <=> %s::vector LIMIT %s"
+        "SELECT id FROM memories_memoryitem WHERE workspace_id = %s AND status = 'approved' "
+        "AND deleted_at IS NULL AND tier = 'workspace' ORDER BY embedding <=> %s::vector LIMIT %s"
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = off")
         cursor.execute("SET LOCAL hnsw.ef_search = 40")
-        # With 20 rows the planner rightly prefers the workspace index; take that way away to
-        # show what an HNSW scan under a tenant filter does on its own.
+        # With 20 rows the planner rightly prefers another index; take that way away to show
+        # what an HNSW scan under a tier filter does on its own.
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("EXPLAIN " + sql, [workspace_id, literal, k])
         plan = "\n".join(row[0] for row in cursor.fetchall())
@@ -110,7 +109,7 @@ def _run(sql: str, setup: list[str]) -> tuple[str, int]:
 def test_a_naive_filtered_hnsw_scan_starves(crowded):
     count, plan = _plain_hnsw_count(crowded.workspace.pk, ELIGIBLE)
 
-    assert "memory_embedding_hnsw" in plan
+    assert index_name(crowded.workspace.pk) in plan
     assert count < ELIGIBLE  # the problem the strategies below exist for
 
 
@@ -121,8 +120,8 @@ def test_a_small_eligible_set_is_ranked_by_an_exact_scan(crowded):
     assert result.strategy == Strategy.EXACT
     assert setup == []
     assert len(result.items) == ELIGIBLE
-    assert "CTE Scan on pool" in plan  # the MATERIALIZED pool: every eligible row is scored
-    assert "memory_embedding_hnsw" not in plan
+    assert "CTE Scan on eligible" in plan  # MATERIALIZED: the distance to every eligible row
+    assert "hnsw" not in plan
 
 
 def test_a_large_eligible_set_uses_the_iterative_hnsw_scan(crowded, settings):
@@ -131,15 +130,16 @@ def test_a_large_eligible_set_uses_the_iterative_hnsw_scan(crowded, settings):
     result, ranking, setup = _assemble(crowded, k=ELIGIBLE)
 
     assert result.strategy == Strategy.HNSW_ITERATIVE
-    assert "SET LOCAL hnsw.iterative_scan = relaxed_order" in setup
+    assert "SET LOCAL hnsw.iterative_scan = strict_order" in setup
+    assert any(s.startswith("SET LOCAL hnsw.max_scan_tuples") for s in setup)
     assert len(result.items) == ELIGIBLE
-    assert {s.item.workspace_id for s in result.items} == {crowded.workspace.pk}
+    assert {s.item.tier for s in result.items} == {Tier.WORKSPACE}
     # At this size the planner may still sort 20 rows by the workspace index (also exact);
     # at scale it takes the HNSW index. Take the sort away to see the index path on its own:
     # with the iterative scan it still finds all 20 rows behind the 3000 nearer ones...
     plan, found = _run(ranking, [*setup, "SET LOCAL enable_sort = off"])
-    assert "Index Scan using memory_embedding_hnsw" in plan
-    assert "by_vector" in plan
+    assert f"Index Scan using {index_name(crowded.workspace.pk)}" in plan
+    assert "by_index" in plan
     assert found == ELIGIBLE
     # ...which the same index scan without it does not.
     without = [*setup, "SET LOCAL enable_sort = off", "SET LOCAL hnsw.iterative_scan = off"]
@@ -154,3 +154,27 @@ def test_k_rows_whenever_k_are_eligible(crowded, settings, k, exact_max):
     result = memories_for_context(agent=crowded.agent, task_text=TASK, k=k, token_scopes=READ)
 
     assert len(result.items) == min(k, ELIGIBLE)
+
+
+def test_an_hnsw_scan_stopped_by_its_tuple_limit_falls_back_to_the_exact_scan(
+    crowded, settings, monkeypatch
+):
+    # Given the 20 eligible rows behind 3000 nearer ones, a scan allowed only one round of
+    # candidates (it stops before reaching ours), and the index path taken as at scale
+    settings.MEMORY_EXACT_SCAN_MAX_ROWS = 5
+    settings.MEMORY_HNSW_MAX_SCAN_TUPLES = 1
+    at_scale = selectors.search_settings
+    monkeypatch.setattr(
+        selectors,
+        "search_settings",
+        lambda strategy, pool: [*at_scale(strategy, pool), "SET LOCAL enable_sort = off"],
+    )
+
+    # When
+    result = memories_for_context(
+        agent=crowded.agent, task_text=TASK, k=ELIGIBLE, token_scopes=READ
+    )
+
+    # Then the short pool is noticed and ranked exactly: all 20, logged as exact
+    assert len(result.items) == ELIGIBLE
+    assert result.strategy == Strategy.EXACT

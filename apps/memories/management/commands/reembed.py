@@ -7,9 +7,10 @@ the last id it finished; `--from-id` continues after it.
 
 When EMBEDDING_DIMENSIONS differs from the size of the database column, the old vectors can't
 be kept. Without `--change-dimensions` the command explains what is needed and stops; with it,
-it drops the HNSW index, changes the column type (emptying the column), re-embeds every item,
-then restores NOT NULL and rebuilds the index. If that run is interrupted, rerunning
-`reembed` finishes the job (it notices the missing index or the nullable column).
+it drops the per-workspace HNSW indexes, changes the column type (emptying the column),
+re-embeds every item, then restores NOT NULL; the indexes are rebuilt by the next sync (beat,
+or `manage.py memory_indexes --sync`). If that run is interrupted, rerunning `reembed`
+finishes the job (it notices the nullable column).
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from django.db import connection, transaction
 
 from apps.memories.embeddings import get_provider
 from apps.memories.models import MemoryItem
-
-HNSW_INDEX = "memory_embedding_hnsw"
+from apps.memories.vector_indexes import workspace_indexes_drop_all
 
 
 def column_state() -> tuple[int | None, bool]:
@@ -42,19 +42,6 @@ def column_state() -> tuple[int | None, bool]:
         raise CommandError(f"{table}.embedding does not exist: run `manage.py migrate` first.")
     typmod, nullable = row
     return (int(typmod) if typmod and typmod > 0 else None), bool(nullable)
-
-
-def index_exists() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [HNSW_INDEX])
-        return cursor.fetchone() is not None
-
-
-def _hnsw_index() -> Any:
-    for index in MemoryItem._meta.indexes:
-        if index.name == HNSW_INDEX:
-            return index
-    raise CommandError(f"The model declares no index named {HNSW_INDEX}.")  # pragma: no cover
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -114,7 +101,7 @@ class Command(BaseCommand):
         )
         done = self._reembed(from_id, batch_size)
 
-        if nullable or not index_exists():
+        if nullable:
             self._finish_schema(table)
         self.stdout.write(self.style.SUCCESS(f"Re-embedded {done} memory items."))
 
@@ -124,12 +111,13 @@ class Command(BaseCommand):
         return (
             f"The column {table}.embedding holds vector({current}) but EMBEDDING_DIMENSIONS="
             f"{wanted}. Stored vectors of one size can't be converted to another: every item "
-            "must be embedded again, and the HNSW index rebuilt for the new size.\n"
+            "must be embedded again, and the HNSW indexes rebuilt for the new size.\n"
             "Run `manage.py reembed --change-dimensions` with the new settings (and the new "
-            "provider) in place. It drops the index, runs\n"
+            "provider) in place. It drops the per-workspace indexes, runs\n"
             f"  ALTER TABLE {table} ALTER COLUMN embedding DROP NOT NULL,\n"
             f"    ALTER COLUMN embedding TYPE vector({wanted}) USING NULL;\n"
-            "re-embeds every item, then restores NOT NULL and recreates the index. Until it "
+            "re-embeds every item, then restores NOT NULL; `manage.py memory_indexes --sync` "
+            "(or the next beat) rebuilds the indexes. Until it "
             "finishes, context assembly ranks items without a vector by text only and "
             "near-duplicate detection misses them; plan it for a quiet moment. Going back "
             "means the same command with the old settings."
@@ -142,11 +130,13 @@ class Command(BaseCommand):
         with transaction.atomic(), connection.cursor() as cursor:
             # Inside an outer transaction (tests), deferred FK checks must fire before ALTER.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f'DROP INDEX IF EXISTS "{HNSW_INDEX}"')
+            dropped = workspace_indexes_drop_all()
             cursor.execute(
                 f'ALTER TABLE "{table}" ALTER COLUMN embedding DROP NOT NULL, '
                 f"ALTER COLUMN embedding TYPE vector({int(wanted)}) USING NULL"
             )
+        if dropped:
+            self.stdout.write(f"Dropped {dropped} per-workspace HNSW indexes.")
 
     def _finish_schema(self, table: str) -> None:
         with connection.cursor() as cursor:
@@ -158,15 +148,14 @@ class Command(BaseCommand):
                 f"{missing} items still have no vector (written by an old process during the "
                 "run?); run `manage.py reembed` again to finish."
             )
-        self.stdout.write("Restoring NOT NULL and building the HNSW index (may take a while)...")
+        self.stdout.write("Restoring NOT NULL...")
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN embedding SET NOT NULL')
-        if not index_exists():
-            started = time.monotonic()
-            with connection.schema_editor() as editor:
-                editor.add_index(MemoryItem, _hnsw_index())
-            self.stdout.write(f"Index {HNSW_INDEX} built in {time.monotonic() - started:.1f}s.")
+        self.stdout.write(
+            "Per-workspace HNSW indexes are rebuilt by the next sync; to build them now: "
+            "`manage.py memory_indexes --sync`."
+        )
 
     # --- the batches ------------------------------------------------------------------------------
     def _reembed(self, from_id: int, batch_size: int) -> int:
