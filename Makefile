@@ -32,6 +32,25 @@ $(STAMP): pyproject.toml | check-python
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# The browser tests (tests/browser, marker `browser`) drive Debian's Chromium through Playwright
+# (never `playwright install`: no browser download). Installed once with apt-get as root or via
+# sudo; otherwise this says what is missing and how to install it, and stops.
+CHROMIUM := /usr/bin/chromium
+$(BROWSER_STAMP): | $(STAMP)
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+		elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+		else echo "The browser tests need Chromium at $(CHROMIUM), which is missing."; \
+			echo "Install it as root: apt-get update && apt-get install -y chromium"; \
+			echo "(or skip them: make test PYTEST_ARGS=\"-n 2 -m 'not browser'\")"; exit 1; fi; \
+		echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || exit 1; \
+	fi
+	@$(PY) -c 'import playwright, pytest_playwright' || \
+		{ echo "playwright/pytest-playwright missing from .venv (the dev extra installs them)"; exit 1; }
+	@touch $@
+
 run: $(STAMP)
 	$(PY) manage.py run_stack
 
@@ -44,7 +63,7 @@ typecheck: $(STAMP)
 
 # The embedded PostgreSQL is stopped afterwards only if this run started it, so a `make run`
 # in another terminal keeps its database.
-test: $(STAMP)
+test: $(STAMP) $(BROWSER_STAMP)
 	@status=0; \
 	db_was_running=$$($(PY) -m config.embedded_db status | grep -c ' running' || true); \
 	$(VENV)/bin/ruff check . && \

@@ -9,6 +9,7 @@ from apps.core.views import healthz
 api_v1 = [
     path("", include("apps.workspaces.api.urls")),
     path("", include("apps.memories.api.urls")),
+    path("", include("apps.reviews.api.urls")),
 ]
 
 urlpatterns = [

@@ -1,4 +1,5 @@
-"""A read-only view of the trail for those with the audit capability."""
+"""A read-only view of the trail for those with the audit capability: events with their chain
+position, the verification runs, and signed chain heads to download (docs/audit.md)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,74 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from unfold.contrib.filters.admin import RangeDateTimeFilter
+from django.utils.http import urlencode
+from unfold.contrib.filters.admin import FieldTextFilter, RangeDateTimeFilter
+from unfold.decorators import action
 from unfold.paginator import InfinitePaginator
 
-from apps.audit.models import AuditEvent
-from apps.core.admin_site import ScopedModelAdmin
+from apps.audit.models import AuditEvent, AuditVerificationRun
+from apps.audit.signing import signed_head
+from apps.core.admin_site import ScopedModelAdmin, per_request
+from apps.workspaces.models import Workspace
 from apps.workspaces.roles import Action
 
 
+class ReadOnlyMixin:
+    """Nothing here is written from the admin: no add, change, delete or bulk action."""
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
+
+
+class AuditedWorkspaceFilter(admin.SimpleListFilter):
+    """Only the workspaces whose trail this user may read (no DISTINCT over the trail)."""
+
+    title = "workspace"
+    parameter_name = "workspace"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        workspaces = Workspace.objects.visible_to(request.user, Action.AUDIT).order_by("name")
+        return [(str(pk), name) for pk, name in workspaces.values_list("pk", "name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(workspace_id=value) if value and value.isdigit() else queryset
+
+
+def last_run(request: HttpRequest) -> AuditVerificationRun | None:
+    return per_request(
+        request, ("audit-last-run",), lambda: AuditVerificationRun.objects.order_by("-id").first()
+    )
+
+
+def chain_status(run: AuditVerificationRun | None, event: AuditEvent) -> str:
+    """How the last verification run saw this event's place in its chain."""
+    result = run.result_for(event.workspace_id) if run else None
+    if run is None or result is None:
+        return "not verified yet"
+    when = f"{run.finished_at:%Y-%m-%d %H:%M}"
+    if not result["ok"] and (result["first_broken_seq"] or 0) <= event.chain_seq:
+        return f"BROKEN at seq {result['first_broken_seq']} ({when})"
+    if (result["head_seq"] or 0) < event.chain_seq:
+        return "not verified yet"
+    return f"verified {when}"
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(ScopedModelAdmin):
+class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
     view_action = Action.AUDIT
     workspace_roles_only = True  # a team-level admin role does not open the trail
     list_display = [
@@ -27,19 +84,24 @@ class AuditEventAdmin(ScopedModelAdmin):
         "object_type",
         "object_repr",
         "workspace",
+        "chain_seq",
+        "chain",
     ]
     list_filter = [
         ("created_at", RangeDateTimeFilter),
         "actor_kind",
-        "object_type",
-        "action",
-        ("workspace", admin.RelatedOnlyFieldListFilter),
+        ("actor_label", FieldTextFilter),
+        ("action", FieldTextFilter),
+        ("object_type", FieldTextFilter),
+        ("object_id", FieldTextFilter),
+        AuditedWorkspaceFilter,
     ]
     list_filter_submit = True
     paginator = InfinitePaginator  # the trail only grows: no COUNT(*) over it per page
     list_select_related = ["workspace"]
-    search_fields = ["=actor_label", "=object_id", "=request_id", "action"]
-    date_hierarchy = None
+    search_fields = ["=actor_label", "=actor_id", "=object_id", "=request_id", "action"]
+    actions_list = ["download_heads"]
+    actions_detail = ["download_head"]
     fields = [
         "created_at",
         "workspace",
@@ -50,12 +112,50 @@ class AuditEventAdmin(ScopedModelAdmin):
         "object_type",
         "object_id",
         "object_repr",
+        "object_links",
         "before_pretty",
         "after_pretty",
         "reason",
         "request_id",
+        "chain_seq",
+        "prev_hash",
+        "hash",
+        "chain",
     ]
-    readonly_fields = fields
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # The object history link filters on the exact object.
+        return lookup in {"object_type", "object_id"} or super().lookup_allowed(
+            lookup, value, request
+        )
+
+    @admin.display(description="Chain at last verification")
+    def chain(self, obj: AuditEvent) -> str:
+        """Declared for the system checks; every page uses `_per_request`'s bound copy."""
+        raise NotImplementedError
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return [_per_request(request, n) for n in super().get_list_display(request)]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [_per_request(request, n) for n in self.fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.get_fields(request, obj)
+
+    @admin.display(description="Object")
+    def object_links(self, obj: AuditEvent) -> str:
+        history = (
+            reverse("admin:audit_auditevent_changelist")
+            + "?"
+            + urlencode({"object_type": obj.object_type, "object_id": obj.object_id})
+        )
+        page = _object_admin_url(obj)
+        if page is None:
+            return format_html('<a href="{}">History of this object</a>', history)
+        return format_html(
+            '<a href="{}">History of this object</a> · <a href="{}">Open it</a>', history, page
+        )
 
     @admin.display(description="Before")
     def before_pretty(self, obj: AuditEvent) -> str:
@@ -65,11 +165,136 @@ class AuditEventAdmin(ScopedModelAdmin):
     def after_pretty(self, obj: AuditEvent) -> str:
         return format_html("<pre class='text-xs'>{}</pre>", json.dumps(obj.after, indent=2))
 
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
+    def has_download_heads_permission(self, request: HttpRequest) -> bool:
+        return bool(self.has_view_permission(request))
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def has_download_head_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """Unfold hands detail-action checks the id, not the object."""
+        visible = self.scoped(request, self.view_action)
+        return bool(self.has_view_permission(request) and visible.filter(pk=object_id).exists())
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    @action(
+        description="Download signed chain heads", permissions=["download_heads"], icon="download"
+    )
+    def download_heads(self, request: HttpRequest) -> HttpResponse:
+        """One signed head per chain this user may audit, to keep outside Steward."""
+        chains: list[int | None] = list(
+            Workspace.objects.visible_to(request.user, Action.AUDIT)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if request.user.is_superuser:
+            chains.append(None)
+        return _json_download([signed_head(chain) for chain in chains], "audit-heads.json")
+
+    @action(
+        description="Download signed head of this chain",
+        permissions=["download_head"],
+        icon="download",
+    )
+    def download_head(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        event = self.get_object(request, object_id)
+        if event is None:
+            return HttpResponse(status=404)
+        name = f"audit-head-{event.workspace_id or 'system'}.json"
+        return _json_download(signed_head(event.workspace_id), name)
+
+
+def _per_request(request: HttpRequest, name: Any) -> Any:
+    """The "chain" column needs the request (the last run, read once per page); the admin is
+    shared by all requests, so it gets a function bound to this one."""
+    if name != "chain":
+        return name
+
+    @admin.display(description="Chain at last verification")
+    def chain(obj: AuditEvent) -> str:
+        return chain_status(last_run(request), obj)
+
+    return chain
+
+
+def _object_admin_url(obj: AuditEvent) -> str | None:
+    app_label, _, model = obj.object_type.partition(".")
+    if not model or not obj.object_id.isdigit():
+        return None
+    try:
+        return reverse(f"admin:{app_label}_{model}_change", args=[obj.object_id])
+    except NoReverseMatch:
+        return None
+
+
+def _json_download(document: Any, filename: str) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(document, indent=2, sort_keys=True), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@admin.register(AuditVerificationRun)
+class AuditVerificationRunAdmin(ReadOnlyMixin, ScopedModelAdmin):
+    """When the chains were last verified and what was found, per chain this user audits."""
+
+    view_action = Action.AUDIT
+    workspace_roles_only = True
+    list_display = ["started_at", "trigger", "status", "duration", "events_checked"]
+    fields = ["started_at", "finished_at", "trigger", "status", "events_checked", "chain_results"]
+    paginator = InfinitePaginator
+
+    def _visible_results(self, request: HttpRequest, run: AuditVerificationRun) -> list[Any]:
+        if request.user.is_superuser:
+            return list(run.results)
+        mine = per_request(
+            request,
+            ("audit-workspaces",),
+            lambda: set(
+                Workspace.objects.visible_to(request.user, Action.AUDIT).values_list(
+                    "pk", flat=True
+                )
+            ),
+        )
+        return [r for r in run.results if r["workspace_id"] in mine]
+
+    def status(self, obj: AuditVerificationRun) -> str:
+        """Declared for the system checks; every page uses `_bound`'s copy for its user."""
+        raise NotImplementedError
+
+    chain_results = status
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return [self._bound(request, n) for n in self.list_display]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [self._bound(request, n) for n in self.fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.get_fields(request, obj)
+
+    def _bound(self, request: HttpRequest, name: str) -> Any:
+        """Columns that show only this user's chains get a function bound to the request."""
+
+        @admin.display(description="Result")
+        def status(obj: AuditVerificationRun) -> str:
+            broken = [r for r in self._visible_results(request, obj) if not r["ok"]]
+            return f"BROKEN ({len(broken)} chain(s))" if broken else "intact"
+
+        @admin.display(description="Chains")
+        def chain_results(obj: AuditVerificationRun) -> str:
+            rows = [_result_line(r) for r in self._visible_results(request, obj)]
+            return format_html("<pre class='text-xs'>{}</pre>", "\n".join(rows))
+
+        return {"status": status, "chain_results": chain_results}.get(name, name)
+
+    @admin.display(description="Duration")
+    def duration(self, obj: AuditVerificationRun) -> str:
+        return f"{(obj.finished_at - obj.started_at).total_seconds():.1f} s"
+
+
+def _result_line(result: dict[str, Any]) -> str:
+    chain = result["workspace_id"] or "(no workspace)"
+    if result["ok"]:
+        return f"{chain}: ok, {result['checked']} events, head seq {result['head_seq']}"
+    return (
+        f"{chain}: BROKEN at seq {result['first_broken_seq']} "
+        f"(event {result['first_broken_event_id']}): {result['problem']}"
+    )

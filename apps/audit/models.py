@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NoReturn, Self
 
-from django.db import models
-from django.db.models import Q
+from django.db import connection, models, transaction
+from django.db.models import Exists, Q
 from django.utils import timezone
 
+from apps.audit.hashing import GENESIS_HASH, event_hash
 from apps.workspaces.models import ScopedQuerySet, workspace_ids_for
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
@@ -35,10 +37,23 @@ class AuditEventQuerySet(ScopedQuerySet):
     def update_or_create(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only; update_or_create() is refused.")
 
-    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("update_conflicts"):
             raise AppendOnlyError("Audit events are append-only; upserts are refused.")
-        return super().bulk_create(objs, *args, **kwargs)
+        if kwargs.get("ignore_conflicts"):
+            # A skipped row would leave a hole in its chain.
+            raise AppendOnlyError("Audit events are chained; ignore_conflicts is refused.")
+        events = list(objs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            chain_events(events)
+            return super().bulk_create(events, *args, **kwargs)
+
+
+class AuditVerificationRunQuerySet(ScopedQuerySet):
+    def for_user(self, principal: Principal, action: str) -> Self:
+        """Runs cover every chain; anyone who may audit some workspace sees that they ran (the
+        admin shows them only their own chains' results)."""
+        return self.filter(Exists(workspace_ids_for(principal.required_user, Action.AUDIT)))
 
 
 class ActorKind(models.TextChoices):
@@ -73,11 +88,23 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     reason = models.TextField(blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    # The hash chain (apps/audit/chain.py): position in the workspace's chain, the hash of the
+    # event before it and the hash of this event's canonical form (apps/audit/hashing.py).
+    chain_seq = models.BigIntegerField(editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "chain_seq"],
+                name="audit_chain_position",
+                nulls_distinct=False,
+            )
+        ]
         indexes = [
             models.Index(fields=["workspace", "-id"], name="audit_ws_id"),
             models.Index(fields=["object_type", "object_id"], name="audit_object"),
@@ -93,7 +120,123 @@ class AuditEvent(models.Model):
         # An explicit pk on a new instance would otherwise make Django try an UPDATE first and
         # overwrite the stored event; forcing the INSERT turns that into an IntegrityError.
         kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
+        # No savepoint: a failed insert must roll back the caller's change and the chain head
+        # it advanced together; and two statements fewer on every audited write.
+        with transaction.atomic(using=kwargs.get("using"), savepoint=False):
+            chain_events([self])
+            super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events are append-only; delete() is refused.")
+
+
+class AuditChainHead(models.Model):
+    """The end of one workspace's chain (workspace_id NULL: the chain of events of no
+    workspace). Its row lock serialises the writers of a chain, which gives strict order."""
+
+    workspace_id = models.BigIntegerField(null=True, blank=True)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    last_event_id = models.BigIntegerField(null=True, blank=True)
+    count = models.BigIntegerField(default=0, help_text="Events in the chain now (after pruning).")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace_id"], name="audit_chain_head_unique", nulls_distinct=False
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"chain {self.workspace_id or '-'} @ {self.last_seq}"
+
+
+class AuditChainAnchor(models.Model):
+    """Where a chain starts again after retention pruned its oldest events: the seq and hash
+    of the last pruned event. Append-only (database triggers), like the events."""
+
+    workspace_id = models.BigIntegerField(null=True, blank=True)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    event_id = models.BigIntegerField()
+    pruned = models.BigIntegerField()
+    cutoff = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace_id", "seq"], name="audit_anchor_chain")]
+
+    def __str__(self) -> str:
+        return f"anchor {self.workspace_id or '-'} @ {self.seq}"
+
+
+class AuditVerificationRun(models.Model):
+    """One run of the chain verification (scheduled, command or admin) and what it found."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    trigger = models.CharField(max_length=20)
+    ok = models.BooleanField()
+    chains = models.IntegerField()
+    events_checked = models.BigIntegerField()
+    results = models.JSONField(default=list, help_text="One ChainVerification per chain.")
+    problem = models.TextField(blank=True, help_text="The first broken link, if any.")
+
+    objects = AuditVerificationRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"verification {self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'BROKEN'}"
+
+    def result_for(self, workspace_id: int | None) -> dict[str, Any] | None:
+        return next((r for r in self.results if r["workspace_id"] == workspace_id), None)
+
+
+_ADVANCE_HEAD = """
+INSERT INTO audit_auditchainhead AS h
+    (workspace_id, last_seq, last_hash, last_event_id, count, updated_at)
+VALUES (%s, %s, %s, NULL, %s, now())
+ON CONFLICT (workspace_id) DO UPDATE
+    SET last_seq = h.last_seq + EXCLUDED.last_seq, count = h.count + EXCLUDED.count,
+        updated_at = now()
+RETURNING h.id, h.last_seq, h.last_hash, nextval(pg_get_serial_sequence('audit_auditevent', 'id'))
+"""
+_NEXT_IDS = (
+    "SELECT nextval(pg_get_serial_sequence('audit_auditevent', 'id')) FROM generate_series(1, %s)"
+)
+_SET_HEAD = "UPDATE audit_auditchainhead SET last_hash = %s, last_event_id = %s WHERE id = %s"
+
+
+def chain_events(events: list[AuditEvent]) -> None:
+    """Give new events their place in their workspace's chain: seq, prev_hash and hash.
+
+    Must run inside the transaction that inserts them: the head row stays locked until commit,
+    so writers of one chain take turns and seq order is commit order. Chains are locked in
+    workspace order to keep two multi-workspace writers from deadlocking each other.
+    """
+    groups: dict[int | None, list[AuditEvent]] = {}
+    for event in events:
+        groups.setdefault(event.workspace_id, []).append(event)
+    with connection.cursor() as cursor:
+        for workspace_id in sorted(groups, key=lambda w: (w is not None, w or 0)):
+            _chain_group(cursor, workspace_id, groups[workspace_id])
+
+
+def _chain_group(cursor: Any, workspace_id: int | None, events: list[AuditEvent]) -> None:
+    n = len(events)
+    cursor.execute(_ADVANCE_HEAD, [workspace_id, n, GENESIS_HASH, n])
+    head_id, last_seq, prev_hash, first_id = cursor.fetchone()
+    ids = [first_id]  # one id comes with the head; a bulk insert fetches the rest
+    if n > 1:
+        cursor.execute(_NEXT_IDS, [n - 1])
+        ids.extend(new_id for (new_id,) in cursor.fetchall())
+    for event, new_id in zip(events, ids, strict=True):
+        if event.pk is None:  # an explicit pk is kept: inserting it twice fails, as it should
+            event.pk = new_id
+    for seq, event in enumerate(events, start=last_seq - n + 1):
+        event.chain_seq, event.prev_hash = seq, prev_hash
+        event.hash = prev_hash = event_hash(event)
+    cursor.execute(_SET_HEAD, [prev_hash, events[-1].pk, head_id])

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -47,6 +48,39 @@ def has_console_access(request: HttpRequest) -> bool:
         )
 
     return per_request(request, ("console",), compute)
+
+
+WRITE_ACTIONS = (Action.MANAGE, Action.MANAGE_OWNERS, Action.REVIEW, Action.EDIT)
+
+
+def is_read_only(request: HttpRequest) -> bool:
+    """People whose roles only read (auditor, viewer) and who hold no per-agent grant: the
+    admin shows them no add/change/delete control and no bulk action, and refuses their POSTs,
+    whatever a subclass's own permission methods say."""
+    user = request.user
+    if not user.is_authenticated or user.is_superuser:
+        return False
+
+    def compute() -> bool:
+        from apps.workspaces.models import (
+            AgentGroupObjectPermission,
+            AgentUserObjectPermission,
+            Membership,
+        )
+
+        writes = {role for action in WRITE_ACTIONS for role in roles_allowed(action)}
+        return not (
+            Membership.objects.filter(user=user, role__in=writes).exists()
+            or AgentUserObjectPermission.objects.filter(user=user).exists()
+            or AgentGroupObjectPermission.objects.filter(group__user=user).exists()
+        )
+
+    return per_request(request, ("read_only",), compute)
+
+
+def refuse_read_only_post(request: HttpRequest) -> None:
+    if request.method == "POST" and is_read_only(request):
+        raise PermissionDenied("Your role can read this, not change it.")
 
 
 class ScopedModelAdmin(ModelAdmin):
@@ -111,10 +145,12 @@ class ScopedModelAdmin(ModelAdmin):
         return self._allowed(request, self.view_action, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        if is_read_only(request):
+            return False
         return self._allowed(request, self.change_action, obj)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        if not has_console_access(request):
+        if not has_console_access(request) or is_read_only(request):
             return False
         return per_request(request, (self.opts.label, "add"), lambda: self.can_add(request))
 
@@ -122,14 +158,22 @@ class ScopedModelAdmin(ModelAdmin):
         return self.capable(request, Action.MANAGE)
 
     def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
-        if not hasattr(self, "delete_via_service"):
+        if not hasattr(self, "delete_via_service") or is_read_only(request):
             return False
         return self._allowed(request, self.change_action, obj)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        if is_read_only(request):
+            return {}
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # bulk deletes bypass services
         return actions
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        refuse_read_only_post(request)
+        return super().changelist_view(request, extra_context)
 
     def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
         """Bulk actions are all-or-nothing; a refusal names itself instead of a server error."""
@@ -163,6 +207,7 @@ class ScopedModelAdmin(ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        refuse_read_only_post(request)
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ServiceError as exc:
@@ -172,6 +217,7 @@ class ScopedModelAdmin(ModelAdmin):
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        refuse_read_only_post(request)
         try:
             return super().delete_view(request, object_id, extra_context)
         except ServiceError as exc:
@@ -213,4 +259,7 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
     from apps.core.selectors import dashboard_for
 
     context["dashboard"] = dashboard_for(request.user) if has_console_access(request) else None
+    from apps.reviews.selectors import review_counts_for  # the review queue's card
+
+    context["review_counts"] = review_counts_for(request.user) if context["dashboard"] else None
     return context

@@ -173,6 +173,10 @@ def seed_demo() -> DemoCredentials:
     for slug, spec in DEMO.items():
         _seed_workspace(slug, spec, creds)
     _seed_memories()
+    __import__("apps.memories.console_demo", fromlist=["seed_console_demo"]).seed_console_demo()
+    __import__("apps.compliance.demo", fromlist=["seed_compliance"]).seed_compliance()
+    __import__("apps.reviews.demo", fromlist=["seed_reviews"]).seed_reviews()
+    __import__("apps.audit.demo", fromlist=["seed_audit_demo"]).seed_audit_demo()  # verifies: last
     return creds
 
 

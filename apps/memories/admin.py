@@ -30,6 +30,7 @@ from apps.core.admin_site import (
 )
 from apps.core.exceptions import ServiceError
 from apps.memories import services
+from apps.memories.console_admin import console_urls
 from apps.memories.forms import CoachingNoteForm
 from apps.memories.models import (
     ContextAssemblyItem,
@@ -137,7 +138,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
         "workspace",
         "source",
         "importance",
-        "retrieval_count",
+        "uses",
         "created_at",
     ]
     list_filter = [
@@ -149,7 +150,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
         _visible_filter("agent", "agent", Agent, "agent_id"),
         "source",
     ]
-    list_select_related = ["workspace", "team", "agent", "type"]
+    list_select_related = ["workspace", "team", "agent", "type", "usage"]
     search_fields = ["content"]
     show_full_result_count = False
     actions = ["approve_selected", "reject_selected", "forget_selected"]
@@ -170,6 +171,11 @@ class MemoryItemAdmin(ScopedModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).filter(deleted_at__isnull=True)
 
+    def get_urls(self) -> list[Any]:
+        """The console's pages (brains, expire, reset, why was this used) come first: the
+        admin's own `<object_id>/` pattern would swallow them."""
+        return [*console_urls(self), *super().get_urls()]
+
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = self.has_change_permission(request, obj)
         content = [*EDITABLE, "reason"] if editable else list(EDITABLE)
@@ -188,6 +194,10 @@ class MemoryItemAdmin(ScopedModelAdmin):
         return False  # agents and the API write memories; people edit and decide here
 
     # --- list columns ---------------------------------------------------------------------
+
+    @display(description="Uses", ordering="usage__retrieval_count")
+    def uses(self, obj: MemoryItem) -> int:
+        return obj.retrieval_count
 
     @display(description="Content")
     def summary(self, obj: MemoryItem) -> str:
@@ -288,9 +298,12 @@ class MemoryItemAdmin(ScopedModelAdmin):
             ),
         )
         return format_html(
-            "<p>Retrieved {} time(s) in all.</p><table><thead><tr><th>When</th><th>Agent</th>"
-            "<th>Trace</th><th>Rank</th><th>Score</th></tr></thead><tbody>{}</tbody></table>",
+            '<p>Retrieved {} time(s) in all. <a href="{}">Why was this used: the full history '
+            "with tasks and score breakdowns</a></p><table><thead><tr><th>When</th>"
+            "<th>Agent</th><th>Trace</th><th>Rank</th><th>Score</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
             obj.retrieval_count,
+            reverse("admin:memories_memoryitem_uses", args=[obj.pk]),
             rows,
         )
 

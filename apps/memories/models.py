@@ -8,6 +8,7 @@ and its agents' personal items (and, to view, the workspace tier).
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, Self
 
 from django.conf import settings
@@ -244,8 +245,6 @@ class MemoryItem(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
-    retrieval_count = models.PositiveIntegerField(default=0)
-    last_retrieved_at = models.DateTimeField(null=True, blank=True)
 
     objects = MemoryItemQuerySet.as_manager()
 
@@ -294,10 +293,46 @@ class MemoryItem(models.Model):
     def token_estimate(self) -> int:
         return estimate_tokens(self.content)
 
+    def _usage(self) -> MemoryUsage | None:
+        try:
+            return self.usage
+        except MemoryUsage.DoesNotExist:
+            return None
+
+    @property
+    def retrieval_count(self) -> int:
+        """Times context used this memory (MemoryUsage; select_related("usage") in lists)."""
+        usage = self._usage()
+        return usage.retrieval_count if usage else 0
+
+    @property
+    def last_retrieved_at(self) -> datetime.datetime | None:
+        usage = self._usage()
+        return usage.last_retrieved_at if usage else None
+
 
 def estimate_tokens(text: str) -> int:
     """ceil(len/4): the usual rough count for English; good enough for a budget."""
     return -(-len(text) // 4)
+
+
+class MemoryUsage(models.Model):
+    """How often context used a memory, and when last: a narrow table of its own.
+
+    These counters change on every context assembly. On the memory row each bump was a new
+    row version that PostgreSQL had to add to every index of the table, the workspace's HNSW
+    index included, because a ~2 KB row leaves no room for an in-page (HOT) update: 120 ms for
+    the 10 items of one assembly at 1M memories (docs/benchmarks.md). Here a bump touches a
+    40-byte row whose only index is its primary key."""
+
+    item = models.OneToOneField(
+        MemoryItem, on_delete=models.CASCADE, primary_key=True, related_name="usage"
+    )
+    retrieval_count = models.PositiveIntegerField(default=0)
+    last_retrieved_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"usage of memory {self.item_id}"
 
 
 class MemoryVersionQuerySet(ScopedQuerySet):

@@ -10,8 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
-from django.utils import timezone
 
 from apps.core.exceptions import Forbidden, ValidationFailed
 from apps.memories.models import (
@@ -21,6 +19,7 @@ from apps.memories.models import (
     ContextAssemblyItem,
     MemoryItem,
     MemoryType,
+    MemoryUsage,
     MemoryVersion,
     Strategy,
     estimate_tokens,
@@ -317,10 +316,26 @@ def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> ContextAss
         )
         for rank, scored in enumerate(chosen, start=1)
     )
-    MemoryItem.objects.filter(pk__in=[s.item.pk for s in chosen]).update(
-        retrieval_count=F("retrieval_count") + 1, last_retrieved_at=timezone.now()
-    )
+    _count_uses(sorted(s.item.pk for s in chosen))
     return assembly
+
+
+USAGE_TABLE = MemoryUsage._meta.db_table
+
+
+def _count_uses(item_ids: list[int]) -> None:
+    """One upsert into the narrow usage table, ids ascending so concurrent assemblies that
+    share items lock them in the same order (no deadlock)."""
+    if not item_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {USAGE_TABLE} AS u (item_id, retrieval_count, last_retrieved_at) "  # noqa: S608
+            "SELECT id, 1, now() FROM unnest(%s::bigint[]) AS id ORDER BY id "
+            "ON CONFLICT (item_id) DO UPDATE SET retrieval_count = u.retrieval_count + 1, "
+            "last_retrieved_at = excluded.last_retrieved_at",
+            [item_ids],
+        )
 
 
 def memories_for_context(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,9 +103,19 @@ def on_setting_changed(*, setting: str, **kwargs: Any) -> None:
         clear_cache()
 
 
+# Called after every successful text_mask with (workspace_id, result), e.g. by
+# apps.compliance to keep keyed fingerprints of the values it masked (erasure needs them once
+# a placeholder has replaced the value). Observers must not raise and must not store raw values.
+MASK_OBSERVERS: list[Callable[[int | None, MaskResult], None]] = []
+
+
 def text_mask(workspace: Any, text: str) -> MaskResult:
     """Mask one text with the workspace's policy. Raises PIIInputError for unusable input."""
-    return engine.text_mask(text, policy_for(workspace), masking_keys())
+    result = engine.text_mask(text, policy_for(workspace), masking_keys())
+    if result.findings:
+        for observer in MASK_OBSERVERS:
+            observer(workspace_id_of(workspace), result)
+    return result
 
 
 def json_mask(workspace: Any, value: Any) -> JsonMaskResult:

@@ -68,7 +68,8 @@ SHARED_BUFFERS = "4GB"
 def tune_server() -> None:
     """shared_buffers sized to the working set (the embedded server starts with PostgreSQL's
     128 MB; at 1M the table and its indexes are ~4 GB). Needs a restart, so it is applied
-    before measuring, never while another bench process may be seeding."""
+    before measuring, never while another bench process may be seeding. Run in a process of
+    its own (see setup): pgserver caches a server handle per process, stale after a stop."""
     import psycopg
 
     from config.embedded_db import ensure_server, stop_server
@@ -96,7 +97,11 @@ def setup(items: int, *, tune: bool = False) -> None:
     from config.embedded_db import ensure_server
 
     if tune:
-        tune_server()
+        subprocess.run(
+            [sys.executable, "-c", "from bench.context.run import tune_server; tune_server()"],
+            check=True,
+            cwd=ROOT,
+        )
     db = ensure_server()
     with psycopg.connect(
         host=db["HOST"], port=db["PORT"], dbname="postgres", user="postgres", autocommit=True

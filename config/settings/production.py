@@ -71,3 +71,13 @@ if PII_HASH_KEY is None or not PII_ENCRYPTION_KEYS:
         "Environment variables PII_HASH_KEY and PII_ENCRYPTION_KEYS are required in production; "
         "create them with `manage.py pii_keys generate --hash` and `manage.py pii_keys generate`."
     )
+
+# The key that signs exported audit chain heads (docs/audit.md): required here.
+from config.settings.audit import env_signing_key  # noqa: E402
+
+AUDIT_SIGNING_KEY = env_signing_key("AUDIT_SIGNING_KEY")
+if AUDIT_SIGNING_KEY is None:
+    raise ImproperlyConfigured(
+        "Environment variable AUDIT_SIGNING_KEY is required in production (it signs exported "
+        "audit chain heads); create one with `manage.py audit_export_head --generate-key`."
+    )

@@ -54,6 +54,25 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Review",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Review queue",
+                        "icon": "fact_check",
+                        "link": reverse_lazy("admin:reviews_reviewrequest_changelist"),
+                        "permission": "apps.reviews.admin.sidebar_reviews",
+                        "badge": "apps.reviews.admin.sidebar_badge",
+                    },
+                    {
+                        "title": "Review settings",
+                        "icon": "tune",
+                        "link": reverse_lazy("admin:reviews_reviewsettings_changelist"),
+                        "permission": "apps.reviews.admin.sidebar_review_settings",
+                    },
+                ],
+            },
+            {
                 "title": "Memories",
                 "separator": True,
                 "items": [
@@ -61,6 +80,12 @@ UNFOLD = {
                         "title": "Memories",
                         "icon": "psychology",
                         "link": reverse_lazy("admin:memories_memoryitem_changelist"),
+                        "permission": "apps.memories.admin.sidebar_memories",
+                    },
+                    {
+                        "title": "Brains",
+                        "icon": "hub",
+                        "link": reverse_lazy("admin:memories_brain_index"),
                         "permission": "apps.memories.admin.sidebar_memories",
                     },
                     {
@@ -107,6 +132,30 @@ UNFOLD = {
                         "icon": "history",
                         "link": reverse_lazy("admin:audit_auditevent_changelist"),
                         "permission": "apps.core.admin_site.sidebar_audit",
+                    },
+                    {
+                        "title": "Chain verification",
+                        "icon": "verified",
+                        "link": reverse_lazy("admin:audit_auditverificationrun_changelist"),
+                        "permission": "apps.core.admin_site.sidebar_audit",
+                    },
+                    {
+                        "title": "Erasure requests",
+                        "icon": "person_remove",
+                        "link": reverse_lazy("admin:compliance_erasurerequest_changelist"),
+                        "permission": "apps.compliance.admin.sidebar_compliance",
+                    },
+                    {
+                        "title": "Retention",
+                        "icon": "auto_delete",
+                        "link": reverse_lazy("admin:compliance_retentionrule_changelist"),
+                        "permission": "apps.compliance.admin.sidebar_compliance",
+                    },
+                    {
+                        "title": "Audit exports",
+                        "icon": "download",
+                        "link": reverse_lazy("admin:compliance_exportjob_changelist"),
+                        "permission": "apps.compliance.admin.sidebar_compliance",
                     },
                 ],
             },

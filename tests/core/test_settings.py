@@ -20,7 +20,11 @@ from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k3y-" + "x7Qp9vLr2mZs8TwY4nBc6HdJ1fGa5KeU0iOy3RtE-wsPq_ZlMxNb"
 # Production requires real PII keys (docs/privacy.md); fixed test values, 32 bytes each.
-PII_KEYS = {"PII_HASH_KEY": "A" * 43 + "=", "PII_ENCRYPTION_KEYS": "k1:" + "B" * 43 + "="}
+PII_KEYS = {
+    "PII_HASH_KEY": "A" * 43 + "=",
+    "PII_ENCRYPTION_KEYS": "k1:" + "B" * 43 + "=",
+    "AUDIT_SIGNING_KEY": "C" * 43 + "=",  # also required in production (docs/audit.md)
+}
 PRODUCTION = "config.settings.production"
 # Variables of the test run that must not leak into a production process under test.
 TEST_RUN_ONLY = {
@@ -34,6 +38,8 @@ TEST_RUN_ONLY = {
     "TEST_DB_NAME",
     "PII_HASH_KEY",
     "PII_ENCRYPTION_KEYS",
+    "AUDIT_SIGNING_KEY",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by tests/browser/conftest.py for Playwright
 }
 
 

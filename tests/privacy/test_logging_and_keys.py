@@ -100,6 +100,7 @@ def _production(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict:
     monkeypatch.setenv("DATABASE_URL", "postgresql://steward@db.internal:5432/steward")
     monkeypatch.setenv("SECRET_KEY", "k3y-x7Qp9vLr2mZs8TwY4nBc6HdJ1fGa5KeU0iOy3RtE-wsPq_ZlMxNb")
     monkeypatch.setenv("ALLOWED_HOSTS", "steward.example.com")
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", "C" * 43 + "=")  # also required (docs/audit.md)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return runpy.run_module("config.settings.production", run_name="production_under_test")

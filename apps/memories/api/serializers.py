@@ -102,6 +102,11 @@ class MemoryItemSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
     parents = serializers.SerializerMethodField()
     created_by = serializers.SerializerMethodField()
 
+    retrieval_count = serializers.IntegerField(
+        read_only=True, help_text="Times context assembly has used this memory."
+    )
+    last_retrieved_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
     class Meta:
         model = MemoryItem
         fields = [

@@ -120,7 +120,7 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         items = MemoryItem.objects.visible_to(self.principal, Action.VIEW).filter(
             deleted_at__isnull=True
         )
-        return items.select_related("type").prefetch_related("parents")
+        return items.select_related("type", "usage").prefetch_related("parents")
 
     def _spec(self, attrs: dict[str, Any]) -> tuple[Workspace, dict[str, Any]]:
         """The workspace written to and the service's keyword arguments for one item."""
@@ -188,7 +188,7 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
             items=[spec for _, spec in specs],
             token_scopes=token_scopes(request),
         )
-        prefetch_related_objects([result.item for result in results], "parents")
+        prefetch_related_objects([result.item for result in results], "parents", "usage")
         rows = [{"index": n, **write_result(result)} for n, result in enumerate(results)]
         return Response(s.BatchResponseSerializer({"results": rows}).data)
 
@@ -306,7 +306,7 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
 
     def _shown(self, item: MemoryItem) -> dict[str, Any]:
         """The item as stored after a change (the service returns its own instance)."""
-        prefetch_related_objects([item], "parents")
+        prefetch_related_objects([item], "parents", "usage")
         return dict(s.MemoryItemSerializer(item).data)
 
 
@@ -398,5 +398,5 @@ class CoachingViewSet(ScopedViewSet):
             token_scopes=token_scopes(request),
             **attrs,
         )
-        prefetch_related_objects([item], "parents")
+        prefetch_related_objects([item], "parents", "usage")
         return Response(s.MemoryItemSerializer(item).data, status=status.HTTP_201_CREATED)

@@ -37,6 +37,7 @@ from apps.memories.services.common import (
     snapshot,
     write_policy_for,
 )
+from apps.reviews import intake
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
 from apps.workspaces.services import require
@@ -83,6 +84,7 @@ def _apply(
     if not changed:
         return item
     before = snapshot(item)
+    base_version, base_status = item.version, item.status
     for name, value in changed.items():
         setattr(item, name, value)
     fields = [*changed, "updated_at"]
@@ -112,6 +114,7 @@ def _apply(
         after=snapshot(item),
         reason=reason,
     )
+    intake.edit_made(principal, item, base_version, base_status)
     return item
 
 
@@ -188,6 +191,9 @@ def memory_forget(
     before = snapshot(item)
     item.deleted_at = timezone.now()
     item.save(update_fields=["deleted_at"])
+    intake.memories_decided(
+        principal, item.workspace_id, [item.pk], intake.WITHDRAWN, reason or "forgotten"
+    )
     audit_event_record(
         actor=principal,
         action="memory.forget",
@@ -234,12 +240,14 @@ def memory_reinforce(
     return item
 
 
-def _require_review(principal: Principal, item: MemoryItem) -> None:
+def _require_review(
+    principal: Principal, item: MemoryItem, statuses: Collection[str] = (Status.PROPOSED,)
+) -> None:
     if not is_operator(principal):
         if principal.kind != "user":
             raise Forbidden("Only people decide on proposed memories.")
         require(principal, Action.REVIEW, item)
-    if item.status != Status.PROPOSED:
+    if item.status not in statuses:
         raise Conflict(f"Only proposed memories can be decided; this one is {item.status}.")
 
 
@@ -271,6 +279,14 @@ def _decide(actor: Any, item: MemoryItem, status: str, reason: str) -> MemoryIte
     item.status = status
     item.save(update_fields=["status"])
     effects = _resolve_conflicts(item, supersede=status == Status.APPROVED)
+    intake.memories_decided(principal, item.workspace_id, [item.pk], status, reason)
+    intake.memories_decided(
+        principal,
+        item.workspace_id,
+        effects["superseded"],
+        intake.WITHDRAWN,
+        f"superseded by #{item.pk}",
+    )
     audit_event_record(
         actor=principal,
         action="memory.approve" if status == Status.APPROVED else "memory.reject",
@@ -292,6 +308,80 @@ def memory_approve(*, actor: Any, item: MemoryItem, reason: str = "") -> MemoryI
 @transaction.atomic
 def memory_reject(*, actor: Any, item: MemoryItem, reason: str = "") -> MemoryItem:
     return _decide(actor, item, Status.REJECTED, reason)
+
+
+@transaction.atomic
+def memory_edit_in_review(
+    *, actor: Any, item: MemoryItem, reason: str = "", **changes: Any
+) -> MemoryItem:
+    """A reviewer corrects a proposed memory before deciding it: a new version, like any edit,
+    but governed by the review role (reviewers need not hold edit)."""
+    principal = principal_of(actor)
+    item = locked_item(item)
+    _require_review(principal, item)
+    cleaned = _cleaned_changes(item, changes)
+    return _apply(principal, item, cleaned, reason, "memory.review_edit")
+
+
+@transaction.atomic
+def memory_edit_revert(
+    *, actor: Any, item: MemoryItem, version: int, reason: str = ""
+) -> MemoryItem:
+    """A reviewer turns down an agent's edit of an approved memory: the version it started
+    from comes back (as a new version) and is approved again, instead of losing the memory."""
+    principal = principal_of(actor)
+    item = locked_item(item)
+    _require_review(principal, item)
+    old = MemoryVersion.objects.filter(item=item, version=version).first()
+    if old is None:
+        raise NotFound(f"This memory has no version {version!r}.")
+    cleaned = {
+        "content": old.content,
+        "importance": old.importance,
+        "confidence": old.confidence,
+        "type_id": old.type_id,
+        "tags": list(old.tags),
+        "entities": dict(old.entities),
+    }
+    why = reason or f"edit rejected, back to v{version}"
+    item = _apply(principal, item, cleaned, why, "memory.revert_edit")
+    before = snapshot(item)
+    item.status = Status.APPROVED
+    item.save(update_fields=["status"])
+    audit_event_record(
+        actor=principal,
+        action="memory.approve",
+        obj=item,
+        workspace_id=item.workspace_id,
+        before=before,
+        after=snapshot(item),
+        reason=reason or f"restored v{version}",
+    )
+    return item
+
+
+@transaction.atomic
+def memory_expire(*, actor: Any, item: MemoryItem, reason: str = "") -> MemoryItem:
+    """A reviewer takes a proposed or approved memory out of use now (it was true, it is not
+    any more): open conflicts close, nothing is superseded."""
+    principal = principal_of(actor)
+    item = locked_item(item)
+    _require_review(principal, item, (Status.PROPOSED, Status.APPROVED))
+    before = snapshot(item)
+    item.status = Status.EXPIRED
+    item.save(update_fields=["status"])
+    effects = _resolve_conflicts(item, supersede=False)
+    intake.memories_decided(principal, item.workspace_id, [item.pk], Status.EXPIRED, reason)
+    audit_event_record(
+        actor=principal,
+        action="memory.expire",
+        obj=item,
+        workspace_id=item.workspace_id,
+        before=before,
+        after={**snapshot(item), **effects},
+        reason=reason,
+    )
+    return item
 
 
 def memories_expire_due(

@@ -41,6 +41,7 @@ from apps.memories.services.common import (
     target_of,
     write_policy_for,
 )
+from apps.reviews import intake
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import Principal
 
@@ -252,6 +253,7 @@ def _store(principal: Principal, write: Write) -> MemoryWriteResult:
             similarity=similarity,
         )
         _audit_write(principal, item, conflict)
+        intake.proposal_opened(principal, item, conflict)
         return MemoryWriteResult(item=item, outcome="conflict", conflict=conflict)
     approve = auto_approved(
         policy,
@@ -263,6 +265,8 @@ def _store(principal: Principal, write: Write) -> MemoryWriteResult:
     )
     item = insert(principal, write, Status.APPROVED if approve else Status.PROPOSED)
     _audit_write(principal, item, None)
+    if not approve:
+        intake.proposal_opened(principal, item)
     return MemoryWriteResult(item=item, outcome="created" if approve else "proposed")
 
 

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.apps import AppConfig, apps
+from django.db.models import Q
+
+
+class ComplianceConfig(AppConfig):
+    name = "apps.compliance"
+    label = "compliance"
+    verbose_name = "Compliance"
+
+    def ready(self) -> None:
+        from apps.compliance import fingerprints
+        from apps.privacy.policies import MASK_OBSERVERS
+
+        if fingerprints.on_mask not in MASK_OBSERVERS:
+            MASK_OBSERVERS.append(fingerprints.on_mask)
+        register_linked()
+        register_erasure()
+        register_retention()
+
+
+def register_linked() -> None:
+    """The fields whose masked text gets fingerprints linked to its row."""
+    from apps.compliance.fingerprints import register_linked_fields
+
+    register_linked_fields("memories.MemoryItem", ("content", "source_trace_id"))
+    register_linked_fields(
+        "memories.MemoryVersion",
+        ("content", "reason", "actor_label"),
+        lambda version: version.item.workspace_id,
+    )
+    register_linked_fields("memories.ContextAssembly", ("task_text", "trace_id"))
+    register_linked_fields("workspaces.Agent", ("description",))
+    if apps.is_installed("apps.reviews"):
+        register_linked_fields("reviews.ReviewRequest", ("reason",))
+
+
+def _idempotency_scope(queryset: Any, workspace_id: int) -> Any:
+    """Stored answers of the workspace's agents and members (records carry no workspace)."""
+    from apps.workspaces.models import Agent, Membership
+
+    agents = Agent.objects.filter(workspace_id=workspace_id).values_list("pk", flat=True)
+    users = Membership.objects.filter(workspace_id=workspace_id).values_list("user_id", flat=True)
+    return queryset.filter(
+        Q(principal_kind="agent", principal_id__in=[str(pk) for pk in agents])
+        | Q(principal_kind="user", principal_id__in=[str(pk) for pk in users])
+    )
+
+
+def register_erasure() -> None:
+    from apps.compliance.registry import ErasureTarget, by_workspace, register_erasure_target
+
+    item_root = ("memories.MemoryItem", "item_id")
+    for target in (
+        ErasureTarget(
+            "memories.MemoryItem",
+            ("content", "source_trace_id", "tags", "entities", "provenance"),
+            by_workspace(),
+        ),
+        ErasureTarget(
+            "memories.MemoryVersion",
+            ("content", "reason", "actor_label", "tags", "entities"),
+            by_workspace("item__workspace_id"),
+            root=item_root,
+        ),
+        ErasureTarget(
+            "memories.ContextAssembly", ("task_text", "trace_id", "filters"), by_workspace()
+        ),
+        ErasureTarget("core.IdempotencyRecord", ("response_body", "path"), _idempotency_scope),
+        ErasureTarget("workspaces.Agent", ("description",), by_workspace(), action="scrub"),
+        ErasureTarget(
+            "audit.AuditEvent",
+            ("before", "after", "reason", "object_repr", "actor_label"),
+            by_workspace(),
+            action="keep",
+        ),
+        ErasureTarget("privacy.PiiScanJob", ("error",), by_workspace(), action="scrub"),
+        ErasureTarget(
+            "compliance.ExportChunk",
+            ("data",),
+            by_workspace("job__workspace_id"),
+            root=("compliance.ExportJob", "job_id"),
+        ),
+    ):
+        register_erasure_target(target)
+    register_erasure_target(ErasureTarget("compliance.ExportJob", ("filters",), by_workspace()))
+    if apps.is_installed("apps.reviews"):
+        register_erasure_target(
+            ErasureTarget("reviews.ReviewRequest", ("details", "reason"), by_workspace())
+        )
+        register_erasure_target(
+            ErasureTarget(
+                "reviews.EditPair",
+                ("original", "edited", "diff"),
+                by_workspace("request__workspace_id"),
+            )
+        )
+
+
+def _older(model_label: str, date_field: str, **extra: Any) -> Any:
+    def expired(workspace_id: int, cutoff: dt.datetime) -> Any:
+        model = apps.get_model(model_label)
+        return model._base_manager.filter(
+            workspace_id=workspace_id, **{f"{date_field}__lt": cutoff}, **extra
+        )
+
+    return expired
+
+
+def _inactive_memories(workspace_id: int, cutoff: dt.datetime) -> Any:
+    from apps.memories.models import MemoryItem
+
+    inactive = Q(status__in=["expired", "archived", "rejected", "superseded"]) | Q(
+        deleted_at__isnull=False
+    )
+    return MemoryItem._base_manager.filter(
+        inactive, workspace_id=workspace_id, updated_at__lt=cutoff
+    )
+
+
+def _audit_prune_problem() -> str:
+    try:
+        from apps.audit.chain import audit_events_prune  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+    except ImportError:
+        return "disabled: the audit trail's pruning API (apps.audit.chain) is not installed"
+    return ""
+
+
+def _audit_prune(actor: Any, workspace_id: int, cutoff: dt.datetime) -> int:
+    from apps.audit.chain import audit_events_prune  # type: ignore[import-not-found,unused-ignore]
+
+    return int(audit_events_prune(actor=actor, workspace_id=workspace_id, before=cutoff))
+
+
+def register_retention() -> None:
+    from apps.compliance.registry import RetentionTarget, register_retention_target
+
+    for target in (
+        RetentionTarget(
+            "memories.ContextAssembly",
+            "Context assemblies",
+            180,
+            _older("memories.ContextAssembly", "created_at"),
+        ),
+        RetentionTarget(
+            "memories.MemoryItem.inactive",
+            "Expired, archived, rejected, superseded and forgotten memories",
+            365,
+            _inactive_memories,
+        ),
+        RetentionTarget(
+            "audit.AuditEvent",
+            "Audit events",
+            2557,
+            _older("audit.AuditEvent", "created_at"),
+            prune=_audit_prune,
+            available=_audit_prune_problem,
+        ),
+        RetentionTarget(
+            "privacy.PiiScanJob",
+            "Finished PII re-scans",
+            365,
+            _older("privacy.PiiScanJob", "created_at", status__in=["done", "failed"]),
+        ),
+        RetentionTarget(
+            "compliance.ExportJob",
+            "Audit exports",
+            30,
+            _older("compliance.ExportJob", "created_at", status__in=["done", "failed"]),
+        ),
+        RetentionTarget(
+            "compliance.ErasureRequest",
+            "Closed erasure requests",
+            2557,
+            _older("compliance.ErasureRequest", "created_at", status__in=["done", "rejected"]),
+        ),
+    ):
+        register_retention_target(target)

@@ -1,0 +1,452 @@
+"""Data-subject erasure: a dry run that plans, four-eyes approval, execution by a worker in
+keyset batches, an audit tombstone without personal data, and a report for the requester."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from apps.audit.services import audit_event_record
+from apps.compliance.models import ErasureRequest, ErasureStatus, PiiFingerprint
+from apps.compliance.registry import ErasureTarget, erasure_target, erasure_targets
+from apps.compliance.subject import REDACTED, Subject, seal, subject_from_input, unseal
+from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
+from apps.privacy.policies import text_mask
+from apps.workspaces.models import Workspace
+from apps.workspaces.principal import Principal, as_principal
+from apps.workspaces.roles import Action
+from apps.workspaces.services import require
+
+ERASURE_ACTOR = Principal.system("erasure")
+PLAN_IDS_SHOWN = 200
+REASON_MAX_CHARS = 1000
+
+
+def _batch_size() -> int:
+    return int(getattr(settings, "ERASURE_BATCH_SIZE", 200))
+
+
+@dataclass
+class Plan:
+    """What an erasure touches: root rows to delete, fields to scrub, rows kept (counted)."""
+
+    delete: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    scrub: dict[str, dict[int, set[str]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set))
+    )
+    kept: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+    @property
+    def total(self) -> int:
+        return sum(map(len, self.delete.values())) + sum(map(len, self.scrub.values()))
+
+    def as_json(self) -> dict[str, Any]:
+        def part(groups: dict[str, Any]) -> dict[str, Any]:
+            return {
+                label: {"count": len(ids), "ids": sorted(ids)[:PLAN_IDS_SHOWN]}
+                for label, ids in sorted(groups.items())
+                if ids
+            }
+
+        return {"delete": part(self.delete), "scrub": part(self.scrub), "kept": part(self.kept)}
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def _add(plan: Plan, target: ErasureTarget, rows: dict[int, set[str]]) -> None:
+    if not rows:
+        return
+    if target.action == "keep":
+        plan.kept[target.model_label].update(rows)
+    elif target.action == "scrub":
+        for pk, names in rows.items():
+            plan.scrub[target.model_label][pk].update(names)
+    elif target.root is None:
+        plan.delete[target.model_label].update(rows)
+    else:
+        manager = target.model._base_manager
+        roots = manager.filter(pk__in=list(rows)).values_list(target.root[1], flat=True)
+        plan.delete[target.root_label].update(r for r in roots if r is not None)
+
+
+def _linked_rows(subject: Subject, plan: Plan) -> None:
+    fingerprints = [item["fingerprint"] for item in subject.fingerprints()]
+    links = PiiFingerprint.objects.filter(
+        workspace_id=subject.workspace_id, fingerprint__in=fingerprints
+    ).values_list("model_label", "object_id", "field_name")
+    grouped: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for label, object_id, name in links:
+        grouped[label][object_id].add(name)
+    for label, rows in grouped.items():
+        target = erasure_target(label)
+        if target is not None:
+            existing = set(
+                target.model._base_manager.filter(pk__in=list(rows)).values_list("pk", flat=True)
+            )
+            _add(plan, target, {pk: names for pk, names in rows.items() if pk in existing})
+
+
+def _searched_rows(subject: Subject, target: ErasureTarget) -> dict[int, set[str]]:
+    """Rows whose text holds a value, a hash token or an encrypted token of the subject,
+    walked in keyset batches; each candidate is confirmed in Python (tokens are decrypted)."""
+    names = target.search_fields
+    annotations = {f"_t{i}": Cast(name, TextField()) for i, name in enumerate(names)}
+    wanted = Q()
+    for i in range(len(names)):
+        for needle in subject.needles():
+            wanted |= Q(**{f"_t{i}__icontains": needle})
+        for kind in subject.encrypted_types():
+            wanted |= Q(**{f"_t{i}__contains": f"<ENC:{kind}:"})
+    queryset = target.scope(target.model._base_manager.all(), subject.workspace_id)
+    candidates = queryset.annotate(**annotations).filter(wanted).order_by("pk")
+    found: dict[int, set[str]] = {}
+    last = 0
+    while True:
+        rows = list(candidates.filter(pk__gt=last).values_list("pk", *annotations)[:500])
+        if not rows:
+            return found
+        for pk, *texts in rows:
+            hits = {
+                n for n, text in zip(names, texts, strict=True) if text and subject.tokens_in(text)
+            }
+            if hits:
+                found[pk] = hits
+        last = rows[-1][0]
+
+
+def plan_for(subject: Subject) -> Plan:
+    plan = Plan()
+    _linked_rows(subject, plan)
+    for target in erasure_targets():
+        _add(plan, target, _searched_rows(subject, target))
+    return plan
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+def _clean_reason(workspace: Workspace, reason: object, subject: Subject | None) -> str:
+    """Masked, and without the subject's own tokens: a hash or encrypted token of the subject
+    in a reason would outlive the erasure in the audit trail."""
+    if not isinstance(reason, str) or len(reason) > REASON_MAX_CHARS:
+        raise ValidationFailed(
+            f"The reason is text of at most {REASON_MAX_CHARS} characters.",
+            fields={"reason": ["Invalid reason."]},
+        )
+    masked = text_mask(workspace, reason.strip()).text
+    if subject is None:
+        return str(_scrubbed_value(masked, []))
+    return str(_scrubbed_value(masked, subject.tokens_in(masked)))
+
+
+def _subject_of(request: ErasureRequest) -> Subject | None:
+    return unseal(request.workspace_id, request.sealed_subject) if request.sealed_subject else None
+
+
+@transaction.atomic
+def erasure_request_create(
+    *,
+    actor: Any,
+    workspace: Workspace,
+    emails: list[str] = (),  # type: ignore[assignment]
+    phones: list[str] = (),  # type: ignore[assignment]
+    external_ids: list[str] = (),  # type: ignore[assignment]
+    reason: str = "",
+) -> ErasureRequest:
+    """Record a subject's request and its dry run (what would go, by model and id). Owners and
+    admins of the workspace; nothing is erased until another of them approves."""
+    require(actor, Action.MANAGE, workspace)
+    subject = subject_from_input(
+        workspace.pk, emails=list(emails), phones=list(phones), external_ids=list(external_ids)
+    )
+    plan = plan_for(subject)
+    principal = as_principal(actor)
+    request = ErasureRequest.objects.create(
+        workspace=workspace,
+        subject_label=subject.label()[:300],
+        subject_fingerprints=subject.fingerprints(),
+        sealed_subject=seal(subject),
+        reason=_clean_reason(workspace, reason, subject),
+        plan=plan.as_json(),
+        total=plan.total,
+        requested_by=principal.user,
+    )
+    audit_event_record(
+        actor=actor,
+        action="erasure.dry_run",
+        obj=request,
+        workspace_id=workspace.pk,
+        after={"plan": _counts(request.plan), "identifiers": len(request.subject_fingerprints)},
+        reason=request.reason,
+    )
+    return request
+
+
+def _counts(plan: dict[str, Any]) -> dict[str, dict[str, int]]:
+    return {
+        part: {label: entry["count"] for label, entry in groups.items()}
+        for part, groups in plan.items()
+    }
+
+
+def _locked_planned(actor: Any, request: ErasureRequest) -> ErasureRequest:
+    require(actor, Action.MANAGE, request.workspace)
+    locked = ErasureRequest.objects.select_for_update().get(pk=request.pk)
+    if locked.status != ErasureStatus.PLANNED:
+        raise Conflict(
+            f"This request is {locked.get_status_display().lower()}, not awaiting approval."
+        )
+    return locked
+
+
+@transaction.atomic
+def erasure_request_approve(
+    *, actor: Any, request: ErasureRequest, reason: str = ""
+) -> ErasureRequest:
+    """Four eyes: another owner or admin of the workspace (or an operator) approves; the worker
+    then erases. The requester can't approve their own request."""
+    locked = _locked_planned(actor, request)
+    principal = as_principal(actor)
+    if principal.kind != "user":
+        raise Forbidden("A person approves erasures.")
+    if locked.requested_by_id is not None and principal.required_user.pk == locked.requested_by_id:
+        raise Forbidden("Someone other than the requester must approve an erasure (four eyes).")
+    locked.status = ErasureStatus.APPROVED
+    locked.decided_by = principal.user
+    locked.decided_at = timezone.now()
+    locked.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
+    audit_event_record(
+        actor=actor,
+        action="erasure.approve",
+        obj=locked,
+        workspace_id=locked.workspace_id,
+        after={"status": locked.status},
+        reason=_clean_reason(locked.workspace, reason, _subject_of(locked)),
+    )
+    request_id = locked.pk
+    transaction.on_commit(lambda: _enqueue(request_id))
+    return locked
+
+
+def _enqueue(request_id: int) -> None:
+    from apps.compliance.tasks import erasure_run
+
+    erasure_run.delay(request_id)
+
+
+@transaction.atomic
+def erasure_request_reject(
+    *, actor: Any, request: ErasureRequest, reason: str = ""
+) -> ErasureRequest:
+    """Close a request without erasing; the sealed identifiers are wiped."""
+    locked = _locked_planned(actor, request)
+    principal = as_principal(actor)
+    clean_reason = _clean_reason(locked.workspace, reason, _subject_of(locked))
+    locked.status = ErasureStatus.REJECTED
+    locked.sealed_subject = ""
+    locked.decided_by = principal.user
+    locked.decided_at = timezone.now()
+    locked.save(
+        update_fields=["status", "sealed_subject", "decided_by", "decided_at", "updated_at"]
+    )
+    audit_event_record(
+        actor=actor,
+        action="erasure.reject",
+        obj=locked,
+        workspace_id=locked.workspace_id,
+        after={"status": locked.status},
+        reason=clean_reason,
+    )
+    return locked
+
+
+# --- execution (the worker) --------------------------------------------------------------------
+
+
+def erasure_claim(request_id: int) -> bool:
+    """Idempotent claim: an approved request, or a running one (a redelivered message after a
+    lost worker continues; every step below is safe to repeat)."""
+    now = timezone.now()
+    claimed = ErasureRequest.objects.filter(id=request_id, status=ErasureStatus.APPROVED).update(
+        status=ErasureStatus.RUNNING, started_at=now
+    )
+    return (
+        bool(claimed)
+        or ErasureRequest.objects.filter(id=request_id, status=ErasureStatus.RUNNING).exists()
+    )
+
+
+def erasure_execute(*, request_id: int) -> None:
+    """Search again (rows written since the dry run count too), delete and scrub in batches of
+    one transaction each, then write the tombstone and close the request."""
+    if not erasure_claim(request_id):
+        return
+    request = ErasureRequest.objects.get(pk=request_id)
+    subject = unseal(request.workspace_id, request.sealed_subject)
+    plan = plan_for(subject)
+    ErasureRequest.objects.filter(pk=request_id).update(total=plan.total, processed=0)
+    deleted = {
+        label: _delete_in_batches(request_id, label, ids) for label, ids in plan.delete.items()
+    }
+    scrubbed = {
+        label: _scrub(request_id, subject, label, rows) for label, rows in plan.scrub.items()
+    }
+    _finish(request_id, subject, deleted, scrubbed, {k: len(v) for k, v in plan.kept.items()})
+
+
+def _delete_in_batches(request_id: int, label: str, ids: set[int]) -> int:
+    target = erasure_target(label)
+    model = target.model if target else None
+    if model is None:
+        return 0
+    ordered, done = sorted(ids), 0
+    for start in range(0, len(ordered), _batch_size()):
+        batch = ordered[start : start + _batch_size()]
+        with transaction.atomic():
+            model._base_manager.filter(pk__in=batch).delete()
+            PiiFingerprint.objects.filter(model_label=label, object_id__in=batch).delete()
+            ErasureRequest.objects.filter(pk=request_id).update(
+                processed=F("processed") + len(batch)
+            )
+        done += len(batch)
+    return done
+
+
+def _scrubbed_value(value: Any, tokens: list[str]) -> Any:
+    if isinstance(value, str):
+        for token in tokens:
+            value = _replace_ci(value, token)
+        return value
+    if value is None:
+        return value
+    text = json.dumps(value)
+    for token in tokens:
+        text = _replace_ci(text, json.dumps(token)[1:-1])
+    return json.loads(text)
+
+
+def _replace_ci(text: str, token: str) -> str:
+    lowered, needle = text.lower(), token.lower()
+    out, cursor = [], 0
+    index = lowered.find(needle)
+    while index != -1:
+        out.append(text[cursor:index])
+        out.append(REDACTED)
+        cursor = index + len(token)
+        index = lowered.find(needle, cursor)
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def _scrub(request_id: int, subject: Subject, label: str, rows: dict[int, set[str]]) -> int:
+    target = erasure_target(label)
+    if target is None:
+        return 0
+    manager = target.model._base_manager
+    for pk, names in sorted(rows.items()):
+        with transaction.atomic():
+            row = manager.select_for_update().filter(pk=pk).first()
+            if row is None:
+                continue
+            linked = PiiFingerprint.objects.filter(
+                model_label=label,
+                object_id=pk,
+                fingerprint__in=[f["fingerprint"] for f in subject.fingerprints()],
+            )
+            tokens = set(linked.values_list("token", flat=True))
+            changes = {}
+            for name in names:
+                value = getattr(row, name)
+                found = tokens | set(
+                    subject.tokens_in(json.dumps(value) if not isinstance(value, str) else value)
+                )
+                changes[name] = _scrubbed_value(value, sorted(found, key=len, reverse=True))
+            manager.filter(pk=pk).update(**changes)
+            linked.delete()
+            ErasureRequest.objects.filter(pk=request_id).update(processed=F("processed") + 1)
+    return len(rows)
+
+
+@transaction.atomic
+def _finish(
+    request_id: int,
+    subject: Subject,
+    deleted: dict[str, int],
+    scrubbed: dict[str, int],
+    kept: dict[str, int],
+) -> None:
+    request = ErasureRequest.objects.select_for_update().get(pk=request_id)
+    fingerprints = [f["fingerprint"] for f in subject.fingerprints()]
+    PiiFingerprint.objects.filter(
+        workspace_id=request.workspace_id, fingerprint__in=fingerprints
+    ).delete()
+    result = {"deleted": deleted, "scrubbed": scrubbed, "kept": kept}
+    event = audit_event_record(
+        actor=ERASURE_ACTOR,
+        action="erasure.tombstone",
+        obj=request,
+        workspace_id=request.workspace_id,
+        after={
+            "request": request.pk,
+            **result,
+            "identifiers": [
+                f"{f['type']}:fp-{f['fingerprint'][:16]}" for f in subject.fingerprints()
+            ],
+        },
+        reason="data-subject erasure",
+    )
+    request.status = ErasureStatus.DONE
+    request.reason = str(_scrubbed_value(request.reason, subject.tokens_in(request.reason)))
+    request.result = result
+    request.sealed_subject = ""
+    request.tombstone_event_id = event.pk
+    request.finished_at = timezone.now()
+    request.save(
+        update_fields=[
+            "status",
+            "reason",
+            "result",
+            "sealed_subject",
+            "tombstone_event_id",
+            "finished_at",
+            "updated_at",
+        ]
+    )
+
+
+def erasure_fail(request_id: int, error: BaseException) -> None:
+    """Keep the seal so an operator can retry after fixing the cause; say what went wrong
+    (class name only: messages of database errors can quote the data)."""
+    ErasureRequest.objects.filter(pk=request_id, status=ErasureStatus.RUNNING).update(
+        status=ErasureStatus.FAILED, error=type(error).__name__, finished_at=timezone.now()
+    )
+
+
+def erasure_report(request: ErasureRequest) -> dict[str, Any]:
+    """What the requester receives: no identifiers, only the masked label, counts and ids."""
+    return {
+        "request": request.pk,
+        "workspace": request.workspace_id,
+        "subject": request.subject_label,
+        "status": request.status,
+        "requested_at": request.created_at.isoformat(),
+        "approved_at": request.decided_at.isoformat() if request.decided_at else None,
+        "finished_at": request.finished_at.isoformat() if request.finished_at else None,
+        "dry_run": request.plan,
+        "result": request.result,
+        "audit_tombstone_event": request.tombstone_event_id,
+        "remains": (
+            "Audit events are append-only and kept: they hold only the masked form of the "
+            "data (placeholders carry nothing; hash and encrypted tokens are counted under "
+            "'kept')."
+        ),
+    }

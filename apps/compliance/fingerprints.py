@@ -1,0 +1,174 @@
+"""Keyed fingerprints of the subject-identifying values the PII engine masks.
+
+With the placeholder operator the value is gone from the stored text, so the link between a
+data subject and a row has to be kept at masking time. `on_mask` (an observer of
+apps.privacy.policies.text_mask) keeps each call's fingerprints in memory, tied to the current
+transaction; `link_saved` (post_save of the models registered with `register_linked_fields`)
+writes a PiiFingerprint row when a saved field holds exactly that call's masked output. Both
+happen inside the service's transaction, so a rollback leaves neither the row nor the link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.db import transaction
+from django.db.models.signals import post_save
+
+from apps.privacy.engine import EntityType, MaskResult
+from apps.privacy.keyring import masking_keys
+
+SUBJECT_TYPES = frozenset({EntityType.EMAIL, EntityType.PHONE})
+EXTERNAL_ID = "EXTERNAL_ID"
+MAX_PENDING = 2000
+
+
+def fingerprint_of(workspace_id: int, entity_type: str, normalized: str) -> str:
+    """HMAC-SHA256 under the PII hash key, bound to the workspace and a purpose of its own, so
+    it never equals a `hash` operator token and means nothing in another workspace."""
+    key = masking_keys().hash_key or b""
+    message = f"steward-erasure\x00{workspace_id}\x00{entity_type}\x00{normalized}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class _Call:
+    workspace_id: int
+    output: str
+    values: list[tuple[str, str, str]]  # (entity type, fingerprint, token)
+    marker: object
+    linked: set[tuple[str, str]] = field(default_factory=set)
+
+
+_LOCAL = threading.local()
+
+
+def _pending() -> list[_Call]:
+    if not hasattr(_LOCAL, "calls"):
+        _LOCAL.calls = []
+    calls: list[_Call] = _LOCAL.calls
+    return calls
+
+
+def _live_marker() -> object | None:
+    """The object registered with on_commit for this transaction; None outside one. Django
+    drops on_commit callbacks on rollback (of the transaction or of the savepoint they were
+    registered in), so a call whose marker is gone belongs to work that no longer exists."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        return None
+    live = {id(entry[1]) for entry in connection.run_on_commit}
+    current = getattr(_LOCAL, "marker", None)
+    if current is not None and id(current) in live:
+        return current
+    marker = _Marker()
+    transaction.on_commit(marker)
+    _LOCAL.marker = marker
+    return marker
+
+
+class _Marker:
+    def __call__(self) -> None:
+        _LOCAL.calls = [call for call in _pending() if call.marker is not self]
+
+
+def on_mask(workspace_id: int | None, result: MaskResult) -> None:
+    values = [
+        (
+            str(item.finding.entity_type),
+            item.finding.normalized or item.finding.text,
+            item.replacement,
+        )
+        for item in result.findings
+        if item.finding.entity_type in SUBJECT_TYPES
+    ]
+    if workspace_id is None or not values:
+        return
+    marker = _live_marker()
+    if marker is None:
+        return
+    calls = [call for call in _pending() if _alive(call.marker)][-MAX_PENDING:]
+    fingerprints = [
+        (entity, fingerprint_of(workspace_id, entity, value), token)
+        for entity, value, token in values
+    ]
+    calls.append(_Call(workspace_id, result.text, fingerprints, marker))
+    _LOCAL.calls = calls
+
+
+def _alive(marker: object) -> bool:
+    connection = transaction.get_connection()
+    return any(entry[1] is marker for entry in connection.run_on_commit)
+
+
+# --- linking rows ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkedFields:
+    model_label: str
+    fields: tuple[str, ...]
+    workspace_of: Callable[[Any], int]
+
+
+_LINKED: dict[str, LinkedFields] = {}
+
+
+def register_linked_fields(
+    model_label: str, fields: tuple[str, ...], workspace_of: Callable[[Any], int] | None = None
+) -> None:
+    """Rows of `model_label` get fingerprints for the masked text they store in `fields`."""
+    entry = LinkedFields(model_label, fields, workspace_of or (lambda obj: obj.workspace_id))
+    _LINKED[model_label] = entry
+    post_save.connect(
+        link_saved, sender=apps.get_model(model_label), dispatch_uid=f"pii-fp-{model_label}"
+    )
+
+
+def link_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    from apps.compliance.models import PiiFingerprint
+
+    calls = [call for call in _pending() if _alive(call.marker)]
+    if not calls:
+        return
+    spec = _LINKED[sender._meta.label]
+    names = [name for name in spec.fields if update_fields is None or name in update_fields]
+    workspace_id = spec.workspace_of(instance)
+    rows: list[PiiFingerprint] = []
+    for name in names:
+        value = getattr(instance, name)
+        call = _first_unlinked(calls, workspace_id, value, (spec.model_label, name))
+        if call is None:
+            continue
+        call.linked.add((spec.model_label, name))
+        rows.extend(
+            PiiFingerprint(
+                workspace_id=workspace_id,
+                fingerprint=fingerprint,
+                entity_type=entity,
+                model_label=spec.model_label,
+                field_name=name,
+                object_id=instance.pk,
+                token=token[:300],
+            )
+            for entity, fingerprint, token in call.values
+        )
+    if rows:
+        PiiFingerprint.objects.bulk_create(rows)
+
+
+def _first_unlinked(
+    calls: list[_Call], workspace_id: int, value: Any, where: tuple[str, str]
+) -> _Call | None:
+    if not isinstance(value, str) or not value:
+        return None
+    for call in calls:
+        if call.workspace_id == workspace_id and call.output == value and where not in call.linked:
+            return call
+    return None

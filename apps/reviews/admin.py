@@ -1,0 +1,410 @@
+"""The review queue in the admin: a changelist of waiting requests the viewer may decide
+(filters, search, sort by age and priority, bulk approve / reject / expire behind a
+confirmation page) and a keyboard-friendly decision page per request. Every decision goes
+through apps.reviews.services; auditors and viewers read the queue without deciding."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from unfold.decorators import action, display
+
+from apps.core.admin_site import ScopedModelAdmin, _module_permission, has_console_access
+from apps.core.exceptions import ServiceError
+from apps.memories.models import MemoryType, Tier
+from apps.reviews import services
+from apps.reviews.models import Kind, Priority, RequestStatus, ReviewRequest, ReviewSettings
+from apps.reviews.panels import decision_context
+from apps.reviews.selectors import review_counts_for, with_sla
+from apps.reviews.services.decisions import DECISION_ARGUMENTS
+from apps.workspaces.models import Agent, Team, Workspace
+from apps.workspaces.principal import as_principal
+from apps.workspaces.roles import Action
+
+BULK = {
+    "approve": (
+        "Approve",
+        lambda actor, r, reason: services.review_approve(actor=actor, request=r, reason=reason),
+    ),
+    "reject": (
+        "Reject",
+        lambda actor, r, reason: services.review_reject(actor=actor, request=r, reason=reason),
+    ),
+    "expire": (
+        "Expire",
+        lambda actor, r, reason: services.review_expire(actor=actor, request=r, reason=reason),
+    ),
+}
+
+
+def sidebar_reviews(request: HttpRequest) -> bool:
+    return _module_permission(request, "reviews.ReviewRequest")
+
+
+def sidebar_review_settings(request: HttpRequest) -> bool:
+    return _module_permission(request, "reviews.ReviewSettings")
+
+
+def sidebar_badge(request: HttpRequest) -> str:
+    """Waiting requests the person may decide, on the sidebar entry (empty when none)."""
+    if not has_console_access(request):
+        return ""
+    counts = review_counts_for(request.user)
+    return str(counts.waiting) if counts and counts.waiting else ""
+
+
+def _visible_filter(title: str, parameter: str, model: Any, field: str) -> type[Any]:
+    """Choices from the small table the person sees, never other workspaces' names."""
+
+    class VisibleFilter(admin.SimpleListFilter):
+        parameter_name = parameter
+
+        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+            rows = model.objects.visible_to(request.user, Action.VIEW).order_by("pk")
+            return [(str(row.pk), str(row)) for row in rows[:200]]
+
+        def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+            value = self.value()
+            if value is None:
+                return queryset
+            if not value.isdigit():
+                return queryset.none()
+            return queryset.filter(**{field: int(value)})
+
+    VisibleFilter.title = title
+    return VisibleFilter
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Waiting requests by default: the queue is what still needs someone."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        return [("pending", "Waiting"), ("decided", "Decided"), ("all", "All")]
+
+    def choices(self, changelist: Any) -> Any:
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": (self.value() or "pending") == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": label,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value() or "pending"
+        if value == "all":
+            return queryset
+        if value not in RequestStatus.values:
+            return queryset.none()
+        return queryset.filter(status=value)
+
+
+class TypeFilter(admin.SimpleListFilter):
+    title = "memory type"
+    parameter_name = "type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        workspaces = Workspace.objects.visible_to(request.user, Action.VIEW)
+        types = MemoryType.objects.filter(workspace__in=workspaces)
+        return sorted(set(types.values_list("key", "label")))
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset if value is None else queryset.filter(memory__type__key=value)
+
+
+class TierFilter(admin.SimpleListFilter):
+    title = "tier"
+    parameter_name = "tier"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        return list(Tier.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset if value is None else queryset.filter(tier=value)
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        return [("overdue", "Overdue (past SLA)"), ("1d", "Under a day"), ("1w", "Over a week")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        value = self.value()
+        if value == "overdue":
+            return queryset.filter(overdue=True)
+        if value == "1d":
+            return queryset.filter(created_at__gte=now - dt.timedelta(days=1))
+        if value == "1w":
+            return queryset.filter(created_at__lt=now - dt.timedelta(days=7))
+        return queryset
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        return [("me", "Assigned to me"), ("none", "Unassigned"), ("others", "Assigned to others")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value, me = self.value(), request.user.pk
+        if value == "me":
+            return queryset.filter(assignee_id=me)
+        if value == "none":
+            return queryset.filter(assignee__isnull=True)
+        if value == "others":
+            return queryset.filter(assignee__isnull=False).exclude(assignee_id=me)
+        return queryset
+
+
+class BulkReasonForm(forms.Form):
+    reason = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+@admin.register(ReviewRequest)
+class ReviewRequestAdmin(ScopedModelAdmin):
+    view_action = Action.VIEW
+    change_action = Action.REVIEW
+    list_display = [
+        "summary",
+        "kind_label",
+        "tier",
+        "team",
+        "requester",
+        "age",
+        "priority_label",
+        "assignee",
+        "status_label",
+    ]
+    list_filter = [
+        StatusFilter,
+        "kind",
+        TypeFilter,
+        TierFilter,
+        _visible_filter("team", "team", Team, "team_id"),
+        _visible_filter("agent", "agent", Agent, "requested_by_agent_id"),
+        AgeFilter,
+        AssigneeFilter,
+    ]
+    list_select_related = [
+        "memory",
+        "team",
+        "requested_by_agent",
+        "requested_by_user",
+        "assignee",
+    ]
+    search_fields = ["memory__content"]
+    ordering = ["-priority", "created_at", "id"]
+    actions = ["approve_selected", "reject_selected", "expire_selected"]
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        """Reviewers see what they may decide; auditors and viewers read what they may see."""
+        action_name = Action.REVIEW if self.capable(request, Action.REVIEW) else Action.VIEW
+        queryset = self.scoped(request, action_name).select_related(*self.list_select_related)
+        return with_sla(queryset)
+
+    def has_review_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._allowed(request, Action.REVIEW, obj)
+
+    def can_add(self, request: HttpRequest) -> bool:
+        return False  # requests come from proposals, edits, conflicts and promotion requests
+
+    # --- columns ----------------------------------------------------------------------------
+
+    @display(description="Item")
+    def summary(self, obj: ReviewRequest) -> str:
+        text = obj.memory.content if obj.memory is not None else obj.get_kind_display()
+        return text if len(text) <= 90 else f"{text[:90]}…"
+
+    @display(
+        description="Kind",
+        label={Kind.CONFLICT: "danger", Kind.EDIT: "warning", Kind.PROMOTION: "info"},
+    )
+    def kind_label(self, obj: ReviewRequest) -> str:
+        return obj.kind
+
+    @display(description="Requested by")
+    def requester(self, obj: ReviewRequest) -> str:
+        return obj.requested_by_label()
+
+    @display(description="Age", ordering="created_at")
+    def age(self, obj: ReviewRequest) -> str:
+        hours = int((timezone.now() - obj.created_at).total_seconds() // 3600)
+        text = f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h"
+        if getattr(obj, "overdue", False):
+            return format_html(
+                '<span class="review-overdue" title="Past the SLA">⚠ {} overdue</span>', text
+            )
+        return text
+
+    @display(
+        description="Priority",
+        ordering="priority",
+        label={"High": "warning", "Urgent": "danger"},
+    )
+    def priority_label(self, obj: ReviewRequest) -> str:
+        return Priority(obj.priority).label
+
+    @display(description="Status", label={"pending": "warning", "decided": "success"})
+    def status_label(self, obj: ReviewRequest) -> str:
+        return obj.status if obj.status == "pending" else obj.decision
+
+    # --- bulk decisions with a confirmation page ---------------------------------------------
+
+    def _bulk(self, request: HttpRequest, queryset: QuerySet[Any], decision: str) -> Any:
+        label, call = BULK[decision]
+        waiting = list(queryset.filter(status=RequestStatus.PENDING).select_related("memory"))
+        form = BulkReasonForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            actor = as_principal(request.user)
+            for row in waiting:
+                call(actor, row, form.cleaned_data["reason"])
+            done = {"approve": "Approved", "reject": "Rejected", "expire": "Expired"}[decision]
+            self.message_user(request, f"{done} {len(waiting)} request(s).", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{label} {len(waiting)} request(s)?",
+            "opts": self.opts,
+            "requests": waiting,
+            "decision": decision,
+            "label": label,
+            "action_name": f"{decision}_selected",
+            "form": form,
+            "reason_required": decision == "reject",
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/reviews/bulk_confirm.html", context)
+
+    @action(description="Approve selected requests", permissions=["review"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        return self._bulk(request, queryset, "approve")
+
+    @action(description="Reject selected requests (with a reason)", permissions=["review"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        return self._bulk(request, queryset, "reject")
+
+    @action(description="Expire selected memories now", permissions=["review"])
+    def expire_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        return self._bulk(request, queryset, "expire")
+
+    # --- the decision page ---------------------------------------------------------------------
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The request with its item, provenance, similar items and diff; POST decides."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        may_decide = self.has_change_permission(request, obj)
+        queue = self.get_queryset(request).filter(status=RequestStatus.PENDING)
+        if request.method == "POST":
+            if not may_decide:
+                raise PermissionDenied
+            done = self._decide_from_post(request, obj, queue)
+            if done is not None:
+                return done
+        context = {
+            **self.admin_site.each_context(request),
+            **decision_context(request, obj, queue),
+            "title": f"Review #{obj.pk}: {obj.get_kind_display()}",
+            "opts": self.opts,
+            "original": obj,
+            "may_decide": may_decide and obj.status == RequestStatus.PENDING,
+            "changelist_url": reverse("admin:reviews_reviewrequest_changelist"),
+        }
+        return TemplateResponse(request, "admin/reviews/decide.html", context)
+
+    def _decide_from_post(
+        self, request: HttpRequest, obj: ReviewRequest, queue: QuerySet[Any]
+    ) -> HttpResponse | None:
+        decision = request.POST.get("decision", "")
+        # the page's form always carries the text box and the tier: pass what the decision takes
+        wanted = DECISION_ARGUMENTS.get(decision, ())
+        given = {name: request.POST[name] for name in wanted if name in request.POST}
+        try:
+            services.review_decide(
+                actor=as_principal(request.user),
+                request=obj,
+                decision=decision,
+                reason=request.POST.get("reason", ""),
+                **given,
+            )
+        except ServiceError as exc:
+            self.message_user(request, f"Nothing was changed: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        self.message_user(
+            request, f"Review #{obj.pk}: {decision.replace('_', ' ')} done.", messages.SUCCESS
+        )
+        if decision == "edit":
+            return HttpResponseRedirect(request.get_full_path())
+        following = queue.exclude(pk=obj.pk).order_by("-priority", "created_at", "id").first()
+        if following is None:
+            return HttpResponseRedirect(reverse("admin:reviews_reviewrequest_changelist"))
+        return HttpResponseRedirect(
+            reverse("admin:reviews_reviewrequest_change", args=[following.pk])
+        )
+
+
+class ReviewSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+    four_eyes_tiers = forms.MultipleChoiceField(
+        choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ReviewSettings
+        fields = ["sla_hours", "four_eyes_tiers"]
+
+
+@admin.register(ReviewSettings)
+class ReviewSettingsAdmin(ScopedModelAdmin):
+    """Per workspace: the SLA and where four eyes apply. Rows exist once a workspace's queue
+    is first used (or the demo seeds it); changes go through review_settings_update."""
+
+    view_action = Action.MANAGE
+    change_action = Action.MANAGE
+    form = ReviewSettingsForm
+    list_display = ["workspace", "sla_hours", "four_eyes_tiers", "updated_at"]
+    list_select_related = ["workspace"]
+
+    def can_add(self, request: HttpRequest) -> bool:
+        return False
+
+    def update_via_service(self, actor: Any, obj: ReviewSettings, form: Any) -> None:
+        services.review_settings_update(
+            actor=actor,
+            workspace=obj.workspace,
+            sla_hours=form.cleaned_data["sla_hours"],
+            four_eyes_tiers=form.cleaned_data["four_eyes_tiers"],
+        )

@@ -1,0 +1,187 @@
+"""What every review decision shares: locking the request, who may decide, the four-eyes
+rule, closing the request and its audit event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.utils import timezone
+
+from apps.audit.services import audit_event_record, audit_snapshot
+from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from apps.memories.models import MemoryItem
+from apps.memories.selectors import content_diff
+from apps.reviews.intake import masked_reason
+from apps.reviews.models import EditPair, RequestStatus, ReviewRequest, ReviewSettings
+from apps.workspaces.principal import Principal, as_principal
+from apps.workspaces.roles import Action
+from apps.workspaces.services import require
+
+REQUEST_FIELDS = (
+    "workspace",
+    "team",
+    "kind",
+    "tier",
+    "memory",
+    "conflict",
+    "details",
+    "assignee",
+    "priority",
+    "status",
+    "decision",
+    "edited_by",
+    "decided_by",
+    "reason",
+    "decided_at",
+)
+MAX_REASON = 2000
+
+
+def snapshot(request: ReviewRequest) -> dict[str, Any]:
+    return audit_snapshot(request, REQUEST_FIELDS)
+
+
+def principal_of(actor: Any) -> Principal:
+    principal = as_principal(actor)
+    if not principal.is_authenticated:
+        raise Forbidden("You must be signed in (an active user or agent).")
+    return principal
+
+
+def is_operator(principal: Principal) -> bool:
+    return principal.kind == "system" or principal.is_superuser
+
+
+def review_settings_for(workspace_id: int) -> ReviewSettings:
+    """The workspace's settings, created with the defaults on first use (not audited: the same
+    default for every workspace; changing them is)."""
+    found, _ = ReviewSettings.objects.get_or_create(workspace_id=workspace_id)
+    return found
+
+
+def locked_request(request: ReviewRequest | int) -> ReviewRequest:
+    """The row as stored, locked until commit: two reviewers deciding at once queue here, and
+    the second one then sees the first one's decision."""
+    pk = request.pk if isinstance(request, ReviewRequest) else request
+    try:
+        return (
+            ReviewRequest.objects.select_for_update(of=("self",))
+            .select_related("memory", "workspace")
+            .get(pk=pk)
+        )
+    except ObjectDoesNotExist:
+        raise NotFound("This review request doesn't exist.") from None
+
+
+def require_decider(principal: Principal, request: ReviewRequest) -> None:
+    if is_operator(principal):
+        return
+    if principal.kind != "user":
+        raise Forbidden("Only people decide review requests.")
+    require(principal, Action.REVIEW, request)
+
+
+def require_pending(request: ReviewRequest) -> None:
+    if request.status == RequestStatus.PENDING:
+        return
+    when = request.decided_at.strftime("%Y-%m-%d %H:%M UTC") if request.decided_at else "earlier"
+    who = request.decided_by_label or "someone"
+    raise Conflict(
+        f"Review request #{request.pk} was already decided ({request.get_decision_display()}) "
+        f"by {who} at {when}; nothing was changed."
+    )
+
+
+def require_four_eyes(principal: Principal, request: ReviewRequest, *, editing: bool) -> None:
+    """Where the workspace asks for it (the workspace tier by default), whoever requested or
+    edited the item may not also approve it; `editing` counts the caller's own edit now."""
+    if principal.kind != "user" or principal.user is None:
+        return
+    if request.tier not in review_settings_for(request.workspace_id).four_eyes_tiers:
+        return
+    me = principal.user.pk
+    if editing or me in {request.requested_by_user_id, request.edited_by_id}:
+        raise Forbidden(
+            f"Four-eyes rule for the {request.tier} tier: you requested or edited this, so "
+            "another reviewer must approve it. Nothing was changed."
+        )
+
+
+def clean_reason(request: ReviewRequest, reason: object, *, required: bool = False) -> str:
+    return clean_reason_text(request.workspace_id, reason, required=required)
+
+
+def clean_reason_text(workspace_id: int, reason: object, *, required: bool = False) -> str:
+    if not isinstance(reason, str):
+        raise ValidationFailed("reason must be text.", fields={"reason": ["Not text."]})
+    reason = reason.strip()
+    if required and not reason:
+        raise ValidationFailed(
+            "Say why: the agent and the audit trail read it.", fields={"reason": ["Required."]}
+        )
+    if len(reason) > MAX_REASON:
+        raise ValidationFailed(
+            f"reason has at most {MAX_REASON} characters.", fields={"reason": ["Too long."]}
+        )
+    return masked_reason(workspace_id, reason)
+
+
+def required_memory(request: ReviewRequest) -> MemoryItem:
+    if request.memory is None or request.memory.deleted_at is not None:
+        raise Conflict("The memory of this request is gone (forgotten); nothing to decide.")
+    return request.memory
+
+
+def close(
+    principal: Principal, request: ReviewRequest, decision: str, reason: str, action: str
+) -> ReviewRequest:
+    """Record the decision on the request, with one audit event (the memory services write
+    their own events for what happens to the memory)."""
+    before = snapshot(request)
+    request.status = RequestStatus.DECIDED
+    request.decision = decision
+    request.decided_by = principal.user if principal.kind == "user" else None
+    request.decided_by_label = principal.label[:200]
+    request.reason = reason
+    request.decided_at = timezone.now()
+    request.save(
+        update_fields=[
+            "status",
+            "decision",
+            "decided_by",
+            "decided_by_label",
+            "reason",
+            "decided_at",
+        ]
+    )
+    audit_event_record(
+        actor=principal,
+        action=action,
+        obj=request,
+        workspace_id=request.workspace_id,
+        before=before,
+        after=snapshot(request),
+        reason=reason,
+    )
+    return request
+
+
+def edit_pair_record(
+    principal: Principal, request: ReviewRequest, item: MemoryItem, original: str, from_v: int
+) -> EditPair | None:
+    """Keep original -> edited for datasets; an edit that changed nothing keeps nothing."""
+    if item.version == from_v:
+        return None
+    return EditPair.objects.create(
+        request=request,
+        memory=item,
+        from_version=from_v,
+        to_version=item.version,
+        original=original,
+        edited=item.content,
+        diff=content_diff(
+            original, item.content, old_label=f"v{from_v}", new_label=f"v{item.version}"
+        ),
+        edited_by=principal.user if principal.kind == "user" else None,
+    )

@@ -1,0 +1,3 @@
+from bench.admin.run import main
+
+main()

@@ -1,0 +1,3 @@
+from bench.audit.run import main
+
+main()

@@ -1,0 +1,16 @@
+"""Settings for bench/audit: the dev settings against the bench's embedded PostgreSQL
+(BENCH_STEWARD_HOME, default /tmp/stw-bench) and its own database bench_audit."""
+
+import os
+
+os.environ["STEWARD_HOME"] = os.environ.get("BENCH_STEWARD_HOME", "/tmp/stw-bench")  # noqa: S108
+os.environ.pop("DATABASE_URL", None)
+os.environ.pop("REDIS_URL", None)
+os.environ["DEBUG"] = "false"
+os.environ["EMBEDDING_PROVIDER"] = "hashing"
+
+from config.settings.dev import *  # noqa: F403
+from config.settings.dev import DATABASES
+
+DATABASES["default"]["NAME"] = os.environ.get("BENCH_DB_NAME", "bench_audit")
+DATABASES["default"]["CONN_MAX_AGE"] = 60

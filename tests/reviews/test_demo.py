@@ -1,0 +1,27 @@
+"""The demo seed leaves one waiting request of each kind in Acme, one overdue; twice is once."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from apps.core.demo import seed_demo
+from apps.reviews.models import ReviewRequest
+from apps.reviews.selectors import with_sla
+
+pytestmark = pytest.mark.django_db
+
+
+@override_settings(STEWARD_ALLOW_DEMO=True)
+def test_the_demo_queue_has_every_kind_and_seeding_twice_adds_nothing():
+    seed_demo()
+    first = list(ReviewRequest.objects.order_by("pk").values_list("pk", "kind", "status"))
+
+    seed_demo()
+
+    assert list(ReviewRequest.objects.order_by("pk").values_list("pk", "kind", "status")) == first
+    kinds = {kind for _, kind, status in first if status == "pending"}
+    assert kinds == {"memory", "edit", "promotion", "conflict"}
+    assert (
+        with_sla(ReviewRequest.objects.filter(workspace__slug="acme")).filter(overdue=True).exists()
+    )
