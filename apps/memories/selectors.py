@@ -274,21 +274,30 @@ def _run_ranking(
 
 def _choose(query: _Query, rows: list[tuple[Any, ...]]) -> list[ScoredMemory]:
     """Best score first until k items or the budget; an item that doesn't fit is skipped so a
-    shorter one further down can still use the room. Then workspace, team, personal order."""
-    items = MemoryItem.objects.select_related("type").in_bulk([row[0] for row in rows])
+    shorter one further down can still use the room. Then workspace, team, personal order.
+    Items are loaded k at a time (the pool is 4k or more; without a budget only the first k
+    are needed), without the vector and the tsvector."""
     chosen: list[ScoredMemory] = []
     used = 0
-    for row_id, _tier, sim, trank, _rec, imp_part, rec_part, rel_part, score in rows:
-        item = items[row_id]
-        tokens = estimate_tokens(item.content)
-        if query.token_budget is not None and used + tokens > query.token_budget:
-            continue
-        chosen.append(ScoredMemory(item, score, imp_part, rec_part, rel_part, sim, trank, tokens))
-        used += tokens
-        if len(chosen) == query.k:
-            break
-    chosen.sort(key=lambda s: (TIER_ORDER[s.item.tier], -s.score, s.item.pk))
-    return chosen
+    for start in range(0, len(rows), query.k):
+        chunk = rows[start : start + query.k]
+        items = (
+            MemoryItem.objects.select_related("type")
+            .defer("embedding", "search")
+            .in_bulk([row[0] for row in chunk])
+        )
+        for row_id, _tier, sim, trank, _rec, imp_part, rec_part, rel_part, score in chunk:
+            item = items[row_id]
+            tokens = estimate_tokens(item.content)
+            if query.token_budget is not None and used + tokens > query.token_budget:
+                continue
+            chosen.append(
+                ScoredMemory(item, score, imp_part, rec_part, rel_part, sim, trank, tokens)
+            )
+            used += tokens
+            if len(chosen) == query.k:
+                return sorted(chosen, key=lambda s: (TIER_ORDER[s.item.tier], -s.score, s.item.pk))
+    return sorted(chosen, key=lambda s: (TIER_ORDER[s.item.tier], -s.score, s.item.pk))
 
 
 def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> ContextAssembly:

@@ -55,4 +55,6 @@ class Migration(migrations.Migration):
             "ON workspace_id, type_id FROM memories_memoryitem",
             "DROP STATISTICS IF EXISTS memory_workspace_type",
         ),
+        # Extended statistics are only gathered by ANALYZE; don't wait for autovacuum.
+        migrations.RunSQL("ANALYZE memories_memoryitem", migrations.RunSQL.noop),
     ]
