@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import QuerySet
@@ -263,3 +263,27 @@ def dashboard_callback(request: HttpRequest, context: dict[str, Any]) -> dict[st
 
     context["review_counts"] = review_counts_for(request.user) if context["dashboard"] else None
     return context
+
+
+def visible_filter(title: str, parameter: str, model: Any, field: str) -> type[Any]:
+    """A filter listing only the rows of `model` the person sees, from that small table: the
+    default foreign-key filter lists every row (other workspaces' names) and the related-only
+    one scans the whole memory table for its choices."""
+
+    class VisibleFilter(admin.SimpleListFilter):
+        parameter_name = parameter
+
+        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+            rows = model.objects.visible_to(request.user, Action.VIEW).order_by("pk")
+            return [(str(row.pk), str(row)) for row in rows[:200]]
+
+        def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+            value = self.value()
+            if value is None:
+                return queryset
+            if not value.isdigit():
+                return queryset.none()
+            return queryset.filter(**{field: int(value)})
+
+    VisibleFilter.title = title
+    return VisibleFilter

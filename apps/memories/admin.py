@@ -27,6 +27,7 @@ from apps.core.admin_site import (
     _module_permission,
     has_console_access,
     per_request,
+    visible_filter,
 )
 from apps.core.exceptions import ServiceError
 from apps.memories import services
@@ -61,30 +62,6 @@ EDITABLE = (
 
 def sidebar_memories(request: HttpRequest) -> bool:
     return _module_permission(request, "memories.MemoryItem")
-
-
-def _visible_filter(title: str, parameter: str, model: Any, field: str) -> type[Any]:
-    """A filter listing only the rows of `model` the person sees, from that small table: the
-    default foreign-key filter lists every row (other workspaces' names) and the related-only
-    one scans the whole memory table for its choices."""
-
-    class VisibleFilter(admin.SimpleListFilter):
-        parameter_name = parameter
-
-        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
-            rows = model.objects.visible_to(request.user, Action.VIEW).order_by("pk")
-            return [(str(row.pk), str(row)) for row in rows[:200]]
-
-        def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-            value = self.value()
-            if value is None:
-                return queryset
-            if not value.isdigit():
-                return queryset.none()
-            return queryset.filter(**{field: int(value)})
-
-    VisibleFilter.title = title
-    return VisibleFilter
 
 
 class TypeFilter(admin.SimpleListFilter):
@@ -145,9 +122,9 @@ class MemoryItemAdmin(ScopedModelAdmin):
         TypeFilter,
         "tier",
         "status",
-        _visible_filter("workspace", "workspace", Workspace, "workspace_id"),
-        _visible_filter("team", "team", Team, "team_id"),
-        _visible_filter("agent", "agent", Agent, "agent_id"),
+        visible_filter("workspace", "workspace", Workspace, "workspace_id"),
+        visible_filter("team", "team", Team, "team_id"),
+        visible_filter("agent", "agent", Agent, "agent_id"),
         "source",
     ]
     list_select_related = ["workspace", "team", "agent", "type", "usage"]

@@ -21,7 +21,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 from unfold.decorators import action, display
 
-from apps.core.admin_site import ScopedModelAdmin, _module_permission, has_console_access
+from apps.core.admin_site import (
+    ScopedModelAdmin,
+    _module_permission,
+    has_console_access,
+    visible_filter,
+)
 from apps.core.exceptions import ServiceError
 from apps.memories.models import MemoryType, Tier
 from apps.reviews import services
@@ -63,28 +68,6 @@ def sidebar_badge(request: HttpRequest) -> str:
         return ""
     counts = review_counts_for(request.user)
     return str(counts.waiting) if counts and counts.waiting else ""
-
-
-def _visible_filter(title: str, parameter: str, model: Any, field: str) -> type[Any]:
-    """Choices from the small table the person sees, never other workspaces' names."""
-
-    class VisibleFilter(admin.SimpleListFilter):
-        parameter_name = parameter
-
-        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
-            rows = model.objects.visible_to(request.user, Action.VIEW).order_by("pk")
-            return [(str(row.pk), str(row)) for row in rows[:200]]
-
-        def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-            value = self.value()
-            if value is None:
-                return queryset
-            if not value.isdigit():
-                return queryset.none()
-            return queryset.filter(**{field: int(value)})
-
-    VisibleFilter.title = title
-    return VisibleFilter
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -202,8 +185,8 @@ class ReviewRequestAdmin(ScopedModelAdmin):
         "kind",
         TypeFilter,
         TierFilter,
-        _visible_filter("team", "team", Team, "team_id"),
-        _visible_filter("agent", "agent", Agent, "requested_by_agent_id"),
+        visible_filter("team", "team", Team, "team_id"),
+        visible_filter("agent", "agent", Agent, "requested_by_agent_id"),
         AgeFilter,
         AssigneeFilter,
     ]

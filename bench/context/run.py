@@ -858,69 +858,62 @@ def render(all_results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# The analysis of the 2026-11-21 runs (EXPLAIN ANALYZE in BENCH_STEWARD_HOME/explain-<N>.txt and
-# the in-process experiments named below); update it when the selector changes.
+# The analysis of the runs (EXPLAIN ANALYZE in BENCH_STEWARD_HOME/explain-<N>.txt, the
+# in-process experiments named below); update it when the selector changes.
 NOTES: list[str] = [
-    "Why the targets are missed (analysis of these runs):",
+    "What changed since the first measurement (2026-11-21, p95 570 ms, recall@10 0.498 at 1M), "
+    "and why:",
     "",
-    "- **Latency at 1M is the database** (over 90% of server time). Each hnsw-iterative request "
-    "runs three scans, and two of them do work proportional to the table, not to k. `by_text`: "
-    "the GIN index on `search` covers the whole table, and the OR-ed task words include common "
-    "CRM words that match a large share of all memories, so PostgreSQL builds a (lossy) bitmap "
-    "over the whole table before intersecting it with the workspace: 110 of 137 ms in the "
-    "EXPLAIN ANALYZE of a 5,185-eligible workspace. `by_vector`: for workspaces just over the "
-    "5,000 threshold the planner sorts all eligible rows by distance instead of using HNSW "
-    "(118 ms there); for the largest ones the iterative HNSW scan checks the filter on the heap "
-    "for every visited tuple. With the table (about 2.2 GB without its indexes) and the HNSW "
-    "index (2 GB) far larger than the embedded server's default shared_buffers (128 MB), "
-    "those pages come from the OS cache. "
-    "The slowest 1M request (1.19 s; largest workspace, a two-type filter) shows a planner "
-    "misestimate: `type_id IN (SELECT ... memorytype ...)` is estimated at 166 rows and is "
-    "21,000, so both `by_vector` (475 ms) and `by_text` (233 ms) become bitmap scans of every "
-    "matching row plus a sort, and HNSW is not used at all; type ids are per workspace, so the "
-    "column statistics average over small and large workspaces.",
-    "- **Latency at 100k is mostly the exact path** (about 85% of requests have <= 5,000 "
-    "eligible items): scoring every eligible row reads about one heap page per row (rows of "
-    "about 2 KB, the 1.5 KB vector stored out of line in TOAST) and costs up to ~70 ms raw at "
-    "p95 on this machine. Above the raw query, Steward spends about a third of its server time "
-    "in Python (token auth, validation, masking, loading the 10 chosen items, serialising) and "
-    "writes the retrieval log (a ContextAssembly, its 10 items and a counter UPDATE), which "
-    "counts as database time.",
-    "- **recall@10 is lost on the hnsw-iterative path only** (the exact path is exact). That "
-    "path scores a pool, the 40 nearest by vector plus the 40 best full-text matches, but the "
-    "score gives importance and recency half the weight, so the exact top 10 holds memories "
-    "that rank 40th to ~770th by vector similarity, 40th to ~1,400th by text rank and 40th to "
-    "~500th by importance + recency alone (checked on the 33 hnsw requests of the 100k "
-    "sample): none of them is ever a candidate. The index part loses some too (index "
-    "recall@40 in the table, ef_search 100 with relaxed_order). Tried at 100k in-process on "
-    "the same requests, not kept: a pool of 200 per source gives hnsw-path recall 0.59, 500 "
-    "gives 0.85, at 1.7x and 2.6x the latency; a third source, the 40 best by importance + "
-    "recency, changes nothing (recall stays 0.25) and adds ~20 ms because it reads every "
-    "eligible row. No small selector or index change reaches 0.97, so none was made.",
-    "- The two strategies also rank differently: the exact path returns the best score over "
-    "all eligible memories (an important, recent memory wins with little relevance), the hnsw "
-    "path the best score among the most relevant. An agent's context changes character when "
-    "its workspace crosses MEMORY_EXACT_SCAN_MAX_ROWS. Options, each needing a decision: (a) "
-    "define context as the best score among the N most relevant on both paths (the exact path "
-    "then ranks exactly what the hnsw path approximates, and recall measures only the index); "
-    "(b) keep global scoring and add a bounded importance + recency pass (stop once the best "
-    "score any unseen memory could reach is below the k-th), served by an index-only scan of "
-    "a covering index (workspace, tier, team, agent) INCLUDE (importance, updated_at, "
-    "expires_at, valid_from, type_id); (c) for latency, a GIN index on (workspace_id, search) "
-    "(btree_gin) so full-text candidates come from the workspace, not the table, a plan for "
-    "the type filter that the planner can estimate (type keys resolved to ids first and "
-    "passed as an array), and a shared_buffers sized to the working set.",
-    "- Caveat on the data: within a synthetic topic all memories are about equally similar to "
-    "a task, which makes importance and recency decide more often than real embeddings "
-    "would; the weights (0.3 + 0.2 against 0.5) make the effect real all the same.",
-    "- Short results: none; the iterative scan always filled k when k were eligible.",
-    "- Disturbances on 2026-11-21: another CI job (pytest with 2 workers, pip) ran during the "
-    "100k run and the 1M seeding (load averages in the table), and the 1M raw-SQL pass "
-    "overlapped for about a minute with this change's own test run (pytest -n 2), so the 1M "
-    "raw-SQL figures are inflated; the 1M HTTP figures were measured at a load average near 2.",
-    "- Writes: each item of a batch costs about 8 queries in the write service (counted by "
-    "ServerTimingMiddleware) plus masking and embedding; batches of 500 personal-tier items, "
-    "one agent per batch, sent one after another.",
+    "- **One ranking for both paths, gated by relevance.** The exact path scored every "
+    "eligible memory while the HNSW path scored 40 nearest + 40 full-text matches, so the two "
+    "disagreed (an important, recent memory about something else won on the exact path) and "
+    "recall on the HNSW path was 0.16-0.25. Both now score the 40 (>= 4k) eligible memories "
+    "nearest to the task; importance and recency reorder within them (docs/memories-design.md, "
+    "'the relevance gate'). The full-text candidate query, which scanned every row sharing a "
+    "word with the task (110 ms at 1M), is gone; full-text rank still counts in the score.",
+    "- **One HNSW index per large workspace** instead of one for the table "
+    "(apps/memories/vector_indexes.py): a workspace of 10,000 items is 1% of a table-wide "
+    "index, so the filtered scan visited ~100 tuples per usable one. Measured at 100k in "
+    "process on the same 30 HNSW-path requests: index recall@40 0.81 (table-wide, "
+    "relaxed_order, ef_search 100) -> 0.95 (workspace index, m=16, ef_construction=64) -> "
+    "0.996 (ef_construction=128, strict_order, ef_search 400); recall@10 of the whole "
+    "ranking on that path 0.64 -> 0.997. A scan stopped by hnsw.max_scan_tuples falls back "
+    "to the exact scan, so short results can't happen.",
+    "- **Retrieval counters off the memory row** (MemoryUsage): bumping them on the ~2 KB "
+    "memory row was a non-HOT update that inserted into every index, the workspace's HNSW "
+    "index included: 120 ms for one assembly's 10 items in the largest workspace. With it "
+    "(an earlier run of this code at 1M): server p50 / p95 68.8 / 143.0 ms; without it, "
+    "50.5 / 116.8; then loading only the k chosen items without their vectors saved ~9 ms "
+    "a request (cProfile).",
+    "- **Planner estimates**: type keys are resolved to ids (`type_id = ANY(...)`), with "
+    "extended statistics (dependencies) on (workspace_id, type_id) and a statistics target "
+    "of 1000: a two-type filter was estimated at 370 rows for 7,105 and sorted every matching "
+    "row instead of using the index (the slowest request of the earlier 1M runs, ~200 ms). "
+    "The capped count that picks the strategy is an index-only scan of memory_context_live "
+    "(INCLUDE expires_at, valid_from, type_id): 42 ms -> 16 ms under load at 100k.",
+    "- **Storage**: the vector stays in the row (STORAGE MAIN; it was in TOAST, one extra "
+    "lookup per distance), and the bench server runs with shared_buffers 4 GB.",
+    "- **Why p95 is still above 60 ms at 1M** (see the table): the ranking query alone "
+    "(raw SQL) has a p95 near the target, and Steward adds about 25-30 ms at p50 on top of it: "
+    "token authentication, validation, masking the task text, loading and serialising the "
+    "chosen items, and the retrieval log (an assembly row, its items and the usage upsert, "
+    "then a commit that waits for the WAL flush). Everything (PostgreSQL, 2 gunicorn workers, "
+    "the client) shares 2 cores. Not tried yet: ef_search below 400 (recall@40 0.973 at 200 "
+    "on the 100k sample, so recall@10 would fall toward the 0.97 target), writing the "
+    "retrieval log asynchronously, synchronous_commit off for the log transaction, and a "
+    "smaller exact-scan threshold with more (smaller) workspace indexes.",
+    "- **recall@10 min 0.0 at 1M**: one of the 200 sampled requests (HNSW path) shared no item "
+    "with the exact top 10 while the mean is 0.985; not investigated yet (a candidate: a type "
+    "filter leaving few eligible rows in a large workspace's index, where the strict-order "
+    "scan's first candidates are all filtered out).",
+    "- Data (changed with the selector): vectors are now the hashing embedding of each "
+    "memory's own text, as Steward stores them, instead of a topic centre plus noise, which "
+    "made every memory of a topic about equally near to every task (and HNSW's neighbour "
+    "lists meaningless). Recall is measured against the exact scan of the same ranking.",
+    "- Writes: about 10 queries per item in the write service (counted by "
+    "ServerTimingMiddleware) plus masking, embedding, the audit chain and the review intake; "
+    "batches of 500 personal-tier items, one agent per batch, sent one after another. The "
+    "audit chain's head lock serialises the writers of one workspace.",
 ]
 
 
