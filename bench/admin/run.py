@@ -37,27 +37,12 @@ def log(message: str) -> None:
 
 
 def setup(items: int) -> None:
-    os.environ.setdefault("BENCH_STEWARD_HOME", "/tmp/stw-bench")  # noqa: S108
-    os.environ["BENCH_DB_NAME"] = f"bench_{items}"  # bench/context's dataset, shared
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.context.settings"
-    os.environ["STEWARD_HOME"] = os.environ["BENCH_STEWARD_HOME"]
-    import psycopg
+    """bench/context's server and database (bench_<N>), migrated; then static files."""
+    from bench.context.run import setup as context_setup
 
-    from config.embedded_db import ensure_server
-
-    db = ensure_server()
-    with psycopg.connect(
-        host=db["HOST"], port=db["PORT"], dbname="postgres", user="postgres", autocommit=True
-    ) as conn:
-        name = os.environ["BENCH_DB_NAME"]
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    import django
-
-    django.setup()
+    context_setup(items)
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     # DEBUG is off (as in production): pages need the hashed static files' manifest.
     call_command("collectstatic", interactive=False, verbosity=0)
 

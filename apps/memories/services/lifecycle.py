@@ -148,6 +148,21 @@ def memory_update(
     return _apply(principal, item, cleaned, reason, "memory.update")
 
 
+def _fields_of_version(item: MemoryItem, version: int) -> dict[str, Any]:
+    """The editable fields as `version` had them, for an edit that brings them back."""
+    old = MemoryVersion.objects.filter(item=item, version=version).first()
+    if old is None:
+        raise NotFound(f"This memory has no version {version!r}.")
+    return {
+        "content": old.content,
+        "importance": old.importance,
+        "confidence": old.confidence,
+        "type_id": old.type_id,
+        "tags": list(old.tags),
+        "entities": dict(old.entities),
+    }
+
+
 @transaction.atomic
 def memory_rollback(
     *,
@@ -162,17 +177,7 @@ def memory_rollback(
     principal = principal_of(actor)
     item = locked_item(item)
     require_change(principal, token_scopes, item)
-    old = MemoryVersion.objects.filter(item=item, version=version).first()
-    if old is None:
-        raise NotFound(f"This memory has no version {version!r}.")
-    cleaned = {
-        "content": old.content,
-        "importance": old.importance,
-        "confidence": old.confidence,
-        "type_id": old.type_id,
-        "tags": list(old.tags),
-        "entities": dict(old.entities),
-    }
+    cleaned = _fields_of_version(item, version)
     return _apply(principal, item, cleaned, reason or f"rollback to v{version}", "memory.rollback")
 
 
@@ -332,17 +337,7 @@ def memory_edit_revert(
     principal = principal_of(actor)
     item = locked_item(item)
     _require_review(principal, item)
-    old = MemoryVersion.objects.filter(item=item, version=version).first()
-    if old is None:
-        raise NotFound(f"This memory has no version {version!r}.")
-    cleaned = {
-        "content": old.content,
-        "importance": old.importance,
-        "confidence": old.confidence,
-        "type_id": old.type_id,
-        "tags": list(old.tags),
-        "entities": dict(old.entities),
-    }
+    cleaned = _fields_of_version(item, version)
     why = reason or f"edit rejected, back to v{version}"
     item = _apply(principal, item, cleaned, why, "memory.revert_edit")
     before = snapshot(item)

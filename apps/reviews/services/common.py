@@ -12,9 +12,10 @@ from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.memories.models import MemoryItem
 from apps.memories.selectors import content_diff
+from apps.memories.services.common import is_operator
 from apps.reviews.intake import masked_reason
 from apps.reviews.models import EditPair, RequestStatus, ReviewRequest, ReviewSettings
-from apps.workspaces.principal import Principal, as_principal
+from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
 from apps.workspaces.services import require
 
@@ -40,17 +41,6 @@ MAX_REASON = 2000
 
 def snapshot(request: ReviewRequest) -> dict[str, Any]:
     return audit_snapshot(request, REQUEST_FIELDS)
-
-
-def principal_of(actor: Any) -> Principal:
-    principal = as_principal(actor)
-    if not principal.is_authenticated:
-        raise Forbidden("You must be signed in (an active user or agent).")
-    return principal
-
-
-def is_operator(principal: Principal) -> bool:
-    return principal.kind == "system" or principal.is_superuser
 
 
 def review_settings_for(workspace_id: int) -> ReviewSettings:

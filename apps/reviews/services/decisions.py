@@ -12,13 +12,13 @@ from django.db import transaction
 from apps.core.exceptions import ValidationFailed
 from apps.memories import services as memories
 from apps.memories.models import Status
+from apps.memories.services.common import principal_of
 from apps.reviews.models import Decision, Kind, ReviewRequest
 from apps.reviews.services.common import (
     clean_reason,
     close,
     edit_pair_record,
     locked_request,
-    principal_of,
     require_decider,
     require_four_eyes,
     require_pending,

@@ -14,7 +14,9 @@ from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
 from apps.memories.models import TIER_ORDER, MemoryItem, Status, Tier
 from apps.memories.services.common import (
     default_expiry,
+    is_operator,
     locked_item,
+    principal_of,
     require_scope,
 )
 from apps.memories.services.common import snapshot as memory_snapshot
@@ -23,8 +25,6 @@ from apps.reviews import intake
 from apps.reviews.models import Kind, Priority, ReviewRequest
 from apps.reviews.services.common import (
     clean_reason_text,
-    is_operator,
-    principal_of,
     snapshot,
 )
 from apps.workspaces.models import Team, Workspace

@@ -11,10 +11,10 @@ from django.db import transaction
 from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core.exceptions import Forbidden, ValidationFailed
 from apps.memories.models import Tier
+from apps.memories.services.common import principal_of
 from apps.reviews.models import ReviewRequest, ReviewSettings
 from apps.reviews.services.common import (
     locked_request,
-    principal_of,
     require_decider,
     require_pending,
     review_settings_for,
