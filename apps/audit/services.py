@@ -2,6 +2,10 @@
 
 Raw PII never reaches the trail: before, after, reason and the labels are masked with the
 workspace's privacy policy (the default policy for events of no workspace) before the insert.
+Nor do the subject's keyed tokens: audit rows are append-only, so data-subject erasure could
+never scrub a hash token (`<EMAIL:3f9a...>`, which links every row of one address) or an
+encrypted one; both become numbered placeholders (apps.privacy.engine.unlink) whatever the
+policy. The hash chain covers the stored, unlinked form.
 """
 
 from __future__ import annotations
@@ -18,8 +22,14 @@ from apps.audit.models import AuditEvent
 from apps.core.exceptions import ValidationFailed
 from apps.core.request_context import get_request_id
 from apps.privacy.engine import PIIInputError
+from apps.privacy.engine.unlink import unlink_tokens
+from apps.privacy.keyring import masking_keys
 from apps.privacy.policies import json_mask
 from apps.workspaces.principal import as_principal
+
+# Masked before it is clipped to the column's 200 characters: a value cut in two at the
+# boundary could escape detection.
+REPR_SOURCE_CHARS = 400
 
 
 class AuditOutsideTransactionError(RuntimeError):
@@ -73,7 +83,7 @@ def audit_event_record(
             "before": _json_value(before) if before is not None else None,
             "after": _json_value(after) if after is not None else None,
             "reason": reason,
-            "object_repr": str(obj)[:200] if obj is not None else "",
+            "object_repr": str(obj)[:REPR_SOURCE_CHARS] if obj is not None else "",
             "actor_label": principal.label[:200],
         },
     )
@@ -96,8 +106,8 @@ def audit_event_record(
 def _masked(workspace_id: int | None, document: dict[str, Any]) -> dict[str, Any]:
     """One document, so a value keeps one placeholder across before, after and reason."""
     try:
-        value = json_mask(workspace_id, document).value
+        value = unlink_tokens(json_mask(workspace_id, document).value, masking_keys())
     except PIIInputError as exc:
         raise ValidationFailed(f"This change can't be recorded: {exc}") from None
-    assert isinstance(value, dict)  # noqa: S101 - json_mask keeps the shape it is given
+    assert isinstance(value, dict)  # noqa: S101 - masking and unlinking keep the shape
     return value

@@ -15,24 +15,25 @@ class ComplianceConfig(AppConfig):
     def ready(self) -> None:
         from apps.compliance import fingerprints
         from apps.privacy.policies import MASK_OBSERVERS
+        from apps.privacy.saved import SAVED_OBSERVERS
 
         if fingerprints.on_mask not in MASK_OBSERVERS:
             MASK_OBSERVERS.append(fingerprints.on_mask)
+        if fingerprints.link_rows not in SAVED_OBSERVERS:
+            SAVED_OBSERVERS.append(fingerprints.link_rows)
         register_linked()
         register_erasure()
         register_retention()
 
 
 def register_linked() -> None:
-    """The fields whose masked text gets fingerprints linked to its row."""
+    """The fields whose masked text gets fingerprints linked to its row. The services that save
+    them call apps.privacy.saved.masked_rows_saved: memories (writes, lifecycle, versions), the
+    context selector, agents (workspaces.services) and review decisions (reviews.services)."""
     from apps.compliance.fingerprints import register_linked_fields
 
     register_linked_fields("memories.MemoryItem", ("content", "source_trace_id"))
-    register_linked_fields(
-        "memories.MemoryVersion",
-        ("content", "reason", "actor_label"),
-        lambda version: version.item.workspace_id,
-    )
+    register_linked_fields("memories.MemoryVersion", ("content", "reason", "actor_label"))
     register_linked_fields("memories.ContextAssembly", ("task_text", "trace_id"))
     register_linked_fields("workspaces.Agent", ("description",))
     if apps.is_installed("apps.reviews"):

@@ -26,6 +26,7 @@ from apps.workspaces.roles import Action
 from apps.workspaces.services import require
 
 ERASURE_ACTOR = Principal.system("erasure")
+ERASURE_REASON = "data-subject erasure"
 PLAN_IDS_SHOWN = 200
 REASON_MAX_CHARS = 1000
 
@@ -36,13 +37,19 @@ def _batch_size() -> int:
 
 @dataclass
 class Plan:
-    """What an erasure touches: root rows to delete, fields to scrub, rows kept (counted)."""
+    """What an erasure touches: root rows to delete, fields to scrub, rows kept (counted).
+
+    `legacy_tokens` are the kept rows that hold a hash or encrypted token of the subject:
+    audit events written before the trail stripped keyed tokens (apps.audit.services), which
+    the append-only trail keeps. Newer kept rows can only mention the subject by an external
+    id in clear, which the PII engine does not mask."""
 
     delete: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     scrub: dict[str, dict[int, set[str]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(set))
     )
     kept: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    legacy_tokens: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
 
     @property
     def total(self) -> int:
@@ -56,7 +63,12 @@ class Plan:
                 if ids
             }
 
-        return {"delete": part(self.delete), "scrub": part(self.scrub), "kept": part(self.kept)}
+        return {
+            "delete": part(self.delete),
+            "scrub": part(self.scrub),
+            "kept": part(self.kept),
+            "legacy_tokens": part(self.legacy_tokens),
+        }
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -95,9 +107,10 @@ def _linked_rows(subject: Subject, plan: Plan) -> None:
             _add(plan, target, {pk: names for pk, names in rows.items() if pk in existing})
 
 
-def _searched_rows(subject: Subject, target: ErasureTarget) -> dict[int, set[str]]:
+def _searched_rows(subject: Subject, target: ErasureTarget) -> tuple[dict[int, set[str]], set[int]]:
     """Rows whose text holds a value, a hash token or an encrypted token of the subject,
-    walked in keyset batches; each candidate is confirmed in Python (tokens are decrypted)."""
+    walked in keyset batches; each candidate is confirmed in Python (tokens are decrypted).
+    Also the ids of the rows among them that hold a token (not only a value in clear)."""
     names = target.search_fields
     annotations = {f"_t{i}": Cast(name, TextField()) for i, name in enumerate(names)}
     wanted = Q()
@@ -109,17 +122,19 @@ def _searched_rows(subject: Subject, target: ErasureTarget) -> dict[int, set[str
     queryset = target.scope(target.model._base_manager.all(), subject.workspace_id)
     candidates = queryset.annotate(**annotations).filter(wanted).order_by("pk")
     found: dict[int, set[str]] = {}
+    with_tokens: set[int] = set()
     last = 0
     while True:
         rows = list(candidates.filter(pk__gt=last).values_list("pk", *annotations)[:500])
         if not rows:
-            return found
+            return found, with_tokens
         for pk, *texts in rows:
-            hits = {
-                n for n, text in zip(names, texts, strict=True) if text and subject.tokens_in(text)
-            }
-            if hits:
-                found[pk] = hits
+            for name, text in zip(names, texts, strict=True):
+                tokens = subject.tokens_in(text) if text else []
+                if tokens:
+                    found.setdefault(pk, set()).add(name)
+                if any(token.startswith("<") for token in tokens):
+                    with_tokens.add(pk)
         last = rows[-1][0]
 
 
@@ -127,7 +142,10 @@ def plan_for(subject: Subject) -> Plan:
     plan = Plan()
     _linked_rows(subject, plan)
     for target in erasure_targets():
-        _add(plan, target, _searched_rows(subject, target))
+        rows, with_tokens = _searched_rows(subject, target)
+        _add(plan, target, rows)
+        if target.action == "keep" and with_tokens:
+            plan.legacy_tokens[target.model_label].update(with_tokens)
     return plan
 
 
@@ -294,16 +312,14 @@ def erasure_execute(*, request_id: int) -> None:
     subject = unseal(request.workspace_id, request.sealed_subject)
     plan = plan_for(subject)
     ErasureRequest.objects.filter(pk=request_id).update(total=plan.total, processed=0)
-    deleted = {
-        label: _delete_in_batches(request_id, label, ids) for label, ids in plan.delete.items()
-    }
-    scrubbed = {
-        label: _scrub(request_id, subject, label, rows) for label, rows in plan.scrub.items()
-    }
-    _finish(request_id, subject, deleted, scrubbed, {k: len(v) for k, v in plan.kept.items()})
+    deleted = {label: _delete_in_batches(request, label, ids) for label, ids in plan.delete.items()}
+    scrubbed = {label: _scrub(request, subject, label, rows) for label, rows in plan.scrub.items()}
+    _finish(request_id, subject, deleted, scrubbed, plan)
 
 
-def _delete_in_batches(request_id: int, label: str, ids: set[int]) -> int:
+def _delete_in_batches(request: ErasureRequest, label: str, ids: set[int]) -> int:
+    """One transaction per keyset batch, each with an `erasure.delete_batch` event listing the
+    deleted ids (ids only: the event outlives the rows, so it holds nothing of the subject)."""
     target = erasure_target(label)
     model = target.model if target else None
     if model is None:
@@ -314,8 +330,16 @@ def _delete_in_batches(request_id: int, label: str, ids: set[int]) -> int:
         with transaction.atomic():
             model._base_manager.filter(pk__in=batch).delete()
             PiiFingerprint.objects.filter(model_label=label, object_id__in=batch).delete()
-            ErasureRequest.objects.filter(pk=request_id).update(
+            ErasureRequest.objects.filter(pk=request.pk).update(
                 processed=F("processed") + len(batch)
+            )
+            audit_event_record(
+                actor=ERASURE_ACTOR,
+                action="erasure.delete_batch",
+                object_type=model._meta.label_lower,
+                workspace_id=request.workspace_id,
+                after={"request": request.pk, "ids": batch},
+                reason=ERASURE_REASON,
             )
         done += len(batch)
     return done
@@ -347,33 +371,72 @@ def _replace_ci(text: str, token: str) -> str:
     return "".join(out)
 
 
-def _scrub(request_id: int, subject: Subject, label: str, rows: dict[int, set[str]]) -> int:
+def _scrub(request: ErasureRequest, subject: Subject, label: str, rows: dict[int, set[str]]) -> int:
     target = erasure_target(label)
     if target is None:
         return 0
-    manager = target.model._base_manager
     for pk, names in sorted(rows.items()):
         with transaction.atomic():
-            row = manager.select_for_update().filter(pk=pk).first()
-            if row is None:
-                continue
-            linked = PiiFingerprint.objects.filter(
-                model_label=label,
-                object_id=pk,
-                fingerprint__in=[f["fingerprint"] for f in subject.fingerprints()],
-            )
-            tokens = set(linked.values_list("token", flat=True))
-            changes = {}
-            for name in names:
-                value = getattr(row, name)
-                found = tokens | set(
-                    subject.tokens_in(json.dumps(value) if not isinstance(value, str) else value)
-                )
-                changes[name] = _scrubbed_value(value, sorted(found, key=len, reverse=True))
-            manager.filter(pk=pk).update(**changes)
-            linked.delete()
-            ErasureRequest.objects.filter(pk=request_id).update(processed=F("processed") + 1)
+            _scrub_row(request, subject, target, pk, names)
     return len(rows)
+
+
+def _scrub_row(
+    request: ErasureRequest, subject: Subject, target: ErasureTarget, pk: int, names: set[str]
+) -> None:
+    """Rewrite the subject's tokens in `names` of one row, with an `erasure.scrub` event that
+    names the row and the fields (no values, before or after)."""
+    manager = target.model._base_manager
+    row = manager.select_for_update().filter(pk=pk).first()
+    if row is None:
+        return
+    linked = PiiFingerprint.objects.filter(
+        model_label=target.model_label,
+        object_id=pk,
+        fingerprint__in=[f["fingerprint"] for f in subject.fingerprints()],
+    )
+    tokens = set(linked.values_list("token", flat=True))
+    changes = {}
+    for name in names:
+        value = getattr(row, name)
+        found = tokens | set(
+            subject.tokens_in(json.dumps(value) if not isinstance(value, str) else value)
+        )
+        changes[name] = _scrubbed_value(value, sorted(found, key=len, reverse=True))
+    manager.filter(pk=pk).update(**changes)
+    linked.delete()
+    ErasureRequest.objects.filter(pk=request.pk).update(processed=F("processed") + 1)
+    audit_event_record(
+        actor=ERASURE_ACTOR,
+        action="erasure.scrub",
+        object_type=target.model._meta.label_lower,
+        object_id=str(pk),
+        workspace_id=request.workspace_id,
+        after={"request": request.pk, "fields": sorted(names)},
+        reason=ERASURE_REASON,
+    )
+
+
+def _delete_leftover_fingerprints(request: ErasureRequest, subject: Subject) -> None:
+    """The subject's fingerprints the batches did not take (those of a deleted memory's
+    versions, or of rows already gone), on record like the batches: ids only."""
+    leftover = sorted(
+        PiiFingerprint.objects.filter(
+            workspace_id=request.workspace_id,
+            fingerprint__in=[f["fingerprint"] for f in subject.fingerprints()],
+        ).values_list("pk", flat=True)
+    )
+    for start in range(0, len(leftover), _batch_size()):
+        batch = leftover[start : start + _batch_size()]
+        PiiFingerprint.objects.filter(pk__in=batch).delete()
+        audit_event_record(
+            actor=ERASURE_ACTOR,
+            action="erasure.delete_batch",
+            object_type=PiiFingerprint._meta.label_lower,
+            workspace_id=request.workspace_id,
+            after={"request": request.pk, "ids": batch},
+            reason=ERASURE_REASON,
+        )
 
 
 @transaction.atomic
@@ -382,14 +445,16 @@ def _finish(
     subject: Subject,
     deleted: dict[str, int],
     scrubbed: dict[str, int],
-    kept: dict[str, int],
+    plan: Plan,
 ) -> None:
     request = ErasureRequest.objects.select_for_update().get(pk=request_id)
-    fingerprints = [f["fingerprint"] for f in subject.fingerprints()]
-    PiiFingerprint.objects.filter(
-        workspace_id=request.workspace_id, fingerprint__in=fingerprints
-    ).delete()
-    result = {"deleted": deleted, "scrubbed": scrubbed, "kept": kept}
+    _delete_leftover_fingerprints(request, subject)
+    result = {
+        "deleted": deleted,
+        "scrubbed": scrubbed,
+        "kept": {label: len(ids) for label, ids in plan.kept.items() if ids},
+        "legacy_tokens": {label: len(ids) for label, ids in plan.legacy_tokens.items() if ids},
+    }
     event = audit_event_record(
         actor=ERASURE_ACTOR,
         action="erasure.tombstone",
@@ -402,7 +467,7 @@ def _finish(
                 f"{f['type']}:fp-{f['fingerprint'][:16]}" for f in subject.fingerprints()
             ],
         },
-        reason="data-subject erasure",
+        reason=ERASURE_REASON,
     )
     request.status = ErasureStatus.DONE
     request.reason = str(_scrubbed_value(request.reason, subject.tokens_in(request.reason)))
@@ -423,11 +488,29 @@ def _finish(
     )
 
 
+@transaction.atomic
 def erasure_fail(request_id: int, error: BaseException) -> None:
     """Keep the seal so an operator can retry after fixing the cause; say what went wrong
-    (class name only: messages of database errors can quote the data)."""
-    ErasureRequest.objects.filter(pk=request_id, status=ErasureStatus.RUNNING).update(
-        status=ErasureStatus.FAILED, error=type(error).__name__, finished_at=timezone.now()
+    (class name only: messages of database errors can quote the data). Only a running
+    request fails; anything else is left as it is, without an event."""
+    request = (
+        ErasureRequest.objects.select_for_update()
+        .filter(pk=request_id, status=ErasureStatus.RUNNING)
+        .first()
+    )
+    if request is None:
+        return
+    request.status = ErasureStatus.FAILED
+    request.error = type(error).__name__
+    request.finished_at = timezone.now()
+    request.save(update_fields=["status", "error", "finished_at", "updated_at"])
+    audit_event_record(
+        actor=ERASURE_ACTOR,
+        action="erasure.fail",
+        obj=request,
+        workspace_id=request.workspace_id,
+        after={"status": request.status, "error": request.error},
+        reason=ERASURE_REASON,
     )
 
 
@@ -444,9 +527,33 @@ def erasure_report(request: ErasureRequest) -> dict[str, Any]:
         "dry_run": request.plan,
         "result": request.result,
         "audit_tombstone_event": request.tombstone_event_id,
-        "remains": (
+        "remains": _remains(request),
+    }
+
+
+def _remains(request: ErasureRequest) -> str:
+    """What the erasure could not remove, with the counts of the run (of the dry run while the
+    request has not run). Requests planned before `legacy_tokens` existed get the old words:
+    their `kept` counts may include rows with the subject's tokens."""
+    counts = request.result or _counts(request.plan)
+    if "legacy_tokens" not in counts:
+        return (
             "Audit events are append-only and kept: they hold only the masked form of the "
             "data (placeholders carry nothing; hash and encrypted tokens are counted under "
             "'kept')."
-        ),
-    }
+        )
+    kept = sum(counts.get("kept", {}).values())
+    legacy = sum(counts["legacy_tokens"].values())
+    text = (
+        "Audit events are append-only and kept, with only the masked form of the data. Audit "
+        "events now carry placeholders instead of hash or encrypted tokens, so they can name "
+        "the subject only by an external id, which the PII engine does not mask. "
+        f"Kept audit events that mention the subject: {kept} (under 'kept')."
+    )
+    if legacy:
+        text += (
+            f" {legacy} of them were written before audit events dropped keyed tokens and "
+            "still hold the subject's hash or encrypted tokens (under 'legacy_tokens'); they "
+            "stay until the audit trail's retention prunes them."
+        )
+    return text

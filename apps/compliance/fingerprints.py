@@ -3,9 +3,11 @@
 With the placeholder operator the value is gone from the stored text, so the link between a
 data subject and a row has to be kept at masking time. `on_mask` (an observer of
 apps.privacy.policies.text_mask) keeps each call's fingerprints in memory, tied to the current
-transaction; `link_saved` (post_save of the models registered with `register_linked_fields`)
+transaction; `link_rows` (an observer of apps.privacy.saved.masked_rows_saved, which the
+services call right after saving rows of the models registered with `register_linked_fields`)
 writes a PiiFingerprint row when a saved field holds exactly that call's masked output. Both
 happen inside the service's transaction, so a rollback leaves neither the row nor the link.
+No post_save receiver: bulk paths send no signals, and the saving code says what it saved.
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
-from collections.abc import Callable
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.apps import apps
 from django.db import transaction
-from django.db.models.signals import post_save
 
 from apps.privacy.engine import EntityType, MaskResult
 from apps.privacy.keyring import masking_keys
@@ -114,53 +114,50 @@ def _alive(marker: object) -> bool:
 class LinkedFields:
     model_label: str
     fields: tuple[str, ...]
-    workspace_of: Callable[[Any], int]
 
 
 _LINKED: dict[str, LinkedFields] = {}
 
 
-def register_linked_fields(
-    model_label: str, fields: tuple[str, ...], workspace_of: Callable[[Any], int] | None = None
-) -> None:
-    """Rows of `model_label` get fingerprints for the masked text they store in `fields`."""
-    entry = LinkedFields(model_label, fields, workspace_of or (lambda obj: obj.workspace_id))
-    _LINKED[model_label] = entry
-    post_save.connect(
-        link_saved, sender=apps.get_model(model_label), dispatch_uid=f"pii-fp-{model_label}"
-    )
+def register_linked_fields(model_label: str, fields: tuple[str, ...]) -> None:
+    """Rows of `model_label` get fingerprints for the masked text they store in `fields`, when
+    the service that saves them calls apps.privacy.saved.masked_rows_saved."""
+    _LINKED[model_label] = LinkedFields(model_label, fields)
 
 
-def link_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+def link_rows(workspace_id: int, rows: Sequence[Any], fields: Collection[str] | None) -> None:
+    """Fingerprint rows for saved `rows` (one model) whose registered `fields` hold exactly a
+    pending call's masked output: an observer of apps.privacy.saved.masked_rows_saved."""
     from apps.compliance.models import PiiFingerprint
 
+    spec = _LINKED.get(rows[0]._meta.label) if rows else None
     calls = [call for call in _pending() if _alive(call.marker)]
-    if not calls:
+    if spec is None or not calls:
         return
-    spec = _LINKED[sender._meta.label]
-    names = [name for name in spec.fields if update_fields is None or name in update_fields]
-    workspace_id = spec.workspace_of(instance)
-    rows: list[PiiFingerprint] = []
-    for name in names:
-        value = getattr(instance, name)
-        call = _first_unlinked(calls, workspace_id, value, (spec.model_label, name))
-        if call is None:
-            continue
-        call.linked.add((spec.model_label, name))
-        rows.extend(
-            PiiFingerprint(
-                workspace_id=workspace_id,
-                fingerprint=fingerprint,
-                entity_type=entity,
-                model_label=spec.model_label,
-                field_name=name,
-                object_id=instance.pk,
-                token=token[:300],
+    names = [name for name in spec.fields if fields is None or name in fields]
+    links: list[PiiFingerprint] = []
+    for instance in rows:
+        for name in names:
+            call = _first_unlinked(
+                calls, workspace_id, getattr(instance, name), (spec.model_label, name)
             )
-            for entity, fingerprint, token in call.values
-        )
-    if rows:
-        PiiFingerprint.objects.bulk_create(rows)
+            if call is None:
+                continue
+            call.linked.add((spec.model_label, name))
+            links.extend(
+                PiiFingerprint(
+                    workspace_id=workspace_id,
+                    fingerprint=fingerprint,
+                    entity_type=entity,
+                    model_label=spec.model_label,
+                    field_name=name,
+                    object_id=instance.pk,
+                    token=token[:300],
+                )
+                for entity, fingerprint, token in call.values
+            )
+    if links:
+        PiiFingerprint.objects.bulk_create(links)
 
 
 def _first_unlinked(

@@ -6,7 +6,9 @@ primary key, one short transaction per batch: the rows of the batch are locked, 
 only where the text changed, one audit event lists the changed ids, and the job's cursor and
 counts move forward in the same transaction, so a retried task resumes exactly where the last
 committed batch ended. Masking is idempotent (the engine leaves its own tokens alone), so
-running a job again changes nothing.
+running a job again changes nothing. `bulk_update` sends no signals, so the batch reports the
+rows it changed (apps.privacy.saved): erasure fingerprints get linked to them like to rows
+saved by the services.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from apps.privacy.engine import text_mask as engine_text_mask
 from apps.privacy.models import PiiScanJob, ScanStatus
 from apps.privacy.policies import json_mask, text_mask
 from apps.privacy.registry import MaskedField, masked_fields
+from apps.privacy.saved import masked_rows_saved
 from apps.privacy.services import pii_scan_job_claim
 from apps.workspaces.principal import Principal
 
@@ -69,6 +72,7 @@ def pii_rescan_batch(*, job_id: int, field: MaskedField, after_id: int, size: in
             changed.append(row)
     if changed:
         field.model._base_manager.bulk_update(changed, [field.field_name])
+        masked_rows_saved(workspace_id=job.workspace_id, rows=changed, fields=[field.field_name])
     if changed or unscannable:
         audit_event_record(
             actor=SCAN_ACTOR,

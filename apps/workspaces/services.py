@@ -19,6 +19,7 @@ from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.privacy.engine import PIIInputError
 from apps.privacy.policies import text_mask
+from apps.privacy.saved import masked_rows_saved
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action, Role
@@ -304,6 +305,7 @@ def agent_create(
     description = _masked_text(workspace, "description", description)
     agent = Agent(workspace=workspace, team=team, name=name, slug=slug, description=description)
     _save_unique(agent, f"An agent with slug {slug!r} exists in this workspace.", "slug")
+    masked_rows_saved(workspace_id=workspace.pk, rows=[agent])
     audit_event_record(
         actor=actor,
         action="agent.create",
@@ -335,6 +337,7 @@ def agent_update(*, actor: Any, agent: Agent, **changes: Any) -> Agent:
     if audit_snapshot(agent, AGENT_FIELDS) == before:
         return agent
     agent.save(update_fields=[*changes])
+    masked_rows_saved(workspace_id=agent.workspace_id, rows=[agent], fields=changes)
     audit_event_record(
         actor=actor,
         action="agent.update",

@@ -25,6 +25,7 @@ from apps.memories.models import (
     WritePolicy,
 )
 from apps.privacy.engine import PIIInputError
+from apps.privacy.saved import masked_rows_saved
 from apps.privacy.services import text_mask
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import Principal, as_principal
@@ -370,7 +371,7 @@ def embed(texts: list[str]) -> list[list[float]]:
 
 
 def record_version(item: MemoryItem, principal: Principal, reason: str) -> MemoryVersion:
-    return MemoryVersion.objects.create(
+    version = MemoryVersion.objects.create(
         item=item,
         version=item.version,
         content=item.content,
@@ -384,6 +385,8 @@ def record_version(item: MemoryItem, principal: Principal, reason: str) -> Memor
         actor_label=masked(item.workspace_id, "actor", principal.label)[:200],
         reason=masked(item.workspace_id, "reason", reason) if reason else "",
     )
+    masked_rows_saved(workspace_id=item.workspace_id, rows=[version])
+    return version
 
 
 def ids_of(values: Iterable[Any]) -> list[int]:

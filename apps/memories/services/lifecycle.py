@@ -37,6 +37,7 @@ from apps.memories.services.common import (
     snapshot,
     write_policy_for,
 )
+from apps.privacy.saved import masked_rows_saved
 from apps.reviews import intake
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
@@ -105,6 +106,7 @@ def _apply(
         record_version(item, principal, reason or action.split(".")[-1])
     item.updated_at = timezone.now()
     item.save(update_fields=fields)
+    masked_rows_saved(workspace_id=item.workspace_id, rows=[item], fields=fields)
     audit_event_record(
         actor=principal,
         action=action,

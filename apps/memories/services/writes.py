@@ -41,6 +41,7 @@ from apps.memories.services.common import (
     target_of,
     write_policy_for,
 )
+from apps.privacy.saved import masked_rows_saved
 from apps.reviews import intake
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import Principal
@@ -208,6 +209,7 @@ def insert(principal: Principal, write: Write, status: str) -> MemoryItem:
         created_at=now,
         updated_at=now,
     )
+    masked_rows_saved(workspace_id=item.workspace_id, rows=[item])
     if write.parents:
         item.parents.set(write.parents)
     record_version(item, principal, "written")

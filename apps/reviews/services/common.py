@@ -13,6 +13,7 @@ from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.memories.models import MemoryItem
 from apps.memories.selectors import content_diff
 from apps.memories.services.common import is_operator
+from apps.privacy.saved import masked_rows_saved
 from apps.reviews.intake import masked_reason
 from apps.reviews.models import EditPair, RequestStatus, ReviewRequest, ReviewSettings
 from apps.workspaces.principal import Principal
@@ -145,6 +146,7 @@ def close(
             "decided_at",
         ]
     )
+    masked_rows_saved(workspace_id=request.workspace_id, rows=[request], fields=["reason"])
     audit_event_record(
         actor=principal,
         action=action,
