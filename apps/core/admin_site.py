@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from unfold.admin import ModelAdmin
 
 from apps.core.exceptions import ServiceError
+from apps.core.paginator import CappedCountPaginator
+from apps.workspaces.grants import grants_of
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action, roles_allowed
 
@@ -41,6 +43,9 @@ def has_console_access(request: HttpRequest) -> bool:
     def compute() -> bool:
         from apps.workspaces.models import AgentGroupObjectPermission, AgentUserObjectPermission
 
+        grants = grants_of(user)
+        if grants is not None:
+            return bool(grants.memberships or grants.per_agent)
         return bool(
             user.memberships.exists()
             or AgentUserObjectPermission.objects.filter(user=user).exists()
@@ -69,6 +74,9 @@ def is_read_only(request: HttpRequest) -> bool:
         )
 
         writes = {role for action in WRITE_ACTIONS for role in roles_allowed(action)}
+        grants = grants_of(user)
+        if grants is not None:
+            return not (grants.holds(writes) or grants.per_agent)
         return not (
             Membership.objects.filter(user=user, role__in=writes).exists()
             or AgentUserObjectPermission.objects.filter(user=user).exists()
@@ -93,7 +101,11 @@ class ScopedModelAdmin(ModelAdmin):
     view_action: str = Action.VIEW
     change_action: str = Action.MANAGE
     workspace_roles_only = False
+    # True where the model's visible_to(user, action) includes every row of the workspaces in
+    # which the user holds a workspace-level role allowing `action` (memories, review requests).
+    workspace_role_covers_objects = False
     show_full_result_count = False
+    paginator = CappedCountPaginator  # counts at most ADMIN_COUNT_CAP rows
     list_per_page = 50
 
     def scoped(self, request: HttpRequest, action: str) -> QuerySet[Any]:
@@ -113,6 +125,10 @@ class ScopedModelAdmin(ModelAdmin):
 
         def compute() -> bool:
             user: Any = request.user
+            grants = grants_of(user)
+            if grants is not None:
+                allowed = roles_allowed(action)
+                return grants.holds(allowed, workspace_level_only=self.workspace_roles_only)
             roles = Membership.objects.filter(user=user, role__in=roles_allowed(action))
             if self.workspace_roles_only:
                 roles = roles.filter(team__isnull=True)
@@ -134,9 +150,18 @@ class ScopedModelAdmin(ModelAdmin):
             key: tuple[Any, ...] = (self.opts.label, action)
             return per_request(request, key, lambda: self.capable(request, action))
         key = (self.opts.label, action, obj.pk)
-        return per_request(
-            request, key, lambda: self.scoped(request, action).filter(pk=obj.pk).exists()
-        )
+        return per_request(request, key, lambda: self._may(request, action, obj))
+
+    def _may(self, request: HttpRequest, action: str, obj: models.Model) -> bool:
+        """A workspace-level role allowing `action` in the object's workspace answers from the
+        request's membership snapshot (where the model's scoping grants exactly that: set
+        `workspace_role_covers_objects`); anything else asks the database."""
+        grants = grants_of(request.user)
+        workspace_id = getattr(obj, "workspace_id", None)
+        covered = self.workspace_role_covers_objects and grants is not None and workspace_id
+        if covered and workspace_id in grants.workspace_ids(action):  # type: ignore[union-attr]
+            return True
+        return bool(self.scoped(request, action).filter(pk=obj.pk).exists())
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._allowed(request, self.view_action, None)

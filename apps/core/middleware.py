@@ -97,3 +97,25 @@ class ServerTimingMiddleware:
             f'desc="{db["queries"]} queries"'
         )
         return response
+
+
+class RequestGrantsMiddleware:
+    """Admin pages read the signed-in person's memberships once per request and scope by the
+    ids (apps/workspaces/grants.py). After AuthenticationMiddleware."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+        self.prefix = ""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not self.prefix:
+            from django.urls import reverse
+
+            self.prefix = reverse("admin:index")
+        if request.path.startswith(self.prefix):
+            user: Any = request.user
+            if user.is_authenticated and not user.is_superuser:
+                from apps.workspaces.grants import grants_enable
+
+                grants_enable(user)
+        return self.get_response(request)

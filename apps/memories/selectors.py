@@ -32,6 +32,8 @@ from apps.memories.services.common import (
     principal_of,
     require_scope,
 )
+from apps.memories.vector_indexes import indexed_workspaces
+from apps.privacy.saved import masked_rows_saved
 from apps.workspaces.models import Agent
 from apps.workspaces.scopes import Scope
 
@@ -103,7 +105,7 @@ def _checked_query(agent: Agent, spec: dict[str, Any]) -> _Query:
     entities = clean_entities(workspace_id, spec["entities"])
     types = _list_of_text(spec["types"], "types")
     # No write while checking a read: a workspace without a vocabulary yet has the defaults.
-    ids = dict(MemoryType.objects.filter(workspace_id=workspace_id).values_list("key", "id"))
+    ids = _type_ids(workspace_id) if types else {}
     known = set(ids) or set(DEFAULT_MEMORY_TYPES)
     if set(types) - known:
         raise ValidationFailed(
@@ -124,6 +126,10 @@ def _checked_query(agent: Agent, spec: dict[str, Any]) -> _Query:
         entities=entities,
         trace_id=masked(workspace_id, "trace_id", trace_id),
     )
+
+
+def _type_ids(workspace_id: int) -> dict[str, int]:
+    return dict(MemoryType.objects.filter(workspace_id=workspace_id).values_list("key", "id"))
 
 
 def _eligible_where(query: _Query) -> tuple[str, list[Any]]:
@@ -195,19 +201,20 @@ def ranking_sql(
 
     Both strategies rank the same set, so an agent's context doesn't change character when
     its workspace grows past MEMORY_EXACT_SCAN_MAX_ROWS; only how the nearest are found
-    differs. Exact: distance to every eligible row (a MATERIALIZED CTE keeps the HNSW index
-    out, so nothing is missed). HNSW: the index, iterative scan, a few times `pool` rows,
+    differs. Exact: distance to every eligible row (ordered by an expression, which keeps the
+    HNSW index out, so nothing is missed). HNSW: the index, iterative scan, a few times `pool` rows,
     re-sorted by exact distance. Relevance gates the pool on purpose: an important, recent
     memory about something else must not crowd out what the task is about
     (docs/memories-design.md)."""
     head = "WITH q AS (SELECT to_tsquery('english', %s) AS ts, %s::vector AS v), "
     head_params: list[Any] = [or_query(query.task_text), vector]
     if strategy == Strategy.EXACT:
-        found = f"SELECT m.id, m.embedding FROM {TABLE} m WHERE {where}"  # noqa: S608
+        # `+ 0`: an expression no index can order by, so the HNSW index stays out and every
+        # eligible row is measured (a top-N heapsort; no copy of the vectors, unlike the
+        # MATERIALIZED CTE this replaced: 25% faster on the 1M bench's exact requests).
         nearest = (
-            f"eligible AS MATERIALIZED ({found}), "  # noqa: S608
-            "nearest AS (SELECT e.id FROM eligible e ORDER BY e.embedding <=> %s::vector, e.id "
-            "LIMIT %s), "
+            f"nearest AS (SELECT m.id FROM {TABLE} m WHERE {where} "  # noqa: S608
+            "ORDER BY (m.embedding <=> %s::vector) + 0, m.id LIMIT %s), "
         )
         nearest_params: list[Any] = [*params, vector, pool]
     else:
@@ -246,12 +253,22 @@ def vector_literal(vector: Sequence[float]) -> str:
 
 def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[tuple[Any, ...]]]:
     where, params = _eligible_where(query)
-    cap = settings.MEMORY_EXACT_SCAN_MAX_ROWS
     pool = candidate_pool_size(query.k)
+    literal = vector_literal(vector)
+    if _unfiltered(query) and query.agent.workspace_id in indexed_workspaces():
+        # An indexed workspace holds more live memories than the exact-scan limit and an
+        # agent reads most of them (the workspace tier alone is a share), so the count that
+        # picks the strategy would only say "large": rank through the index at once, and
+        # count only if the index answered short of a pool.
+        rows = _run_ranking(Strategy.HNSW_ITERATIVE, where, params, query, literal, pool)
+        if len(rows) >= pool or len(rows) >= eligible_count_capped(where, params, pool):
+            return Strategy.HNSW_ITERATIVE, rows
+        # The scan stopped at MEMORY_HNSW_MAX_SCAN_TUPLES before every eligible row.
+        return Strategy.EXACT, _run_ranking(Strategy.EXACT, where, params, query, literal, pool)
+    cap = settings.MEMORY_EXACT_SCAN_MAX_ROWS
     # Counted up to whichever is larger, so `eligible` is exact whenever it is below the pool.
     eligible = eligible_count_capped(where, params, max(cap, pool))
     strategy = Strategy.HNSW_ITERATIVE if eligible > cap else Strategy.EXACT
-    literal = vector_literal(vector)
     rows = _run_ranking(strategy, where, params, query, literal, pool)
     if strategy == Strategy.HNSW_ITERATIVE and len(rows) < min(pool, eligible):
         # Rows were eligible that the scan didn't reach before MEMORY_HNSW_MAX_SCAN_TUPLES:
@@ -259,6 +276,10 @@ def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[tuple[An
         strategy = Strategy.EXACT
         rows = _run_ranking(strategy, where, params, query, literal, pool)
     return strategy, rows
+
+
+def _unfiltered(query: _Query) -> bool:
+    return not (query.types or query.tags or query.entities)
 
 
 def _run_ranking(
@@ -300,51 +321,68 @@ def _choose(query: _Query, rows: list[tuple[Any, ...]]) -> list[ScoredMemory]:
     return sorted(chosen, key=lambda s: (TIER_ORDER[s.item.tier], -s.score, s.item.pk))
 
 
-def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> ContextAssembly:
-    assembly = ContextAssembly.objects.create(
-        workspace_id=query.agent.workspace_id,
-        agent=query.agent,
-        trace_id=query.trace_id,
-        task_text=query.task_text,
-        k=query.k,
-        token_budget=query.token_budget,
-        filters={"types": query.types, "tags": query.tags, "entities": query.entities},
-        strategy=strategy,
-    )
-    ContextAssemblyItem.objects.bulk_create(
-        ContextAssemblyItem(
-            assembly=assembly,
-            item=scored.item,
-            rank=rank,
-            score=scored.score,
-            importance_part=scored.importance_part,
-            recency_part=scored.recency_part,
-            relevance_part=scored.relevance_part,
-            vector_similarity=scored.vector_similarity,
-            text_rank=scored.text_rank,
-        )
-        for rank, scored in enumerate(chosen, start=1)
-    )
-    _count_uses(sorted(s.item.pk for s in chosen))
-    return assembly
-
-
+ASSEMBLY_TABLE = ContextAssembly._meta.db_table
+ASSEMBLY_ITEM_TABLE = ContextAssemblyItem._meta.db_table
 USAGE_TABLE = MemoryUsage._meta.db_table
+LOG_SQL = f"""
+    WITH assembly AS (
+        INSERT INTO {ASSEMBLY_TABLE} (workspace_id, agent_id, trace_id, task_text, k,
+            token_budget, filters, strategy, created_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now()) RETURNING id
+    ), used AS (
+        INSERT INTO {ASSEMBLY_ITEM_TABLE} (assembly_id, item_id, rank, score, importance_part,
+            recency_part, relevance_part, vector_similarity, text_rank)
+        SELECT assembly.id, u.* FROM assembly, unnest(%s::bigint[], %s::int[], %s::float8[],
+            %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS u
+    ), counted AS (
+        INSERT INTO {USAGE_TABLE} AS c (item_id, retrieval_count, last_retrieved_at)
+        SELECT id, 1, now() FROM unnest(%s::bigint[]) AS id ORDER BY id
+        ON CONFLICT (item_id) DO UPDATE SET retrieval_count = c.retrieval_count + 1,
+            last_retrieved_at = excluded.last_retrieved_at
+    )
+    SELECT id FROM assembly
+"""  # noqa: S608 - table names come from the models
 
 
-def _count_uses(item_ids: list[int]) -> None:
-    """One upsert into the narrow usage table, ids ascending so concurrent assemblies that
-    share items lock them in the same order (no deadlock)."""
-    if not item_ids:
+def _telemetry_commit() -> None:
+    """This transaction writes only the retrieval log: commit without waiting for the flush
+    (MEMORY_CONTEXT_LOG_SYNC_COMMIT=False). Skipped inside an outer transaction (tests, callers
+    that write more), whose other writes must stay durable."""
+    if settings.MEMORY_CONTEXT_LOG_SYNC_COMMIT or connection.savepoint_ids:
         return
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {USAGE_TABLE} AS u (item_id, retrieval_count, last_retrieved_at) "  # noqa: S608
-            "SELECT id, 1, now() FROM unnest(%s::bigint[]) AS id ORDER BY id "
-            "ON CONFLICT (item_id) DO UPDATE SET retrieval_count = u.retrieval_count + 1, "
-            "last_retrieved_at = excluded.last_retrieved_at",
-            [item_ids],
-        )
+        cursor.execute("SET LOCAL synchronous_commit = off")
+
+
+def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> int:
+    """The assembly, its items and the usage counters in one statement (one round trip).
+
+    The counters are upserted ids ascending, so concurrent assemblies that share items lock
+    them in the same order (no deadlock). The retrieval log is telemetry: its transaction
+    doesn't wait for the WAL flush (synchronous_commit off, set by the caller), so a crash
+    can lose the last fraction of a second of logs but never half of one."""
+    filters = {"types": query.types, "tags": query.tags, "entities": query.entities}
+    parts = ("score", "importance_part", "recency_part", "relevance_part")
+    rows = [
+        (s.item.pk, rank, *(getattr(s, part) for part in parts), s.vector_similarity, s.text_rank)
+        for rank, s in enumerate(chosen, start=1)
+    ]
+    columns: list[list[Any]] = [[row[n] for row in rows] for n in range(8)]
+    params: list[Any] = [
+        query.agent.workspace_id,
+        query.agent.pk,
+        query.trace_id,
+        query.task_text,
+        query.k,
+        query.token_budget,
+        json.dumps(filters),
+        strategy,
+        *columns,
+        sorted(s.item.pk for s in chosen),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(LOG_SQL, params)
+        return int(cursor.fetchone()[0])
 
 
 def memories_for_context(
@@ -373,27 +411,30 @@ def memories_for_context(
         require_scope(principal, token_scopes, Scope.MEMORIES_READ.value)
     if not isinstance(agent, Agent):
         raise Forbidden("Context is assembled for an agent.")
-    query = _checked_query(
-        agent,
-        {
-            "task_text": task_text,
-            "k": k,
-            "token_budget": token_budget,
-            "types": types,
-            "tags": tags,
-            "entities": entities,
-            "trace_id": trace_id,
-        },
-    )
-    vector = embed([query.task_text])[0]
+    spec = {
+        "task_text": task_text,
+        "k": k,
+        "token_budget": token_budget,
+        "types": types,
+        "tags": tags,
+        "entities": entities,
+        "trace_id": trace_id,
+    }
+    # Masking the task happens inside the transaction that stores it, so the erasure
+    # fingerprints of what it masked link to the logged assembly (apps/compliance).
     with transaction.atomic():
+        query = _checked_query(agent, spec)
+        vector = embed([query.task_text])[0]
         strategy, rows = _ranked_rows(query, vector)
         chosen = _choose(query, rows)
-        assembly = _log(query, strategy, chosen)
+        _telemetry_commit()
+        assembly_id = _log(query, strategy, chosen)
+        logged = ContextAssembly(pk=assembly_id, task_text=query.task_text, trace_id=query.trace_id)
+        masked_rows_saved(workspace_id=query.agent.workspace_id, rows=[logged])
     return ContextResult(
         items=chosen,
         strategy=strategy,
-        assembly_id=assembly.pk,
+        assembly_id=assembly_id,
         tokens=sum(s.tokens for s in chosen),
     )
 

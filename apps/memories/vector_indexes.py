@@ -78,6 +78,27 @@ def workspace_indexes() -> list[WorkspaceIndex]:
     ]
 
 
+_SEEN: dict[str, tuple[float, frozenset[int]]] = {}
+
+
+def indexed_workspaces() -> frozenset[int]:
+    """The workspaces whose index is valid, as this process last listed them (at most
+    MEMORY_INDEX_LIST_CACHE_SECONDS ago). Context ranks an unfiltered request of such a
+    workspace through the index without counting its eligible rows first. A stale answer
+    costs speed, never correctness: a workspace missing here is counted as before, and one
+    whose index is gone is ranked by the planner's exact sort."""
+    now = time.monotonic()
+    seen = _SEEN.get("valid")
+    if seen is None or now - seen[0] > settings.MEMORY_INDEX_LIST_CACHE_SECONDS:
+        seen = (now, frozenset(i.workspace_id for i in workspace_indexes() if i.valid))
+        _SEEN["valid"] = seen
+    return seen[1]
+
+
+def _forget_indexes() -> None:
+    _SEEN.clear()
+
+
 def workspaces_needing_an_index() -> dict[int, int]:
     """{workspace id: live memories} of the workspaces above the threshold (one pass over the
     memory_context_live partial index)."""
@@ -122,6 +143,7 @@ def workspace_index_build(*, actor: Principal, workspace_id: int, live_rows: int
         finally:
             cursor.execute("RESET maintenance_work_mem")
         took = time.monotonic() - started
+    _forget_indexes()
     logger.info("built %s over %d memories in %.1f s", name, live_rows, took)
     _audit(actor, "memory.index.build", workspace_id, {"live_rows": live_rows, "seconds": took})
     return took
@@ -157,4 +179,5 @@ def workspace_indexes_drop_all() -> int:
     with connection.cursor() as cursor:
         for index in indexes:
             cursor.execute(f'DROP INDEX IF EXISTS "{index.name}"')
+    _forget_indexes()
     return len(indexes)

@@ -32,7 +32,7 @@ from apps.memories.models import MemoryType, Tier
 from apps.reviews import services
 from apps.reviews.models import Kind, Priority, RequestStatus, ReviewRequest, ReviewSettings
 from apps.reviews.panels import decision_context
-from apps.reviews.selectors import review_counts_for, with_sla
+from apps.reviews.selectors import review_badge_for, with_sla
 from apps.reviews.services.decisions import DECISION_ARGUMENTS
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import as_principal
@@ -66,8 +66,7 @@ def sidebar_badge(request: HttpRequest) -> str:
     """Waiting requests the person may decide, on the sidebar entry (empty when none)."""
     if not has_console_access(request):
         return ""
-    counts = review_counts_for(request.user)
-    return str(counts.waiting) if counts and counts.waiting else ""
+    return review_badge_for(request.user)
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -169,6 +168,7 @@ class BulkReasonForm(forms.Form):
 class ReviewRequestAdmin(ScopedModelAdmin):
     view_action = Action.VIEW
     change_action = Action.REVIEW
+    workspace_role_covers_objects = True
     list_display = [
         "summary",
         "kind_label",
@@ -210,6 +210,19 @@ class ReviewRequestAdmin(ScopedModelAdmin):
 
     def has_review_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._allowed(request, Action.REVIEW, obj)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        """As the admin's, with what the decision page prints selected along (the workspace's
+        review settings, the item's type): fewer queries per page."""
+        if from_field is not None:
+            return super().get_object(request, object_id, from_field)
+        queryset = self.get_queryset(request).select_related(
+            "workspace__review_settings", "memory__type"
+        )
+        try:
+            return queryset.get(pk=int(object_id))
+        except (ReviewRequest.DoesNotExist, ValueError, TypeError):
+            return None
 
     def can_add(self, request: HttpRequest) -> bool:
         return False  # requests come from proposals, edits, conflicts and promotion requests

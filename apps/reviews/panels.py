@@ -6,12 +6,13 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
 from apps.memories.models import TIER_ORDER, MemoryItem, MemoryVersion, Tier
-from apps.reviews.models import Kind, ReviewRequest
+from apps.reviews.models import Kind, ReviewRequest, ReviewSettings
 from apps.reviews.selectors import neighbours, similar_memories
 from apps.reviews.services.common import review_settings_for
 
@@ -75,14 +76,25 @@ def _diff(obj: ReviewRequest, item: MemoryItem | None) -> dict[str, Any] | None:
                 "new_label": f"v{item.version} (proposed)",
                 "parts": side_by_side(old.content, item.content),
             }
+    if item.version <= 1:
+        return None  # never edited: nothing to compare
     first = MemoryVersion.objects.filter(item=item, version=1).first()
-    if first is not None and item.version > 1:
+    if first is not None:
         return {
             "old_label": "v1 (as proposed)",
             "new_label": f"v{item.version} (now)",
             "parts": side_by_side(first.content, item.content),
         }
     return None
+
+
+def _settings_of(obj: ReviewRequest) -> ReviewSettings:
+    """The workspace's settings as fetched with the request (the decision page selects them
+    along), else read or created with the defaults."""
+    try:
+        return obj.workspace.review_settings
+    except ObjectDoesNotExist:
+        return review_settings_for(obj.workspace_id)
 
 
 def _promotion_tiers(item: MemoryItem | None) -> list[str]:
@@ -102,7 +114,7 @@ def decision_context(
 ) -> dict[str, Any]:
     item = obj.memory
     previous, following = neighbours(queue, obj)
-    settings = review_settings_for(obj.workspace_id)
+    settings = _settings_of(obj)
     return {
         "review": obj,
         "item": item,

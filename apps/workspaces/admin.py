@@ -24,6 +24,7 @@ from apps.core.selectors import workspaces_with_counts
 from apps.memories.admin import coaching_page, coaching_permission
 from apps.workspaces import services
 from apps.workspaces.forms import AgentTokenAddForm, MembershipAddForm
+from apps.workspaces.grants import grants_of
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
@@ -101,6 +102,10 @@ class WorkspaceAdmin(ScopedModelAdmin):
 
 def _manages_workspace(request: HttpRequest, workspace_id: int | None) -> bool:
     def compute() -> bool:
+        grants = grants_of(request.user)
+        if grants is not None:  # Workspace.visible_to(MANAGE) is exactly these ids
+            managed_ids = grants.workspace_ids(Action.MANAGE)
+            return workspace_id in managed_ids if workspace_id else bool(managed_ids)
         managed = Workspace.objects.visible_to(request.user, Action.MANAGE)
         return managed.filter(pk=workspace_id).exists() if workspace_id else managed.exists()
 
@@ -395,6 +400,13 @@ class AgentTokenAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
         return False if obj is not None else super().has_change_permission(request, obj)
 
     def can_add(self, request: HttpRequest) -> bool:
+        grants = grants_of(request.user)
+        if grants is not None:  # manages some agents (the form lists which): no query
+            return bool(
+                grants.per_agent
+                or grants.workspace_ids(Action.MANAGE)
+                or grants.team_ids(Action.MANAGE)
+            )
         return bool(Agent.objects.visible_to(request.user, Action.MANAGE).exists())
 
     def save_model(self, request: HttpRequest, obj: AgentToken, form: Any, change: bool) -> None:
@@ -436,8 +448,29 @@ admin.site.unregister(User)
 admin.site.unregister(Group)
 
 
+class OperatorsOnly:
+    """Accounts and groups are the operators' (superusers'); workspace roles live on
+    memberships. Asking Django's model permissions instead cost every admin page two queries
+    (the sidebar asks whether to list these)."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ModelAdmin):  # type: ignore[type-arg]
+class UserAdmin(OperatorsOnly, BaseUserAdmin, ModelAdmin):  # type: ignore[type-arg]
     """Accounts are the operators' (superusers'); workspace roles live on memberships."""
 
     form = UserChangeForm
@@ -446,5 +479,5 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Group)
-class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+class GroupAdmin(OperatorsOnly, BaseGroupAdmin, ModelAdmin):
     pass

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from apps.workspaces.grants import grants_of
 from apps.workspaces.principal import Principal, as_principal
 from apps.workspaces.roles import Action, Role, roles_allowed
 
@@ -22,15 +23,22 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-def workspace_ids_for(user: User, action: str) -> models.QuerySet[Any]:
-    """Workspaces where `user` holds a workspace-level role allowing `action` (a subquery)."""
+def workspace_ids_for(user: User, action: str) -> models.QuerySet[Any] | list[int]:
+    """Workspaces where `user` holds a workspace-level role allowing `action`: a subquery, or
+    the ids themselves in an admin request (apps/workspaces/grants.py)."""
+    grants = grants_of(user)
+    if grants is not None:
+        return grants.workspace_ids(action)
     return Membership.objects.filter(
         user=user, team__isnull=True, role__in=roles_allowed(action)
     ).values("workspace_id")
 
 
-def team_ids_for(user: User, action: str) -> models.QuerySet[Any]:
-    """Teams where `user` holds a team-level role allowing `action` (a subquery)."""
+def team_ids_for(user: User, action: str) -> models.QuerySet[Any] | list[int]:
+    """Teams where `user` holds a team-level role allowing `action` (as workspace_ids_for)."""
+    grants = grants_of(user)
+    if grants is not None:
+        return grants.team_ids(action)
     return Membership.objects.filter(
         user=user, team__isnull=False, role__in=roles_allowed(action)
     ).values("team_id")

@@ -176,10 +176,13 @@ def measure(client: Any, url: str, requests: int, warmup: int) -> dict[str, Any]
         "full_counts": full_counts,
         "slowest_sql_ms": float(slowest["time"]) * 1000,
         "slowest_sql": slowest["sql"][:300],
+        "all_queries": queries,
     }
 
 
-def run(items: int, requests: int, warmup: int) -> dict[str, Any]:
+def run(
+    items: int, requests: int, warmup: int, *, only: str = "", dump: bool = False
+) -> dict[str, Any]:
     from django.test import Client
 
     who = people()
@@ -188,9 +191,14 @@ def run(items: int, requests: int, warmup: int) -> dict[str, Any]:
         client = Client(SERVER_NAME="127.0.0.1")  # the bench settings allow local hosts only
         client.force_login(who[person])
         for name, url in pages(who["workspace"]).items():
+            if only not in f"{name} ({person})":
+                continue
             results[f"{name} ({person})"] = measure(client, url, requests, warmup)
             r = results[f"{name} ({person})"]
             log(f"{name} ({person}): p95 {r['p95_ms']:.0f} ms, {r['queries']} queries")
+            if dump:
+                for q in r["all_queries"]:
+                    print(f"  {float(q['time']) * 1000:7.1f} ms  {q['sql'][:600]}", file=sys.stderr)
     return {"pages": results, "workspace_items": _count_ws(who["workspace"])}
 
 
@@ -252,10 +260,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--only", default="", help="measure pages whose name contains this")
+    parser.add_argument("--dump", action="store_true", help="print each page's queries")
     args = parser.parse_args()
     setup(args.items)
     timings = seed(args.items, args.reviews)
-    out = run(args.items, args.requests, args.warmup)
+    out = run(args.items, args.requests, args.warmup, only=args.only, dump=args.dump)
     report = render(args.items, args.reviews, timings, out)
     print(report)
     for name, r in out["pages"].items():

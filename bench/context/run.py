@@ -9,9 +9,9 @@ see seed.py), start gunicorn (2 sync workers) on 127.0.0.1 with bench/context/se
   number from 2 concurrent clients. Server time and its database share come from the
   Server-Timing header (`app`, `db`); the client's wall-clock time is measured too.
 - recall@10: each sampled response against an exact scan with the same eligibility and the
-  same scoring (the selector's own exact-strategy SQL: a MATERIALIZED CTE of every eligible
-  row, so no index can approximate), and short results (fewer than k items while >= k are
-  eligible, counted exactly).
+  same scoring (the selector's own exact-strategy SQL: every eligible row ordered by its
+  distance, with index scans off, so no index can approximate), and short results (fewer
+  than k items while >= k are eligible, counted exactly).
 - raw SQL: the same capped count + SET LOCALs + ranking query over psycopg
   (prepare_threshold=None), so Steward's overhead over the bare query is visible.
 - query embedding (hashing, 384-d) timed on its own: it is excluded from the latency target.

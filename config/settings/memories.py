@@ -7,7 +7,7 @@ import re
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_choice, env_int, env_str
+from config.env import env_bool, env_choice, env_int, env_str
 from config.settings.base import CELERY_BEAT_SCHEDULE
 
 
@@ -55,6 +55,10 @@ MEMORY_RECENCY_HALF_LIFE_DAYS = _env_float(
     "MEMORY_RECENCY_HALF_LIFE_DAYS", 30.0, minimum=0.01, maximum=36500
 )
 MEMORY_CONTEXT_MAX_K = env_int("MEMORY_CONTEXT_MAX_K", 100, minimum=1, maximum=1000)
+# Commit the retrieval log (assembly, items, usage counters) waiting for the WAL flush. Off by
+# default: it is telemetry, and the wait was a tail-latency cost on every assembly; a crash
+# loses at most the last ~0.6 s (3 x wal_writer_delay) of logs, never part of one.
+MEMORY_CONTEXT_LOG_SYNC_COMMIT = env_bool("MEMORY_CONTEXT_LOG_SYNC_COMMIT", False)
 # Eligible sets up to this size are ranked by an exact scan; larger ones by HNSW iterative scan.
 MEMORY_EXACT_SCAN_MAX_ROWS = env_int("MEMORY_EXACT_SCAN_MAX_ROWS", 5000, minimum=0)
 MEMORY_HNSW_EF_SEARCH = env_int("MEMORY_HNSW_EF_SEARCH", 400, minimum=10, maximum=1000)
@@ -68,6 +72,8 @@ MEMORY_WORKSPACE_INDEX_MIN_ROWS = env_int(
 MEMORY_WORKSPACE_INDEX_SYNC_SECONDS = env_int(
     "MEMORY_WORKSPACE_INDEX_SYNC_SECONDS", 600, minimum=10
 )
+# How long a process trusts its list of valid workspace indexes (apps/memories/vector_indexes.py).
+MEMORY_INDEX_LIST_CACHE_SECONDS = env_int("MEMORY_INDEX_LIST_CACHE_SECONDS", 60, minimum=0)
 MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16, minimum=4, maximum=100)
 MEMORY_HNSW_EF_CONSTRUCTION = env_int("MEMORY_HNSW_EF_CONSTRUCTION", 128, minimum=16, maximum=1000)
 # maintenance_work_mem for one index build (PostgreSQL units: kB, MB, GB).

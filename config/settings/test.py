@@ -27,3 +27,5 @@ DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DB_NAME", "test_steward")}
 # Test teardown empties tables with TRUNCATE, which the audit trail's triggers refuse elsewhere.
 DATABASES["default"]["OPTIONS"]["options"] = "-c steward.audit_allow_truncate=on"  # noqa: F405
 EMBEDDING_PROVIDER = "hashing"
+# Tests build workspace indexes behind the per-process list's back: always read it fresh.
+MEMORY_INDEX_LIST_CACHE_SECONDS = 0

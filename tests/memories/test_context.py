@@ -8,6 +8,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.core.exceptions import Forbidden, ValidationFailed
@@ -16,6 +18,7 @@ from apps.memories.models import (
     ContextAssembly,
     ContextAssemblyItem,
     MemoryItem,
+    MemoryUsage,
     Status,
     Strategy,
     Tier,
@@ -349,3 +352,47 @@ def test_forgotten_items_leave_context_at_once(cast):
     services.memory_forget(actor=SYSTEM, item=memory)
 
     assert ids(context(cast)) == []
+
+
+def _statements(run: Any) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        run()
+    return [q["sql"] for q in captured.captured_queries]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_retrieval_log_commits_without_waiting_for_the_flush(cast):
+    # Given the assembly's own transaction (no caller's around it)
+    used = item(cast, content="Fintech pricing follow-up: lead with ROI", tier=Tier.WORKSPACE)
+    results = []
+
+    # When context is assembled
+    statements = _statements(lambda: results.append(context(cast)))
+
+    # Then the log is one statement, in a transaction that doesn't wait for the WAL flush
+    assert "SET LOCAL synchronous_commit = off" in statements
+    assert sum("INSERT INTO memories_contextassembly " in sql for sql in statements) == 1
+    logged = ContextAssemblyItem.objects.get(assembly_id=results[0].assembly_id)
+    assert (logged.item_id, logged.rank) == (used.pk, 1)
+    assert MemoryUsage.objects.get(item=used).retrieval_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_log_waits_for_the_flush_when_configured_to(cast, settings):
+    settings.MEMORY_CONTEXT_LOG_SYNC_COMMIT = True
+    item(cast, content="Fintech pricing follow-up: lead with ROI", tier=Tier.WORKSPACE)
+
+    statements = _statements(lambda: context(cast))
+
+    assert not any("synchronous_commit" in sql for sql in statements)
+    assert ContextAssembly.objects.count() == 1
+
+
+def test_inside_a_callers_transaction_the_commit_stays_synchronous(cast):
+    # Given a caller's open transaction (the test's), whose other writes must stay durable
+    item(cast, content="Fintech pricing follow-up: lead with ROI", tier=Tier.WORKSPACE)
+
+    statements = _statements(lambda: context(cast))
+
+    assert not any("synchronous_commit" in sql for sql in statements)
+    assert ContextAssembly.objects.count() == 1

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from apps.memories import selectors
+from apps.memories import selectors, vector_indexes
 from apps.memories.embeddings.hashing import hashed_vector
 from apps.memories.models import MemoryItem, Strategy, Tier
 from apps.memories.selectors import memories_for_context
@@ -86,10 +86,12 @@ def _plain_hnsw_count(workspace_id: int, k: int) -> tuple[int, str]:
         return len(cursor.fetchall()), plan
 
 
-def _assemble(cast: Any, k: int) -> tuple[Any, str, list[str]]:
+def _assemble(cast: Any, k: int, types: tuple[str, ...] = ()) -> tuple[Any, str, list[str]]:
     """Run the selector; return its result, its ranking query and the SET LOCALs before it."""
     with CaptureQueriesContext(connection) as captured:
-        result = memories_for_context(agent=cast.agent, task_text=TASK, k=k, token_scopes=READ)
+        result = memories_for_context(
+            agent=cast.agent, task_text=TASK, k=k, types=types, token_scopes=READ
+        )
     statements = [q["sql"] for q in captured.captured_queries]
     ranking = next(sql for sql in statements if sql.lstrip().startswith("WITH q AS"))
     return result, ranking, [sql for sql in statements if sql.startswith("SET LOCAL")]
@@ -114,13 +116,16 @@ def test_a_naive_filtered_hnsw_scan_starves(crowded):
 
 
 def test_a_small_eligible_set_is_ranked_by_an_exact_scan(crowded):
-    result, ranking, setup = _assemble(crowded, k=ELIGIBLE)
+    # A type filter: the capped count decides (an unfiltered request of an indexed workspace
+    # goes to the index first, see below).
+    kind = MemoryItem.objects.filter(workspace=crowded.workspace).first().type.key
+    result, ranking, setup = _assemble(crowded, k=ELIGIBLE, types=(kind,))
     plan, _ = _run(ranking, setup)
 
     assert result.strategy == Strategy.EXACT
     assert setup == []
     assert len(result.items) == ELIGIBLE
-    assert "CTE Scan on eligible" in plan  # MATERIALIZED: the distance to every eligible row
+    assert "Sort" in plan  # the distance to every eligible row, then the nearest
     assert "hnsw" not in plan
 
 
@@ -178,3 +183,93 @@ def test_an_hnsw_scan_stopped_by_its_tuple_limit_falls_back_to_the_exact_scan(
     # Then the short pool is noticed and ranked exactly: all 20, logged as exact
     assert len(result.items) == ELIGIBLE
     assert result.strategy == Strategy.EXACT
+
+
+@pytest.fixture
+def fresh_index_list() -> Any:
+    """indexed_workspaces() is cached per process; the fixtures build indexes behind its back."""
+    vector_indexes._forget_indexes()
+    yield
+    vector_indexes._forget_indexes()
+
+
+def _spread(cast: Any, count: int) -> None:
+    """`count` workspace-tier memories in all directions, and the workspace's own index."""
+    rng = random.Random(3)
+    kind = memory_type(cast.workspace)
+    rows = []
+    for n in range(count):
+        vector = [rng.gauss(0, 1) for _ in range(settings.EMBEDDING_DIMENSIONS)]
+        norm = sum(x * x for x in vector) ** 0.5
+        rows.append(
+            MemoryItem(
+                workspace=cast.workspace,
+                type=kind,
+                tier=Tier.WORKSPACE,
+                content=f"Spread item {n}",
+                embedding=[x / norm for x in vector],
+                status="approved",
+            )
+        )
+    MemoryItem.objects.bulk_create(rows, batch_size=1000)
+    _index(cast.workspace.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memoryitem")
+
+
+def _index(workspace_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks for the DDL
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        cursor.execute(create_sql(workspace_id, concurrently=False))
+
+
+def test_an_unfiltered_request_of_an_indexed_workspace_skips_the_count(cast, fresh_index_list):
+    # Given a workspace with its own index and more eligible rows than a pool
+    _spread(cast, 300)
+
+    # When an unfiltered request and one filtered by type come in
+    with CaptureQueriesContext(connection) as plain:
+        unfiltered = memories_for_context(agent=cast.agent, task_text=TASK, k=10, token_scopes=READ)
+    kind = MemoryItem.objects.filter(workspace=cast.workspace).first().type.key
+    with CaptureQueriesContext(connection) as typed:
+        filtered = memories_for_context(
+            agent=cast.agent, task_text=TASK, k=10, types=[kind], token_scopes=READ
+        )
+
+    # Then the unfiltered one goes to the index without counting; the filtered one counts
+    plain_sql = [q["sql"] for q in plain.captured_queries]
+    assert not any(sql.startswith("SELECT count(*)") for sql in plain_sql)
+    assert unfiltered.strategy == Strategy.HNSW_ITERATIVE
+    assert len(unfiltered.items) == 10
+    assert any(q["sql"].startswith("SELECT count(*)") for q in typed.captured_queries)
+    assert filtered.strategy == Strategy.EXACT  # 300 eligible: below the exact-scan limit
+    assert len(filtered.items) == 10
+
+
+def test_an_indexed_workspace_with_few_eligible_rows_counts_after_the_index(
+    crowded, fresh_index_list
+):
+    # Given an indexed workspace where the agent may read only 20 rows (3000 are another team's)
+    # When an unfiltered request asks for more than that
+    with CaptureQueriesContext(connection) as captured:
+        result = memories_for_context(
+            agent=crowded.agent, task_text=TASK, k=ELIGIBLE + 5, token_scopes=READ
+        )
+
+    # Then the index answered short of a pool, and a count confirmed that is all there is
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert crowded.workspace.pk in vector_indexes.indexed_workspaces()
+    assert [s.startswith("SELECT count(*)") for s in statements].count(True) == 1
+    assert result.strategy == Strategy.HNSW_ITERATIVE
+    assert len(result.items) == ELIGIBLE
+
+
+def test_the_index_list_is_cached_and_a_build_refreshes_it(cast, fresh_index_list, settings):
+    settings.MEMORY_INDEX_LIST_CACHE_SECONDS = 3600
+    assert cast.workspace.pk not in vector_indexes.indexed_workspaces()
+    _index(cast.workspace.pk)
+
+    assert cast.workspace.pk not in vector_indexes.indexed_workspaces()  # cached
+    vector_indexes._forget_indexes()  # what workspace_index_build and drop_all do
+    assert cast.workspace.pk in vector_indexes.indexed_workspaces()

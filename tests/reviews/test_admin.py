@@ -387,3 +387,20 @@ def test_the_sidebar_badge_counts_what_waits_for_the_person(crew, rf):
         http = rf.get("/admin/")
         http.user = crew.user(who)
         assert sidebar_badge(http) == expected, who
+
+
+def test_the_sidebar_badge_stops_counting_at_its_cap(crew, rf, monkeypatch):
+    from apps.reviews import selectors
+    from apps.reviews.admin import sidebar_badge
+
+    monkeypatch.setattr(selectors, "BADGE_CAP", 2)
+    for n in range(3):
+        propose(crew, f"Proposal {n} on subject number {n * 17} of the queue")
+    http = rf.get("/admin/")
+    http.user = crew.user("reviewer")
+
+    with CaptureQueriesContext(connection) as captured:
+        badge = sidebar_badge(http)
+
+    assert badge == "2+"
+    assert all("LIMIT" in q["sql"] for q in captured.captured_queries if "COUNT" in q["sql"])
