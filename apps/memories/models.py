@@ -269,6 +269,15 @@ class MemoryItem(models.Model):
                 condition=Q(status="approved", deleted_at__isnull=True),
                 include=["expires_at", "valid_from", "type"],
             ),
+            # The same, led by type: a request filtered by type counts its eligible rows from
+            # this index alone (bench/context: a BitmapAnd of the type and workspace indexes
+            # then 11,000 heap pages, ~40 ms, was the slowest part of typed requests at 1M).
+            models.Index(
+                fields=["workspace", "type", "tier", "team", "agent"],
+                name="memory_context_typed",
+                condition=Q(status="approved", deleted_at__isnull=True),
+                include=["expires_at", "valid_from"],
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -6,6 +6,7 @@ rows are eligible."""
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import pytest
@@ -273,3 +274,37 @@ def test_the_index_list_is_cached_and_a_build_refreshes_it(cast, fresh_index_lis
     assert cast.workspace.pk not in vector_indexes.indexed_workspaces()  # cached
     vector_indexes._forget_indexes()  # what workspace_index_build and drop_all do
     assert cast.workspace.pk in vector_indexes.indexed_workspaces()
+
+
+def test_the_typed_index_holds_every_column_a_typed_count_reads(crowded):
+    # Given the eligibility filter of a request filtered by type
+    kind = MemoryItem.objects.filter(workspace=crowded.workspace).first().type
+    spec = {"task_text": TASK, "k": 10, "token_budget": None, "types": [kind.key]}
+    query = selectors._checked_query(
+        crowded.agent, {**spec, "tags": [], "entities": {}, "trace_id": ""}
+    )
+    where, _ = selectors._eligible_where(query)
+
+    # When the typed index's definition is read back
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_indexdef('memory_context_typed'::regclass)")
+        definition = cursor.fetchone()[0]
+
+    # Then it leads with workspace and type, holds the rest, and covers only live rows: the
+    # count is answered from it alone (at 1M: 2.9 ms index-only instead of ~40 ms of heap)
+    read = set(re.findall(r"m\.(\w+)", where))
+    keys, _, rest = definition.partition(" INCLUDE ")
+    assert re.search(r"\(workspace_id, type_id, tier, team_id, agent_id\)", keys)
+    assert "(expires_at, valid_from)" in rest
+    assert "status)::text = 'approved'" in rest and "deleted_at IS NULL" in rest
+    assert read <= {
+        "workspace_id",
+        "type_id",
+        "tier",
+        "team_id",
+        "agent_id",
+        "expires_at",
+        "valid_from",
+        "status",
+        "deleted_at",
+    }
