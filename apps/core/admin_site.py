@@ -15,7 +15,7 @@ from unfold.admin import ModelAdmin
 
 from apps.core.exceptions import ServiceError
 from apps.core.paginator import CappedCountPaginator
-from apps.workspaces.grants import grants_of
+from apps.workspaces.grants import Grants, grants_of
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action, roles_allowed
 
@@ -104,6 +104,9 @@ class ScopedModelAdmin(ModelAdmin):
     # True where the model's visible_to(user, action) includes every row of the workspaces in
     # which the user holds a workspace-level role allowing `action` (memories, review requests).
     workspace_role_covers_objects = False
+    # True where visible_to(user, action) holds rows only through a membership role allowing
+    # `action` or a per-agent guardian grant (agents, tokens): without either, none.
+    rows_need_a_role_or_agent_grant = False
     show_full_result_count = False
     paginator = CappedCountPaginator  # counts at most ADMIN_COUNT_CAP rows
     list_per_page = 50
@@ -141,7 +144,12 @@ class ScopedModelAdmin(ModelAdmin):
         a workspace that has no such rows yet) or rows already visible (per-object grants)."""
         if request.user.is_superuser:
             return True
-        return self.holds_role_for(request, action) or self.scoped(request, action).exists()
+        if self.holds_role_for(request, action):
+            return True
+        grants = grants_of(request.user)
+        if self.rows_need_a_role_or_agent_grant and grants is not None and not grants.per_agent:
+            return False  # no role allows it, no per-agent grant: the scoped rows are none
+        return bool(self.scoped(request, action).exists())
 
     def _allowed(self, request: HttpRequest, action: str, obj: models.Model | None) -> bool:
         if not has_console_access(request):
@@ -152,14 +160,24 @@ class ScopedModelAdmin(ModelAdmin):
         key = (self.opts.label, action, obj.pk)
         return per_request(request, key, lambda: self._may(request, action, obj))
 
-    def _may(self, request: HttpRequest, action: str, obj: models.Model) -> bool:
-        """A workspace-level role allowing `action` in the object's workspace answers from the
-        request's membership snapshot (where the model's scoping grants exactly that: set
-        `workspace_role_covers_objects`); anything else asks the database."""
-        grants = grants_of(request.user)
+    def grants_cover(self, grants: Grants, action: str, obj: models.Model) -> bool:
+        """Whether the snapshot alone shows `obj` is in visible_to(user, action): a
+        workspace-level role there, where the model's scoping includes every row of such
+        workspaces (`workspace_role_covers_objects`). False means "ask the database"."""
         workspace_id = getattr(obj, "workspace_id", None)
-        covered = self.workspace_role_covers_objects and grants is not None and workspace_id
-        if covered and workspace_id in grants.workspace_ids(action):  # type: ignore[union-attr]
+        return bool(
+            self.workspace_role_covers_objects
+            and workspace_id
+            and workspace_id in grants.workspace_ids(action)
+        )
+
+    def _may(self, request: HttpRequest, action: str, obj: models.Model) -> bool:
+        """Answer from the request's membership snapshot where it is conclusive
+        (`grants_cover`); anything else asks the database."""
+        if request.user.is_superuser:  # operators see every row: the object exists
+            return True
+        grants = grants_of(request.user)
+        if grants is not None and self.grants_cover(grants, action, obj):
             return True
         return bool(self.scoped(request, action).filter(pk=obj.pk).exists())
 

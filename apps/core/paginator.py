@@ -3,7 +3,7 @@
 Django's changelist asks its paginator for `count` on every page. Over a million memories (or
 a long review queue) that COUNT(*) is most of the page's time. This paginator counts at most
 ADMIN_COUNT_CAP + 1 rows (`SELECT count(*) FROM (... LIMIT cap + 1)`), so the work is bounded
-whatever the table's size; past the cap the page says "10,000+" and pages stop at the cap.
+whatever the table's size; past the cap the page says "1,000+" and pages stop at the cap.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.utils.functional import cached_property
 
 class AtLeast(int):
     """A count known only to exceed the cap: compares and adds as the cap + 1, prints as
-    "10,000+" (templates show it in the result count and the "select all" note)."""
+    "1,000+" (templates show it in the result count and the "select all" note)."""
 
     def __str__(self) -> str:
         return f"{int(self) - 1:,}+"

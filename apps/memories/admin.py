@@ -44,6 +44,7 @@ from apps.memories.models import (
     Tier,
 )
 from apps.memories.selectors import memory_versions_with_diff
+from apps.workspaces.grants import Grants
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
@@ -194,6 +195,12 @@ class MemoryItemAdmin(ScopedModelAdmin):
 
     def has_review_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._allowed(request, Action.REVIEW, obj)
+
+    def grants_cover(self, grants: Grants, action: str, obj: Any) -> bool:
+        """Team-tier items are visible by a role on their team (MemoryItemQuerySet)."""
+        return super().grants_cover(grants, action, obj) or (
+            obj.tier == Tier.TEAM and obj.team_id in grants.team_ids(action)
+        )
 
     def can_add(self, request: HttpRequest) -> bool:
         return False  # agents and the API write memories; people edit and decide here

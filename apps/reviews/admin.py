@@ -34,6 +34,7 @@ from apps.reviews.models import Kind, Priority, RequestStatus, ReviewRequest, Re
 from apps.reviews.panels import decision_context
 from apps.reviews.selectors import review_badge_for, with_sla
 from apps.reviews.services.decisions import DECISION_ARGUMENTS
+from apps.workspaces.grants import Grants
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
@@ -210,6 +211,13 @@ class ReviewRequestAdmin(ScopedModelAdmin):
 
     def has_review_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._allowed(request, Action.REVIEW, obj)
+
+    def grants_cover(self, grants: Grants, action: str, obj: Any) -> bool:
+        """Requests are visible by a workspace role or by a role on their team."""
+        team_id = getattr(obj, "team_id", None)
+        return super().grants_cover(grants, action, obj) or (
+            team_id is not None and team_id in grants.team_ids(action)
+        )
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         """As the admin's, with what the decision page prints selected along (the workspace's

@@ -154,6 +154,24 @@ class ReviewRequest(models.Model):
                 name="review_pending_queue",
                 condition=Q(status="pending"),
             ),
+            # The queue's order (priority, then age) straight from an index, within one
+            # workspace (its reviewers) and across all (operators): the first page of 100,000
+            # waiting requests without sorting them all (bench/admin).
+            models.Index(
+                fields=["workspace", "-priority", "created_at", "id"],
+                name="review_queue_ws_order",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["-priority", "created_at", "id"],
+                name="review_queue_order",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["team", "-priority", "created_at", "id"],
+                name="review_queue_team_order",
+                condition=Q(status="pending"),
+            ),
             models.Index(fields=["memory", "status"], name="review_memory_status"),
             models.Index(fields=["requested_by_agent", "-id"], name="review_by_agent"),
         ]

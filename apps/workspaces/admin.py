@@ -102,6 +102,8 @@ class WorkspaceAdmin(ScopedModelAdmin):
 
 def _manages_workspace(request: HttpRequest, workspace_id: int | None) -> bool:
     def compute() -> bool:
+        if request.user.is_superuser and not workspace_id:
+            return True  # operators manage every workspace (the form lists which exist)
         grants = grants_of(request.user)
         if grants is not None:  # Workspace.visible_to(MANAGE) is exactly these ids
             managed_ids = grants.workspace_ids(Action.MANAGE)
@@ -234,6 +236,7 @@ def _through_service(form_class: Any, request: HttpRequest, holder: str) -> Any:
 @admin.register(Agent)
 class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin):
     workspace_choices_in_part = True
+    rows_need_a_role_or_agent_grant = True
     list_display = ["name", "workspace", "team", "active_badge", "token_total", "created_at"]
     list_filter = [_only_visible("workspace"), _only_visible("team"), "is_active"]
     list_select_related = ["workspace", "team"]
@@ -359,6 +362,7 @@ class AgentTokenAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
     """Token metadata is for those who manage the agent; the secret is shown once, on issue."""
 
     view_action = Action.MANAGE
+    rows_need_a_role_or_agent_grant = True
     form = AgentTokenAddForm
     list_display = ["name", "agent", "display_prefix", "state_label", "expires_at", "last_used_at"]
     list_filter = [_only_visible("agent__workspace"), _only_visible("agent")]
@@ -400,6 +404,8 @@ class AgentTokenAdmin(_ManagedChoicesMixin, ScopedModelAdmin):
         return False if obj is not None else super().has_change_permission(request, obj)
 
     def can_add(self, request: HttpRequest) -> bool:
+        if request.user.is_superuser:
+            return True  # the form lists the agents there are
         grants = grants_of(request.user)
         if grants is not None:  # manages some agents (the form lists which): no query
             return bool(

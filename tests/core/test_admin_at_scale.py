@@ -132,3 +132,40 @@ def test_accounts_and_groups_are_for_operators(cast, client, who, expected, page
     response = client.get(reverse(f"admin:{page}_changelist"))
 
     assert response.status_code == expected
+
+
+@pytest.mark.parametrize(
+    "who", ["owner", "admin", "reviewer", "team_admin", "team_viewer", "outsider"]
+)
+def test_reset_permission_from_the_snapshot_matches_the_query(cast, who):
+    from apps.memories.services.console import may_reset_agent
+
+    user = cast.user(who)
+    by_query = may_reset_agent(user, cast.agent)
+    snapshot_user = type(user).objects.get(pk=user.pk)
+    snapshot_user._steward_grants_enabled = True
+
+    assert may_reset_agent(snapshot_user, cast.agent) == by_query
+    assert grants_of(snapshot_user) is not None
+
+
+@pytest.mark.parametrize("who", ["owner", "viewer", "team_admin", "team_viewer", "outsider"])
+def test_agent_pages_shortcut_agrees_with_the_scoped_rows(cast, who):
+    from django.contrib import admin
+
+    from apps.workspaces.models import Agent, AgentToken
+
+    user = cast.user(who)
+    asked = ((Agent, Action.VIEW), (Agent, Action.MANAGE), (AgentToken, Action.MANAGE))
+    for model, action in asked:
+        request = type("R", (), {})()
+        snapshot_user = type(user).objects.get(pk=user.pk)
+        snapshot_user._steward_grants_enabled = True
+        request.user = snapshot_user
+        request.__dict__["_steward_memo"] = {}
+        model_admin = admin.site._registry[model]
+
+        assert model_admin.capable(request, action) == (
+            model_admin.holds_role_for(request, action)
+            or model.objects.visible_to(user, action).exists()
+        ), (model, action)

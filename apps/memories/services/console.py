@@ -22,6 +22,7 @@ from apps.core.exceptions import Forbidden, ValidationFailed
 from apps.memories.models import ConflictStatus, MemoryConflict, MemoryItem, Status, Tier
 from apps.memories.services.common import is_operator, principal_of
 from apps.reviews import intake
+from apps.workspaces.grants import grants_of
 from apps.workspaces.models import Agent, Membership
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action, roles_allowed
@@ -44,6 +45,13 @@ def may_reset_agent(actor: Any, agent: Agent) -> bool:
         return True
     if principal.kind != "user":
         return False
+    grants = grants_of(principal.required_user)
+    if grants is not None:  # an admin request's membership snapshot: the same rule, no query
+        return any(
+            ws == agent.workspace_id and (team is None or team == agent.team_id)
+            for role, ws, team in grants.memberships
+            if role in roles_allowed(Action.MANAGE)
+        )
     where = Q(team__isnull=True)
     if agent.team_id is not None:
         where |= Q(team_id=agent.team_id)
