@@ -125,3 +125,12 @@ def test_rows_of_unregistered_models_and_empty_batches_are_ignored(cast):
     masked_rows_saved(workspace_id=cast.workspace.pk, rows=[cast.workspace])
 
     assert PiiFingerprint.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_context_assembly_outside_any_transaction_is_linked(cast):
+    # Given no caller's transaction (as a web request): the task is masked inside the
+    # assembly's own transaction, so the masking is remembered for the link
+    result = memories_for_context(agent=cast.agent, task_text=f"Write to {EMAIL} about renewal")
+
+    assert ("memories.ContextAssembly", result.assembly_id, "task_text") in linked(cast)
