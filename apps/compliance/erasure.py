@@ -333,16 +333,21 @@ def _delete_in_batches(request: ErasureRequest, label: str, ids: set[int]) -> in
             ErasureRequest.objects.filter(pk=request.pk).update(
                 processed=F("processed") + len(batch)
             )
-            audit_event_record(
-                actor=ERASURE_ACTOR,
-                action="erasure.delete_batch",
-                object_type=model._meta.label_lower,
-                workspace_id=request.workspace_id,
-                after={"request": request.pk, "ids": batch},
-                reason=ERASURE_REASON,
-            )
+            _audit_deleted(request, model._meta.label_lower, batch)
         done += len(batch)
     return done
+
+
+def _audit_deleted(request: ErasureRequest, object_type: str, ids: list[Any]) -> None:
+    """One event per deleted batch: the model and the ids, nothing of the subject."""
+    audit_event_record(
+        actor=ERASURE_ACTOR,
+        action="erasure.delete_batch",
+        object_type=object_type,
+        workspace_id=request.workspace_id,
+        after={"request": request.pk, "ids": ids},
+        reason=ERASURE_REASON,
+    )
 
 
 def _scrubbed_value(value: Any, tokens: list[str]) -> Any:
@@ -429,14 +434,7 @@ def _delete_leftover_fingerprints(request: ErasureRequest, subject: Subject) -> 
     for start in range(0, len(leftover), _batch_size()):
         batch = leftover[start : start + _batch_size()]
         PiiFingerprint.objects.filter(pk__in=batch).delete()
-        audit_event_record(
-            actor=ERASURE_ACTOR,
-            action="erasure.delete_batch",
-            object_type=PiiFingerprint._meta.label_lower,
-            workspace_id=request.workspace_id,
-            after={"request": request.pk, "ids": batch},
-            reason=ERASURE_REASON,
-        )
+        _audit_deleted(request, PiiFingerprint._meta.label_lower, batch)
 
 
 @transaction.atomic

@@ -5,7 +5,6 @@ governed table without an audit event naming it or its subject."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,28 +15,17 @@ from apps.compliance.models import ErasureStatus, ExportStatus, RetentionRule
 from apps.memories import services as memories
 from apps.memories.models import ContextAssembly, MemoryItem, Status
 from apps.memories.selectors import memories_for_context
-from apps.privacy import keyring, policies, rescan
+from apps.privacy import rescan
 from apps.privacy import services as privacy
 from apps.privacy.models import PiiScanJob, ScanStatus
 from apps.workspaces.models import Agent
 from apps.workspaces.services import agent_update
 from tests.audit.reconciling import reconcile
+from tests.compliance.conftest import EMAIL, PHONE, fresh_privacy_caches  # noqa: F401 - autouse
 from tests.conftest import SYSTEM
 from tests.reviews.conftest import AGENT_SCOPES
 
 pytestmark = pytest.mark.django_db
-
-EMAIL = "dana.fox@example.com"
-PHONE = "+1 415-555-0132"
-
-
-@pytest.fixture(autouse=True)
-def fresh_privacy_caches() -> Iterator[None]:
-    policies.clear_cache()
-    keyring.masking_keys.cache_clear()
-    yield
-    policies.clear_cache()
-    keyring.masking_keys.cache_clear()
 
 
 def test_a_pii_rescan_start_and_run_are_audited_row_by_row(cast, settings):
