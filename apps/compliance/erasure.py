@@ -290,17 +290,27 @@ def erasure_request_reject(
 # --- execution (the worker) --------------------------------------------------------------------
 
 
+@transaction.atomic
 def erasure_claim(request_id: int) -> bool:
     """Idempotent claim: an approved request, or a running one (a redelivered message after a
-    lost worker continues; every step below is safe to repeat)."""
+    lost worker continues; every step below is safe to repeat). The claim is audited
+    (`erasure.start`), so a run whose worker died is on the trail as started."""
     now = timezone.now()
     claimed = ErasureRequest.objects.filter(id=request_id, status=ErasureStatus.APPROVED).update(
         status=ErasureStatus.RUNNING, started_at=now
     )
-    return (
-        bool(claimed)
-        or ErasureRequest.objects.filter(id=request_id, status=ErasureStatus.RUNNING).exists()
-    )
+    if claimed:
+        request = ErasureRequest.objects.get(pk=request_id)
+        audit_event_record(
+            actor=ERASURE_ACTOR,
+            action="erasure.start",
+            obj=request,
+            workspace_id=request.workspace_id,
+            after={"status": ErasureStatus.RUNNING, "started_at": now},
+            reason=ERASURE_REASON,
+        )
+        return True
+    return ErasureRequest.objects.filter(id=request_id, status=ErasureStatus.RUNNING).exists()
 
 
 def erasure_execute(*, request_id: int) -> None:

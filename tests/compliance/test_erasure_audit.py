@@ -263,3 +263,27 @@ def test_failing_twice_or_an_unknown_request_writes_one_event(cast):
     assert AuditEvent.objects.filter(action="erasure.fail").count() == 1
     request.refresh_from_db()
     assert request.error == "RuntimeError"
+
+
+def test_the_claim_is_audited_once_and_a_redelivery_claims_without_a_second_event(cast):
+    _seed(cast)
+    request = _approved(cast)
+
+    first = erasure.erasure_claim(request.pk)
+    again = erasure.erasure_claim(request.pk)  # a redelivered message after a lost worker
+
+    request.refresh_from_db()
+    assert first and again and request.status == ErasureStatus.RUNNING
+    started = list(AuditEvent.objects.filter(action="erasure.start", object_id=str(request.pk)))
+    assert len(started) == 1
+    assert started[0].after["status"] == ErasureStatus.RUNNING
+    assert started[0].object_type == "compliance.erasurerequest"
+
+
+def test_a_request_not_approved_is_not_claimed_and_not_audited(cast):
+    _seed(cast)
+    request = _approved(cast)
+    ErasureRequest.objects.filter(pk=request.pk).update(status=ErasureStatus.DONE)
+
+    assert not erasure.erasure_claim(request.pk)
+    assert not AuditEvent.objects.filter(action="erasure.start").exists()
