@@ -219,7 +219,20 @@ class ScopedModelAdmin(ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
-        """Bulk actions are all-or-nothing; a refusal names itself instead of a server error."""
+        """Bulk actions are all-or-nothing; a refusal names itself instead of a server error.
+        "Select all" across pages is held to ADMIN_BULK_MAX rows: one transaction over a
+        100,000-request queue would hold its locks for minutes (and list every row on the
+        confirmation page)."""
+        if request.POST.get("select_across") == "1":
+            limit = int(settings.ADMIN_BULK_MAX)
+            if queryset.order_by()[: limit + 1].count() > limit:
+                self.message_user(
+                    request,
+                    f"Nothing was changed: a bulk action takes at most {limit:,} rows. "
+                    "Narrow the list with its filters or search, then select all again.",
+                    messages.ERROR,
+                )
+                return HttpResponseRedirect(request.get_full_path())
         try:
             with transaction.atomic():
                 return super().response_action(request, queryset)

@@ -171,6 +171,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # Admin lists count at most this many rows (apps/core/paginator.py); past it they say "1,000+"
 # and page up to it (20 pages of 50): filters and search find the rest.
 ADMIN_COUNT_CAP = env_int("ADMIN_COUNT_CAP", 1_000, minimum=100)
+# "Select all" bulk actions in the admin act on at most this many rows (one transaction).
+ADMIN_BULK_MAX = env_int("ADMIN_BULK_MAX", 500, minimum=1, maximum=100_000)
 # How long a write's answer is kept for retries sent with the same Idempotency-Key.
 IDEMPOTENCY_TTL_HOURS = env_int("IDEMPOTENCY_TTL_HOURS", 24, minimum=1, maximum=24 * 30)
 AGENT_THROTTLE_RATE = env_str("AGENT_THROTTLE_RATE", "1200/min")

@@ -404,3 +404,25 @@ def test_the_sidebar_badge_stops_counting_at_its_cap(crew, rf, monkeypatch):
 
     assert badge == "2+"
     assert all("LIMIT" in q["sql"] for q in captured.captured_queries if "COUNT" in q["sql"])
+
+
+def test_select_all_is_refused_past_the_bulk_limit_and_changes_nothing(crew, client, settings):
+    settings.ADMIN_BULK_MAX = 2
+    requests = [propose(crew, f"Across pages {n}, subject number {n * 19}") for n in range(3)]
+    client.force_login(crew.user("reviewer"))
+    before = state()
+
+    refused = bulk(client, "approve_selected", requests[:1], select_across="1", confirm="yes")
+
+    assert any("at most 2 rows" in m for m in messages_of(refused))
+    assert state() == before
+
+
+def test_select_all_within_the_bulk_limit_decides_every_matching_row(crew, client, settings):
+    settings.ADMIN_BULK_MAX = 3
+    requests = [propose(crew, f"Across pages {n}, subject number {n * 23}") for n in range(3)]
+    client.force_login(crew.user("reviewer"))
+
+    bulk(client, "expire_selected", requests[:1], select_across="1", confirm="yes")
+
+    assert set(ReviewRequest.objects.values_list("decision", flat=True)) == {"expired"}
