@@ -9,6 +9,7 @@ OFFSET and no COUNT over a big table; the counts a page shows come from the grou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from django.db.models import Count, Q, QuerySet
@@ -42,10 +43,11 @@ class BrainScope:
         target = self.target
         return int(target.pk if isinstance(target, Workspace) else target.workspace_id)
 
+    @cached_property
     def where(self) -> Q:
         """An agent's brain is what its context reads (workspace, own team, own personal
         tier); a team's is the team tier and its agents' personal tiers; a workspace's is
-        everything in it."""
+        everything in it. Built once per scope (a page filters twice: summary and list)."""
         target = self.target
         if isinstance(target, Agent):
             return readable_by_agent(target)
@@ -81,7 +83,7 @@ def brain_items(
     items = (
         MemoryItem.objects.visible_to(user, Action.VIEW)
         .live()
-        .filter(scope.where(), workspace_id=scope.workspace_id)
+        .filter(scope.where, workspace_id=scope.workspace_id)
     )
     if type_key:
         items = items.filter(type__key=type_key)

@@ -179,12 +179,20 @@ def search_settings(strategy: str, pool: int) -> list[str]:
     (ef_search) of MEMORY_HNSW_EF_SEARCH: the recall knob (bench/context)."""
     if strategy != Strategy.HNSW_ITERATIVE:
         return []
-    ef = min(max(int(settings.MEMORY_HNSW_EF_SEARCH), _index_fetch(pool)), 1000)
-    return [
-        "SET LOCAL hnsw.iterative_scan = strict_order",
-        f"SET LOCAL hnsw.ef_search = {ef}",
-        f"SET LOCAL hnsw.max_scan_tuples = {int(settings.MEMORY_HNSW_MAX_SCAN_TUPLES)}",
-    ]
+    return [f"SET LOCAL {name} = {value}" for name, value in hnsw_scan_settings(pool).items()]
+
+
+def hnsw_scan_settings(fetch: int) -> dict[str, str]:
+    """pgvector's settings for a filtered HNSW scan returning `fetch` rows: iterative, in
+    strict distance order, a candidate list of MEMORY_HNSW_EF_SEARCH (at least what is
+    fetched), stopped after MEMORY_HNSW_MAX_SCAN_TUPLES. Context and the decision page's
+    similar items both scan with these."""
+    ef = min(max(int(settings.MEMORY_HNSW_EF_SEARCH), _index_fetch(fetch)), 1000)
+    return {
+        "hnsw.iterative_scan": "strict_order",
+        "hnsw.ef_search": str(ef),
+        "hnsw.max_scan_tuples": str(int(settings.MEMORY_HNSW_MAX_SCAN_TUPLES)),
+    }
 
 
 def _index_fetch(pool: int) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
@@ -29,6 +28,7 @@ from django.db.models.lookups import LessThan
 from pgvector.django import CosineDistance
 
 from apps.memories.models import MemoryItem, Status
+from apps.memories.selectors import hnsw_scan_settings
 from apps.memories.vector_indexes import indexed_workspaces
 from apps.reviews.models import DEFAULT_SLA_HOURS, ReviewRequest, ReviewSettings
 from apps.workspaces.roles import Action
@@ -122,12 +122,11 @@ def similar_memories(user: Any, item: MemoryItem, limit: int = SIMILAR_LIMIT) ->
     )
     if item.workspace_id not in indexed_workspaces():
         return list(rows.order_by(distance + 0, "id")[:limit])
+    scan = hnsw_scan_settings(limit)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), "
-            "set_config('hnsw.ef_search', %s, true), set_config('hnsw.max_scan_tuples', %s, true)",
-            [str(settings.MEMORY_HNSW_EF_SEARCH), str(settings.MEMORY_HNSW_MAX_SCAN_TUPLES)],
-        )
+        # One round trip for the three SET LOCALs of the context path.
+        calls = ", ".join("set_config(%s, %s, true)" for _ in scan)
+        cursor.execute(f"SELECT {calls}", [part for item in scan.items() for part in item])
         return list(rows.order_by(distance)[:limit])
 
 
