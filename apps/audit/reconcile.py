@@ -253,6 +253,7 @@ NOT_GOVERNED: dict[str, str] = {
     # Infrastructure, not data anyone decides on.
     "core.workerheartbeat": "worker liveness for /healthz",
     "core.idempotencyrecord": "replay cache of API answers; the write it replays is audited",
+    "core.outboxmessage": "tasks waiting for the broker; the change that queued one is audited",
     # Retrieval statistics, bumped on every context read (docs/benchmarks.md).
     "memories.memoryusage": "retrieval counters: statistics, not content",
 }

@@ -19,6 +19,7 @@ from apps.compliance.models import ErasureRequest, ErasureStatus, PiiFingerprint
 from apps.compliance.registry import ErasureTarget, erasure_target, erasure_targets
 from apps.compliance.subject import REDACTED, Subject, seal, subject_from_input, unseal
 from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
+from apps.core.outbox import outbox_enqueue
 from apps.privacy.policies import text_mask
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import Principal, as_principal
@@ -250,15 +251,8 @@ def erasure_request_approve(
         after={"status": locked.status},
         reason=_clean_reason(locked.workspace, reason, _subject_of(locked)),
     )
-    request_id = locked.pk
-    transaction.on_commit(lambda: _enqueue(request_id))
+    outbox_enqueue("compliance.erasure_run", args=[locked.pk])
     return locked
-
-
-def _enqueue(request_id: int) -> None:
-    from apps.compliance.tasks import erasure_run
-
-    erasure_run.delay(request_id)
 
 
 @transaction.atomic

@@ -20,6 +20,7 @@ from apps.audit.models import AuditEvent
 from apps.audit.services import audit_event_record
 from apps.compliance.models import ExportChunk, ExportFormat, ExportJob, ExportStatus
 from apps.core.exceptions import ValidationFailed
+from apps.core.outbox import outbox_enqueue
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
@@ -95,15 +96,8 @@ def export_job_start(
         workspace_id=workspace.pk,
         after={"format": job.format, "filters": job.filters},
     )
-    job_id = job.pk
-    transaction.on_commit(lambda: _enqueue(job_id))
+    outbox_enqueue("compliance.export_run", args=[job.pk])
     return job
-
-
-def _enqueue(job_id: int) -> None:
-    from apps.compliance.tasks import export_run
-
-    export_run.delay(job_id)
 
 
 # --- the worker's part -------------------------------------------------------------------------

@@ -46,3 +46,28 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.principal_kind}:{self.principal_id} {self.key}"
+
+
+class OutboxMessage(models.Model):
+    """A task to send, written in the same transaction as the change that asks for it.
+
+    The change and its follow-up commit together or not at all; publishing happens after the
+    commit (apps/core/outbox.py), so a broker outage delays the task instead of failing the
+    write or losing the message. A row is deleted once the broker has taken the message.
+    Rows sharing a `dedup_key` collapse into one pending message.
+    """
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    dedup_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["available_at", "id"], name="outbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} #{self.pk}"

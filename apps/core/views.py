@@ -1,20 +1,26 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+from typing import Any
 
+import redis
 from django.db import connection
 from django.db.models import Max
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from apps.core.models import WorkerHeartbeat
 from config.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
-BROKER_TIMEOUT_S = 2
+BROKER_TIMEOUT_S = 1
 
 
 def _database_ok() -> bool:
@@ -28,16 +34,51 @@ def _database_ok() -> bool:
 
 
 def _broker_ok() -> bool:
-    """One connection attempt, bounded in time, so a dead broker cannot stall the probe."""
+    """Bounded in time, so a dead broker cannot stall the probe. Redis answers a PING; the
+    folder broker's folders must exist and take a file (a connection to it always
+    "succeeds": kombu opens nothing until it reads or writes a message)."""
+    transport = celery_app.connection_for_write().transport_cls
     try:
-        with celery_app.connection_for_write(
-            transport_options={"socket_connect_timeout": BROKER_TIMEOUT_S}
-        ) as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_S)
+        if transport == "filesystem":
+            _check_broker_folders(celery_app.conf.broker_transport_options)
+        elif transport in ("redis", "rediss"):
+            _ping_redis(celery_app.conf.broker_url)
+        else:
+            with celery_app.connection_for_write(
+                transport_options={"socket_connect_timeout": BROKER_TIMEOUT_S}
+            ) as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_S)
         return True
     except Exception as exc:
         logger.warning("healthz: broker unreachable: %s", exc)
         return False
+
+
+def _ping_redis(url: str) -> None:
+    client = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=BROKER_TIMEOUT_S,
+        socket_timeout=BROKER_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        if not client.ping():
+            raise OSError("Redis did not answer PING")
+    finally:
+        client.close()
+
+
+def _check_broker_folders(options: dict[str, Any]) -> None:
+    """Every folder the filesystem transport uses is a folder this process can write to: a
+    file is created and removed in each (a hidden name the transport never reads)."""
+    keys = ["data_folder_in", "data_folder_out", "control_folder"]
+    if options.get("store_processed"):
+        keys.append("processed_folder")
+    for folder in sorted({str(options[key]) for key in keys if options.get(key)}):
+        if not os.path.isdir(folder):
+            raise OSError(f"broker folder {folder} is missing")
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".healthz-", suffix=".probe"):
+            pass
 
 
 def _worker_seen_seconds_ago() -> int | None:

@@ -19,7 +19,7 @@ def expire_due() -> int:
 
 
 @shared_task(name="memories.workspace_indexes_sync", ignore_result=True)
-def workspace_indexes_sync_task() -> list[int]:
-    """Builds the HNSW index of each workspace that outgrew the exact scan; one at a time
-    (an advisory lock), so overlapping beats are harmless."""
-    return workspace_indexes_sync(actor=INDEX_ACTOR)
+def workspace_indexes_sync_task(workspace_id: int | None = None) -> list[int]:
+    """Builds the HNSW index of each workspace that outgrew the exact scan (or of the one a
+    write queued it for); one at a time (an advisory lock), so overlapping runs are harmless."""
+    return workspace_indexes_sync(actor=INDEX_ACTOR, workspace_id=workspace_id)

@@ -99,15 +99,17 @@ def _forget_indexes() -> None:
     _SEEN.clear()
 
 
-def workspaces_needing_an_index() -> dict[int, int]:
+def workspaces_needing_an_index(workspace_id: int | None = None) -> dict[int, int]:
     """{workspace id: live memories} of the workspaces above the threshold (one pass over the
-    memory_context_live partial index)."""
+    memory_context_live partial index), or only of `workspace_id`."""
+    only = "" if workspace_id is None else "AND workspace_id = %s "
+    params = [] if workspace_id is None else [int(workspace_id)]
     with connection.cursor() as cursor:
         cursor.execute(
             f'SELECT workspace_id, count(*) FROM "{TABLE}" '  # noqa: S608 - the model's table
-            "WHERE status = 'approved' AND deleted_at IS NULL "
+            f"WHERE status = 'approved' AND deleted_at IS NULL {only}"
             "GROUP BY workspace_id HAVING count(*) > %s ORDER BY workspace_id",
-            [settings.MEMORY_WORKSPACE_INDEX_MIN_ROWS],
+            [*params, settings.MEMORY_WORKSPACE_INDEX_MIN_ROWS],
         )
         return {int(ws): int(n) for ws, n in cursor.fetchall()}
 
@@ -149,23 +151,24 @@ def workspace_index_build(*, actor: Principal, workspace_id: int, live_rows: int
     return took
 
 
-def workspace_indexes_sync(*, actor: Principal) -> list[int]:
-    """Build the missing or invalid indexes of every workspace above the threshold, largest
-    need first; returns the workspace ids built. Only one sync runs at a time (an advisory
-    lock); a second caller returns at once. Indexes of workspaces that shrank are kept (an
-    index costs writes, dropping and rebuilding one costs more)."""
+def workspace_indexes_sync(*, actor: Principal, workspace_id: int | None = None) -> list[int]:
+    """Build the missing or invalid indexes of every workspace above the threshold (or only of
+    `workspace_id`, the check a write queues), largest need first; returns the workspace ids
+    built. Only one sync runs at a time (an advisory lock); a second caller returns at once.
+    Indexes of workspaces that shrank are kept (an index costs writes, dropping and rebuilding
+    one costs more)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [SYNC_LOCK])
         if not cursor.fetchone()[0]:
             return []
     try:
         have = {i.workspace_id for i in workspace_indexes() if i.valid}
-        need = workspaces_needing_an_index()
+        need = workspaces_needing_an_index(workspace_id)
         built = []
-        for workspace_id, live in sorted(need.items(), key=lambda kv: -kv[1]):
-            if workspace_id not in have:
-                workspace_index_build(actor=actor, workspace_id=workspace_id, live_rows=live)
-                built.append(workspace_id)
+        for needing, live in sorted(need.items(), key=lambda kv: -kv[1]):
+            if needing not in have:
+                workspace_index_build(actor=actor, workspace_id=needing, live_rows=live)
+                built.append(needing)
         return built
     finally:
         with connection.cursor() as cursor:

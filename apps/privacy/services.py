@@ -17,6 +17,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core.exceptions import Forbidden, ValidationFailed
+from apps.core.outbox import outbox_enqueue
 from apps.privacy.engine import (
     EntityType,
     MaskingPolicy,
@@ -294,8 +295,6 @@ def pii_rescan_start(*, actor: Any, workspace: Workspace) -> tuple[PiiScanJob, b
     Returns (job, created). One job per workspace is active at a time: asking again while one
     is queued or running returns that one and writes nothing.
     """
-    from apps.privacy.tasks import pii_rescan_run
-
     require(actor, Action.MANAGE, workspace)
     active = PiiScanJob.objects.filter(workspace=workspace, status__in=ACTIVE_STATUSES).first()
     if active is not None:
@@ -316,8 +315,7 @@ def pii_rescan_start(*, actor: Any, workspace: Workspace) -> tuple[PiiScanJob, b
         workspace_id=workspace.pk,
         after={"job": job.pk, "status": job.status},
     )
-    job_id = job.pk
-    transaction.on_commit(lambda: pii_rescan_run.delay(job_id))
+    outbox_enqueue("privacy.rescan", args=[job.pk])
     return job, True
 
 

@@ -129,16 +129,38 @@ LOGIN_REDIRECT_URL = "admin:index"
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
 BROKER_DIR = STEWARD_HOME / "broker"
 
+# With Redis, a message a worker took but never acked (the worker was killed) goes back to the
+# queue after this many seconds (kombu's visibility_timeout; see celery#6178): longer than the
+# longest task, short enough that a lost task is not stuck for long.
+REDIS_VISIBILITY_TIMEOUT_SECONDS = env_int(
+    "REDIS_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=1, maximum=7 * 24 * 3600
+)
+# Bounded waits on Redis for web processes (cache reads, the outbox's publish, /healthz).
+REDIS_TIMEOUT_SECONDS = 0.5
+
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        "visibility_timeout": REDIS_VISIBILITY_TIMEOUT_SECONDS,
+        "socket_connect_timeout": 2,
+    }
+    # A cache outage degrades to misses (apps/core/cache.py) instead of failing requests.
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "apps.core.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,
+            },
+        }
     }
 else:
     # No Redis: kombu's filesystem transport gives a real broker shared by separate web and
     # worker processes through folders under STEWARD_HOME (see docs/deploy.md for its limits).
-    CELERY_BROKER_URL = "filesystem://"
+    # The transport ignores the host, but kombu warns "No hostname was supplied" on every start
+    # for a URL without one ("filesystem://"), so name one.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -151,6 +173,12 @@ else:
     for _folder in ("queue", "processed", "control"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 
+# Transactional outbox (apps/core/outbox.py): what a commit could not publish is re-sent by a
+# beat task this often, in batches; one publish attempt waits at most the timeout.
+OUTBOX_RELAY_SECONDS = env_int("OUTBOX_RELAY_SECONDS", 10, minimum=1, maximum=3600)
+OUTBOX_RELAY_BATCH = 200
+OUTBOX_PUBLISH_TIMEOUT_SECONDS = REDIS_TIMEOUT_SECONDS
+
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -162,6 +190,7 @@ CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     "worker-heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
     "idempotency-expire": {"task": "core.idempotency_expire", "schedule": 3600.0},
     "compliance-retention": {"task": "compliance.retention_enforce", "schedule": 3600.0},
+    "outbox-relay": {"task": "core.outbox_relay", "schedule": float(OUTBOX_RELAY_SECONDS)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(STEWARD_HOME / "celerybeat-schedule")
 

@@ -72,6 +72,9 @@ MEMORY_WORKSPACE_INDEX_MIN_ROWS = env_int(
 MEMORY_WORKSPACE_INDEX_SYNC_SECONDS = env_int(
     "MEMORY_WORKSPACE_INDEX_SYNC_SECONDS", 600, minimum=10
 )
+# A write that adds live memories to a workspace without an index queues that workspace's
+# check (through the outbox), sent this many seconds later: the writes in between share it.
+MEMORY_INDEX_CHECK_DELAY_SECONDS = env_int("MEMORY_INDEX_CHECK_DELAY_SECONDS", 30, minimum=0)
 # How long a process trusts its list of valid workspace indexes (apps/memories/vector_indexes.py).
 MEMORY_INDEX_LIST_CACHE_SECONDS = env_int("MEMORY_INDEX_LIST_CACHE_SECONDS", 60, minimum=0)
 MEMORY_HNSW_M = env_int("MEMORY_HNSW_M", 16, minimum=4, maximum=100)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.db import OperationalError
@@ -40,6 +42,27 @@ def broker_down(closed_port: int) -> Iterator[None]:
         yield
     finally:
         celery_app.conf.broker_url = before
+
+
+@pytest.fixture
+def folder_broker(tmp_path) -> Iterator[dict[str, str]]:
+    """The filesystem broker `make run` uses without Redis, in folders of this test."""
+    folders = {name: tmp_path / name for name in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir()
+    before = celery_app.conf.broker_url, celery_app.conf.broker_transport_options
+    celery_app.conf.broker_url = "filesystem://localhost/"
+    celery_app.conf.broker_transport_options = {
+        "data_folder_in": str(folders["queue"]),
+        "data_folder_out": str(folders["queue"]),
+        "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]),
+        "store_processed": False,
+    }
+    try:
+        yield {name: str(path) for name, path in folders.items()}
+    finally:
+        celery_app.conf.broker_url, celery_app.conf.broker_transport_options = before
 
 
 class _UnreachableConnection:
@@ -107,3 +130,50 @@ def test_503_naming_both_when_both_are_down(db, client, monkeypatch, broker_down
 def test_answers_head_for_probes_and_refuses_writes(db, client):
     assert client.head("/healthz").status_code == 200
     assert client.post("/healthz").status_code == 405
+
+
+def test_healthy_with_a_working_folder_broker_and_the_probe_leaves_no_file(
+    db, client, folder_broker
+):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["broker_transport"] == "filesystem"
+    assert [list(Path(f).iterdir()) for f in folder_broker.values()] == [[], [], []]
+
+
+@pytest.mark.parametrize("breakage", ["queue removed", "control removed", "queue is a file"])
+def test_503_naming_the_broker_when_a_broker_folder_is_broken(db, client, folder_broker, breakage):
+    # given a folder broker whose queue or control folder is gone or not a folder
+    name = breakage.split()[0]
+    shutil.rmtree(folder_broker[name])
+    if breakage.endswith("a file"):
+        Path(folder_broker[name]).write_text("not a folder")
+
+    # when the probe runs
+    response = client.get("/healthz")
+
+    # then it names the broker
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "broker": "unreachable"}
+    assert response.json()["message"] == "Unreachable: broker."
+
+
+def test_503_when_a_broker_folder_is_read_only(db, client, folder_broker, monkeypatch):
+    # given a queue folder the process may not write to (root ignores chmod, so the write
+    # itself is made to fail as on a read-only file system)
+    import tempfile
+
+    real = tempfile.NamedTemporaryFile
+
+    def read_only(*args, **kwargs):
+        if kwargs.get("dir") == folder_broker["queue"]:
+            raise OSError(30, "Read-only file system")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views.tempfile, "NamedTemporaryFile", read_only)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "unreachable"

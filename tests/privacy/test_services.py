@@ -229,11 +229,18 @@ def test_rescan_start_enqueues_only_the_job_id_after_commit(
 ):
     from unittest import mock
 
-    with mock.patch("apps.privacy.tasks.pii_rescan_run.delay") as delay:
+    from apps.core.models import OutboxMessage
+
+    with mock.patch("apps.core.outbox.celery_app.send_task") as send:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             job, _ = services.pii_rescan_start(actor=cast.user("owner"), workspace=cast.workspace)
-        delay.assert_not_called()
+        send.assert_not_called()
+        queued = OutboxMessage.objects.values_list("task_name", "args", "kwargs")
+        assert list(queued) == [("privacy.rescan", [job.pk], {})]
         for callback in callbacks:
             callback()
 
-    delay.assert_called_once_with(job.pk)
+    send.assert_called_once()
+    assert send.call_args.args == ("privacy.rescan",)
+    assert send.call_args.kwargs["args"] == [job.pk]
+    assert not OutboxMessage.objects.exists()

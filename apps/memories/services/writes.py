@@ -14,6 +14,7 @@ from pgvector.django import CosineDistance
 
 from apps.audit.services import audit_event_record
 from apps.core.exceptions import ServiceError, ValidationFailed
+from apps.core.outbox import outbox_enqueue
 from apps.memories.contradiction import contradiction_reason
 from apps.memories.models import (
     MemoryConflict,
@@ -41,6 +42,7 @@ from apps.memories.services.common import (
     target_of,
     write_policy_for,
 )
+from apps.memories.vector_indexes import indexed_workspaces
 from apps.privacy.saved import masked_rows_saved
 from apps.reviews import intake
 from apps.workspaces.models import Agent, Team, Workspace
@@ -377,4 +379,22 @@ def memory_write_batch(
             ) from exc
     for write, vector in zip(writes, embed([w.content for w in writes]), strict=True):
         write.embedding = vector
-    return [_store(principal, write) for write in writes]
+    results = [_store(principal, write) for write in writes]
+    if any(result.outcome == "created" for result in results):
+        _queue_index_check(workspace.pk)
+    return results
+
+
+def _queue_index_check(workspace_id: int) -> None:
+    """New live memories may have pushed the workspace past MEMORY_WORKSPACE_INDEX_MIN_ROWS:
+    queue its HNSW index check (one pending check per workspace, sent after
+    MEMORY_INDEX_CHECK_DELAY_SECONDS), so a growing tenant gets its index without waiting for
+    the beat sync. One INSERT at most; the broker is never waited on here."""
+    if workspace_id in indexed_workspaces():
+        return
+    outbox_enqueue(
+        "memories.workspace_indexes_sync",
+        kwargs={"workspace_id": workspace_id},
+        dedup_key=f"memories.index_check:{workspace_id}",
+        delay_seconds=settings.MEMORY_INDEX_CHECK_DELAY_SECONDS,
+    )
