@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core.api.errors import api_not_found
+from apps.core.logins import admin_password_change
 from apps.core.views import healthz
 
 api_v1 = [
@@ -14,6 +15,8 @@ api_v1 = [
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # The admin's password change checks the old password through the sign-in lockout.
+    path("admin/password_change/", admin_password_change),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),

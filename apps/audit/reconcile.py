@@ -256,6 +256,11 @@ NOT_GOVERNED: dict[str, str] = {
     "core.outboxmessage": "tasks waiting for the broker; the change that queued one is audited",
     # Retrieval statistics, bumped on every context read (docs/benchmarks.md).
     "memories.memoryusage": "retrieval counters: statistics, not content",
+    # django-axes (apps/core/logins.py): every login writes and resets these; the decisions
+    # are audited instead (login.lockout when one starts, login.unlock, login.records_expire).
+    "axes.accessattempt": "failed-login counters, kept and reset by each login",
+    "axes.accessattemptexpiration": "axes' expiry of a counter (unused: no attempt expiration)",
+    "axes.accessfailurelog": "axes' per-failure log (switched off)",
 }
 
 MEMORY = "memories.memoryitem"

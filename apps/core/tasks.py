@@ -5,6 +5,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.core.idempotency import idempotency_records_expire
+from apps.core.logins import login_records_expire as expire_login_records
 from apps.core.models import WorkerHeartbeat
 from apps.core.outbox import outbox_publish
 
@@ -33,3 +34,9 @@ def outbox_relay() -> int:
         if sent < settings.OUTBOX_RELAY_BATCH:
             break
     return total
+
+
+@shared_task(name="core.login_records_expire", ignore_result=True)
+def login_records_expire() -> int:
+    """Sign-in records past LOGIN_RECORDS_KEEP_DAYS go (audited per batch)."""
+    return expire_login_records()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "axes",
     "apps.core",
     "apps.workspaces",
     "apps.audit",
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestGrantsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a login that axes refused into the lockout page (apps.core.logins).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -96,12 +100,16 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    "apps.core.logins.LoginLockoutBackend",  # first: refuses locked-out logins (django-axes)
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -124,6 +132,28 @@ STORAGES = {
 
 LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
+
+# --- Sign-in lockout (django-axes; docs/security.md "Logins", docs/deploy.md) ----------------
+# Failed logins are counted per account (from any address) and per client address (for any
+# account); at LOGIN_FAILURE_LIMIT either is locked for LOGIN_LOCKOUT_MINUTES, even for the
+# right password, and every further failure restarts the wait. An operator unlocks in the admin.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1, maximum=1000)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+# Behind a reverse proxy: the header it sets (X-Forwarded-For) and how many proxies append to
+# it. Unset: REMOTE_ADDR (then every client behind a proxy shares the proxy's address).
+LOGIN_CLIENT_IP_HEADER = env_str("LOGIN_CLIENT_IP_HEADER", "")
+LOGIN_TRUSTED_PROXY_COUNT = env_int("LOGIN_TRUSTED_PROXY_COUNT", 1, minimum=1, maximum=10)
+# Sign-in records (who signed in from where) and stale failure counters are deleted after this.
+LOGIN_RECORDS_KEEP_DAYS = env_int("LOGIN_RECORDS_KEEP_DAYS", 90, minimum=1, maximum=3650)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = dt.timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "apps.core.logins.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.core.logins.client_ip"
+AXES_ENABLE_ADMIN = False  # apps/core/admin.py: operators only, unlock through a service
+AXES_VERBOSE = False
 
 # --- Redis / Celery -------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
@@ -189,6 +219,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     "worker-heartbeat": {"task": "core.heartbeat", "schedule": 15.0},
     "idempotency-expire": {"task": "core.idempotency_expire", "schedule": 3600.0},
+    "login-records-expire": {"task": "core.login_records_expire", "schedule": 86400.0},
     "compliance-retention": {"task": "compliance.retention_enforce", "schedule": 3600.0},
     "outbox-relay": {"task": "core.outbox_relay", "schedule": float(OUTBOX_RELAY_SECONDS)},
 }
