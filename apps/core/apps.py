@@ -7,7 +7,31 @@ class CoreConfig(AppConfig):
     verbose_name = "Steward core"
 
     def ready(self) -> None:
+        register_login_records()
         register_pii_fields()
+
+
+def register_login_records() -> None:
+    """django-axes' sign-in records (apps.core.logins): lockouts are audited from its signal,
+    the access log is governed (inserts are a log; only the audited expiry deletes), and its
+    text fields are exempt from PII masking: the raw username and address are what lockouts
+    match on, operators alone read them, and they expire (LOGIN_RECORDS_KEEP_DAYS)."""
+    from axes.signals import user_locked_out
+
+    from apps.audit.reconcile import governed_model_register
+    from apps.core.logins import on_user_locked_out
+    from apps.privacy.registry import register_exempt_fields
+
+    user_locked_out.connect(on_user_locked_out, dispatch_uid="steward-login-lockout-audit")
+    governed_model_register("axes.accesslog", ignore={"logout_time"}, log=True)
+    reason = (
+        "sign-in records of no workspace: lockouts match the raw username and address; "
+        "operators only; deleted after LOGIN_RECORDS_KEEP_DAYS"
+    )
+    fields = ("username", "user_agent", "http_accept", "path_info")
+    register_exempt_fields("axes.AccessLog", (*fields, "session_hash"), reason=reason)
+    register_exempt_fields("axes.AccessAttempt", (*fields, "get_data", "post_data"), reason=reason)
+    register_exempt_fields("axes.AccessFailureLog", fields, reason=reason)
 
 
 def register_pii_fields() -> None:
