@@ -5,3 +5,35 @@ class AuditConfig(AppConfig):
     name = "apps.audit"
     label = "audit"
     verbose_name = "Audit trail"
+
+    def ready(self) -> None:
+        register_pii_fields()
+
+
+def register_pii_fields() -> None:
+    """The trail's text in the PII field registry (apps.privacy.registry). audit_event_record
+    masks these; the rows are append-only, so a re-scan reports what slipped, never rewrites."""
+    from apps.privacy.registry import register_exempt_fields, register_masked_field
+
+    for name in ("actor_label", "object_repr", "reason"):
+        register_masked_field("audit.AuditEvent", name, append_only=True)
+    for name in ("before", "after"):
+        register_masked_field("audit.AuditEvent", name, kind="json", append_only=True)
+    register_exempt_fields(
+        "audit.AuditEvent",
+        ("actor_kind", "actor_id", "action", "object_type", "object_id"),
+        reason="written by the code: actor kind and id, action name, model label, primary key",
+    )
+    register_exempt_fields(
+        "audit.AuditEvent",
+        ("request_id",),
+        reason="a generated id, or X-Request-ID restricted to [A-Za-z0-9._:-]{8,64}",
+    )
+    register_exempt_fields("audit.AuditEvent", ("prev_hash", "hash"), reason="SHA-256 hashes")
+    register_exempt_fields("audit.AuditChainHead", ("last_hash",), reason="a SHA-256 hash")
+    register_exempt_fields("audit.AuditChainAnchor", ("hash",), reason="a SHA-256 hash")
+    register_exempt_fields(
+        "audit.AuditVerificationRun",
+        ("trigger", "results", "problem"),
+        reason="written by the verifier: trigger name, per-chain counts, ids and hashes",
+    )

@@ -24,6 +24,7 @@ class ComplianceConfig(AppConfig):
         register_linked()
         register_erasure()
         register_retention()
+        register_pii_fields()
 
 
 def register_linked() -> None:
@@ -38,6 +39,43 @@ def register_linked() -> None:
     register_linked_fields("workspaces.Agent", ("description",))
     if apps.is_installed("apps.reviews"):
         register_linked_fields("reviews.ReviewRequest", ("reason",))
+
+
+def register_pii_fields() -> None:
+    """Compliance's text fields in the PII field registry (apps.privacy.registry)."""
+    from apps.privacy.registry import register_exempt_fields, register_masked_field
+
+    register_masked_field("compliance.ErasureRequest", "reason")
+    register_masked_field("compliance.ExportJob", "filters", kind="json")
+    register_exempt_fields(
+        "compliance.PiiFingerprint",
+        ("fingerprint", "entity_type", "model_label", "field_name", "token"),
+        reason="keyed fingerprints, labels and the masked token (never a raw value)",
+    )
+    register_exempt_fields(
+        "compliance.ErasureRequest",
+        ("status", "subject_label", "subject_fingerprints", "plan", "result", "error"),
+        reason="a status, the subject's masked label and fingerprints, counts and ids, a class "
+        "name",
+    )
+    register_exempt_fields(
+        "compliance.ErasureRequest",
+        ("sealed_subject",),
+        reason="the subject's identifiers, encrypted until the request closes, then wiped",
+    )
+    register_exempt_fields(
+        "compliance.RetentionRule", ("target", "last_error"), reason="a registry key, a sentence"
+    )
+    register_exempt_fields(
+        "compliance.ExportJob",
+        ("format", "status", "verification", "error"),
+        reason="a choice, chain verification results, an exception class name",
+    )
+    register_exempt_fields(
+        "compliance.ExportChunk",
+        ("data",),
+        reason="audit events exactly as stored (masked when written); deleted after 30 days",
+    )
 
 
 def _idempotency_scope(queryset: Any, workspace_id: int) -> Any:

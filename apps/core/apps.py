@@ -56,3 +56,9 @@ def register_pii_fields() -> None:
     )
     for name in ("path", "response_body"):
         register_masked_field("core.IdempotencyRecord", name, scope=records_of_workspace)
+    register_exempt_fields(
+        "core.OutboxMessage",
+        ("task_name", "args", "kwargs", "dedup_key", "last_error"),
+        reason="written by the code: a task name, ids as its arguments (tasks take ids, never "
+        "text), a dedup key, the broker's error",
+    )

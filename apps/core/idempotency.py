@@ -12,6 +12,13 @@ A retry with the same method, path and body gets the stored status and body with
 `Idempotent-Replayed: true`; the same key with a different request is a 409, and so is a
 duplicate that arrives while the first is still running. Records expire after
 IDEMPOTENCY_TTL_HOURS (swept by the `core.idempotency_expire` beat task).
+
+The key itself is never stored: clients put anything in it (an order number, an address), so
+the record holds `key_digest(key)`, an HMAC-SHA256 keyed from SECRET_KEY (Django's
+salted_hmac with its own salt): equal keys still meet on the unique constraint, and the table
+tells nothing about the keys without SECRET_KEY. After a SECRET_KEY rotation the old key,
+kept in SECRET_KEY_FALLBACKS, still finds records written before it. Refusals (4xx) can quote
+what was sent, so their stored body and the path are masked with the default PII policy.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http.request import RawPostDataException
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,6 +48,7 @@ from apps.workspaces.principal import Principal, as_principal
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+KEY_SALT = "steward.core.idempotency-key"
 # An in-flight record this old belongs to a request that died before answering (its change was
 # rolled back with it, see run_claimed), so a retry may take the key over.
 ABANDONED_AFTER = dt.timedelta(minutes=5)
@@ -81,6 +91,25 @@ def validated_key(raw: str) -> str:
     return raw
 
 
+def key_digest(raw: str, *, secret: str | None = None) -> str:
+    """What is stored for an Idempotency-Key: 64 hex characters (the column holds 255)."""
+    return salted_hmac(KEY_SALT, raw, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _fallback_digests(raw: str) -> list[str]:
+    return [key_digest(raw, secret=old) for old in getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+
+
+def _masked(text: str) -> str:
+    """Masked with the default policy: records belong to a principal, not one workspace."""
+    from apps.privacy.engine import DEFAULT_POLICY, PIIInputError, text_mask
+
+    try:
+        return text_mask(text, DEFAULT_POLICY).text
+    except PIIInputError:
+        return ""
+
+
 def request_fingerprint(request: Request) -> str:
     """SHA-256 of method, full path and body: what must match for a retry to be a retry.
 
@@ -104,13 +133,21 @@ def replay_response(record: IdempotencyRecord) -> Response:
 
 
 def claim_key(*, principal: Principal, key: str, method: str, path: str, fingerprint: str) -> Claim:
-    """Insert the record (the caller now runs the write) or answer from an existing one."""
-    identity = {"principal_kind": principal.kind, "principal_id": principal.actor_id, "key": key}
+    """Insert the record (the caller now runs the write) or answer from an existing one.
+
+    `key` is the client's key as sent; only its digest reaches the table."""
+    owner = {"principal_kind": principal.kind, "principal_id": principal.actor_id}
+    identity = {**owner, "key": key_digest(key)}
+    older = _fallback_digests(key)
     for _ in range(CLAIM_ATTEMPTS):
+        if older:
+            claim = _answer_from_older(owner, older, fingerprint)
+            if claim is not None:
+                return claim
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(
-                    **identity, method=method, path=path[:2000], request_hash=fingerprint
+                    **identity, method=method, path=_masked(path)[:2000], request_hash=fingerprint
                 )
             return Claim(record)
         except IntegrityError:
@@ -122,6 +159,12 @@ def claim_key(*, principal: Principal, key: str, method: str, path: str, fingerp
         if claim is not None:
             return claim
     raise IdempotencyInProgress(f"A request with this {HEADER} is still being processed.")
+
+
+def _answer_from_older(owner: dict[str, str], older: list[str], fingerprint: str) -> Claim | None:
+    """A record written under a previous SECRET_KEY answers like one under the current key."""
+    existing = IdempotencyRecord.objects.filter(Q(key__in=older), **owner).first()
+    return None if existing is None else _answer_from(existing, fingerprint)
 
 
 def _answer_from(existing: IdempotencyRecord, fingerprint: str) -> Claim | None:
@@ -163,6 +206,8 @@ def _store(record: IdempotencyRecord, response: Response, secret_fields: tuple[s
     if isinstance(data, dict) and secret_fields:
         data = {name: None if name in secret_fields else value for name, value in data.items()}
     body = "" if data is None else JSONRenderer().render(data).decode()
+    if response.status_code >= 400:
+        body = _masked(body)
     _mine(record).update(
         status_code=response.status_code, response_body=body, completed_at=timezone.now()
     )
@@ -264,3 +309,16 @@ def idempotency_records_expire(*, batch_size: int = 1000, now: dt.datetime | Non
                 0
             ]
         last_id = ids[-1]
+
+
+def records_of_workspace(queryset: Any, workspace_id: int) -> Any:
+    """Records of the workspace's agents and members (records carry no workspace): what a
+    workspace's PII re-scan walks."""
+    from apps.workspaces.models import Agent, Membership
+
+    agents = Agent.objects.filter(workspace_id=workspace_id).values_list("pk", flat=True)
+    users = Membership.objects.filter(workspace_id=workspace_id).values_list("user_id", flat=True)
+    return queryset.filter(
+        Q(principal_kind="agent", principal_id__in=[str(pk) for pk in agents])
+        | Q(principal_kind="user", principal_id__in=[str(pk) for pk in set(users)])
+    )

@@ -33,6 +33,7 @@ from apps.memories.services.common import (
     require_scope,
 )
 from apps.memories.vector_indexes import indexed_workspaces
+from apps.privacy.policies import field_mask
 from apps.privacy.saved import masked_rows_saved
 from apps.workspaces.models import Agent
 from apps.workspaces.scopes import Scope
@@ -114,7 +115,9 @@ def _checked_query(agent: Agent, spec: dict[str, Any]) -> _Query:
         )
     trace_id = spec["trace_id"]
     if not isinstance(trace_id, str) or len(trace_id) > 100:
-        raise ValidationFailed("trace_id is text of at most 100 characters.")
+        raise ValidationFailed(
+            "trace_id is text of at most 100 characters.", fields={"trace_id": ["Invalid."]}
+        )
     return _Query(
         agent=agent,
         task_text=masked(workspace_id, "task_text", text.strip()),
@@ -122,9 +125,9 @@ def _checked_query(agent: Agent, spec: dict[str, Any]) -> _Query:
         token_budget=budget,
         types=types,
         type_ids=[ids[key] for key in types if key in ids],
-        tags=tags,
+        tags=[masked(workspace_id, "tags", tag) for tag in tags],
         entities=entities,
-        trace_id=masked(workspace_id, "trace_id", trace_id),
+        trace_id=field_mask(workspace_id, ContextAssembly, "trace_id", trace_id),
     )
 
 

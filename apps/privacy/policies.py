@@ -20,8 +20,15 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from apps.core.exceptions import ValidationFailed
 from apps.privacy import engine
-from apps.privacy.engine import DEFAULT_POLICY, JsonMaskResult, MaskingPolicy, MaskResult
+from apps.privacy.engine import (
+    DEFAULT_POLICY,
+    JsonMaskResult,
+    MaskingPolicy,
+    MaskResult,
+    PIIInputError,
+)
 from apps.privacy.keyring import masking_keys
 
 VERSION_CHECK_SECONDS = 1.0
@@ -121,3 +128,53 @@ def text_mask(workspace: Any, text: str) -> MaskResult:
 def json_mask(workspace: Any, value: Any) -> JsonMaskResult:
     """Mask every string (and dict key) of a JSON value with the workspace's policy."""
     return engine.json_mask(value, policy_for(workspace), masking_keys())
+
+
+def max_length_of(model: Any, field_name: str) -> int | None:
+    """The column's character limit (of each element, for an array of text), or None."""
+    field = model._meta.get_field(field_name)
+    limit = getattr(field, "max_length", None)
+    base = getattr(field, "base_field", None)
+    if limit is None and base is not None:
+        limit = getattr(base, "max_length", None)
+    return int(limit) if limit is not None else None
+
+
+def field_mask(
+    workspace: Any, model: Any, field_name: str, text: str, *, param: str | None = None
+) -> str:
+    """`text` masked for `model.field_name`: the one masking step of the services.
+
+    Masking can lengthen a value (`a@b.co` becomes `<EMAIL_1>`, a hash or an encrypted token
+    is longer still), so the limit is checked on the masked text, which is what is stored:
+    too long is a ValidationFailed naming `param` (the field's name in the request, default
+    `field_name`), a 400 before anything is written, never a database error. Unusable input
+    (PIIInputError) is refused the same way."""
+    name = param or field_name
+    try:
+        masked = text_mask(workspace, text).text
+    except PIIInputError as exc:
+        raise ValidationFailed(str(exc), fields={name: [str(exc)]}) from None
+    limit = max_length_of(model, field_name)
+    if limit is not None and len(masked) > limit:
+        message = (
+            f"{name} is {len(masked)} characters once personal data in it is masked; the limit "
+            f"is {limit}."
+        )
+        raise ValidationFailed(message, fields={name: [f"At most {limit} characters once masked."]})
+    return masked
+
+
+def identifier_screen(workspace: Any, field_name: str, value: str) -> str:
+    """Identifiers (slugs, keys) are refused, not masked, when they hold personal data: a
+    masked slug would no longer be one."""
+    try:
+        clean = text_mask(workspace, value).text == value
+    except PIIInputError as exc:
+        raise ValidationFailed(str(exc), fields={field_name: [str(exc)]}) from None
+    if not clean:
+        raise ValidationFailed(
+            f"{field_name} is an identifier, not personal data: use another one.",
+            fields={field_name: ["Contains personal data."]},
+        )
+    return value

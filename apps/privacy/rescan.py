@@ -9,6 +9,13 @@ committed batch ended. Masking is idempotent (the engine leaves its own tokens a
 running a job again changes nothing. `bulk_update` sends no signals, so the batch reports the
 rows it changed (apps.privacy.saved): erasure fingerprints get linked to them like to rows
 saved by the services.
+
+Append-only fields (the audit trail) are read, never written: their rows are append-only and
+hash-chained, and data-subject erasure keeps them too (apps.compliance.erasure lists them under
+`kept`). A batch that finds unmasked PII there names those events under `kept_ids` in its
+audit event, for an operator to act on (retention prunes them in the end); the chain still
+verifies. A masked value longer than its column is clipped to fit (`clipped_ids`): the clipped
+text is masked, so no personal data is cut in two.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from apps.audit.services import audit_event_record
 from apps.privacy.engine import DEFAULT_POLICY, PIIInputError
 from apps.privacy.engine import text_mask as engine_text_mask
 from apps.privacy.models import PiiScanJob, ScanStatus
-from apps.privacy.policies import json_mask, text_mask
+from apps.privacy.policies import json_mask, max_length_of, text_mask
 from apps.privacy.registry import MaskedField, masked_fields
 from apps.privacy.saved import masked_rows_saved
 from apps.privacy.services import pii_scan_job_claim
@@ -34,15 +41,36 @@ SCAN_ACTOR = Principal.system("pii-rescan")
 
 
 def _rows(field: MaskedField, workspace_id: int) -> Any:
-    return field.model._base_manager.filter(**{field.workspace_field: workspace_id})
+    return field.rows(workspace_id)
 
 
-def _masked(field: MaskedField, workspace_id: int, value: Any) -> Any:
-    if value is None or (field.kind == "text" and not isinstance(value, str)):
-        return value
-    if field.kind == "json":
-        return json_mask(workspace_id, value).value
-    return text_mask(workspace_id, value).text
+class _Masker:
+    """Masks one field's values with the workspace's policy, clipping to the column and
+    remembering whether it had to (the batch's audit event names clipped rows)."""
+
+    def __init__(self, field: MaskedField, workspace_id: int) -> None:
+        self.field, self.workspace_id = field, workspace_id
+        self.limit = max_length_of(field.model, field.field_name)
+        self.clipped = False
+
+    def text(self, value: str) -> str:
+        masked = text_mask(self.workspace_id, value).text
+        if self.limit is not None and len(masked) > self.limit:
+            self.clipped = True
+            return masked[: self.limit]
+        return masked
+
+    def value(self, value: Any) -> Any:
+        self.clipped = False
+        if value is None:
+            return value
+        if self.field.kind == "json":
+            return json_mask(self.workspace_id, value).value
+        if self.field.kind == "array":
+            if not isinstance(value, list):
+                return value
+            return [self.text(item) if isinstance(item, str) else item for item in value]
+        return self.text(value) if isinstance(value, str) else value
 
 
 @transaction.atomic
@@ -50,43 +78,35 @@ def pii_rescan_batch(*, job_id: int, field: MaskedField, after_id: int, size: in
     """Mask one batch of `field` after primary key `after_id`; the last id done, or None when
     the field has no rows left."""
     job = PiiScanJob.objects.select_for_update().get(pk=job_id)
-    rows = list(
-        _rows(field, job.workspace_id)
-        .select_for_update()
-        .filter(pk__gt=after_id)
-        .order_by("pk")
-        .only("pk", field.field_name)[:size]
-    )
+    rows_of = _rows(field, job.workspace_id)
+    if not field.append_only:
+        rows_of = rows_of.select_for_update(of=("self",))
+    rows = list(rows_of.filter(pk__gt=after_id).order_by("pk").only("pk", field.field_name)[:size])
     if not rows:
         return None
-    changed, unscannable = [], []
+    changed, unscannable, clipped = [], [], []
+    masker = _Masker(field, job.workspace_id)
     for row in rows:
         before = getattr(row, field.field_name)
         try:
-            after = _masked(field, job.workspace_id, before)
+            after = masker.value(before)
         except PIIInputError:
             unscannable.append(row.pk)
             continue
         if after != before:
             setattr(row, field.field_name, after)
             changed.append(row)
-    if changed:
+            if masker.clipped and not field.append_only:
+                clipped.append(row.pk)
+    kept = [row.pk for row in changed] if field.append_only else []
+    if changed and not field.append_only:
         field.model._base_manager.bulk_update(changed, [field.field_name])
         masked_rows_saved(workspace_id=job.workspace_id, rows=changed, fields=[field.field_name])
-    if changed or unscannable:
-        audit_event_record(
-            actor=SCAN_ACTOR,
-            action="pii.rescan_batch",
-            obj=job,
-            workspace_id=job.workspace_id,
-            after={
-                "field": field.label,
-                "changed_ids": [row.pk for row in changed],
-                "unscannable_ids": unscannable,
-                "from_id": after_id,
-                "to_id": rows[-1].pk,
-            },
-        )
+    else:
+        changed = []
+    if changed or unscannable or kept:
+        found = {"unscannable_ids": unscannable, "clipped_ids": clipped, "kept_ids": kept}
+        _audit_batch(job, field, (after_id, rows[-1].pk), changed, found)
     PiiScanJob.objects.filter(pk=job.pk).update(
         processed=F("processed") + len(rows),
         changed=F("changed") + len(changed),
@@ -95,6 +115,31 @@ def pii_rescan_batch(*, job_id: int, field: MaskedField, after_id: int, size: in
         updated_at=timezone.now(),
     )
     return int(rows[-1].pk)
+
+
+def _audit_batch(
+    job: PiiScanJob,
+    field: MaskedField,
+    span: tuple[int, int],
+    changed: list[Any],
+    found: dict[str, list[int]],
+) -> None:
+    """One event per batch that found something: ids only, never a value."""
+    after: dict[str, Any] = {
+        "field": field.label,
+        "changed_ids": [row.pk for row in changed],
+        "unscannable_ids": found["unscannable_ids"],
+        "from_id": span[0],
+        "to_id": span[1],
+    }
+    after.update({name: ids for name, ids in found.items() if ids and name != "unscannable_ids"})
+    audit_event_record(
+        actor=SCAN_ACTOR,
+        action="pii.rescan_batch",
+        obj=job,
+        workspace_id=job.workspace_id,
+        after=after,
+    )
 
 
 def _count_total(job: PiiScanJob) -> None:

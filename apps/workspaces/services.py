@@ -17,8 +17,7 @@ from guardian.shortcuts import assign_perm, get_group_perms, get_user_perms, rem
 
 from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
-from apps.privacy.engine import PIIInputError
-from apps.privacy.policies import text_mask
+from apps.privacy.policies import field_mask, identifier_screen
 from apps.privacy.saved import masked_rows_saved
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
 from apps.workspaces.principal import as_principal
@@ -61,12 +60,12 @@ def _locked(obj: M) -> M:
         raise NotFound(f"This {obj._meta.verbose_name} no longer exists.") from exc
 
 
-def _masked_text(workspace: Workspace | int, field: str, text: str) -> str:
-    """Free text people type is stored masked with the workspace's privacy policy."""
-    try:
-        return text_mask(workspace, text).text
-    except PIIInputError as exc:
-        raise ValidationFailed(str(exc), fields={field: [str(exc)]}) from None
+def _masked_text(
+    workspace: Workspace | int | None, model: type[models.Model], field: str, text: str
+) -> str:
+    """Free text people type (names, descriptions, reasons) is stored masked with the
+    workspace's privacy policy, and must still fit its column once masked."""
+    return field_mask(workspace, model, field, text)
 
 
 def _save_unique(obj: models.Model, message: str, field: str) -> None:
@@ -86,7 +85,9 @@ def workspace_create(*, actor: Any, name: str, slug: str, owner: User) -> Worksp
     principal = as_principal(actor)
     if principal.kind != "system" and not principal.is_superuser:
         raise Forbidden("Only an operator (superuser) may create workspaces.")
-    workspace = Workspace(name=name, slug=slug)
+    workspace = Workspace(
+        name=_masked_text(None, Workspace, "name", name), slug=identifier_screen(None, "slug", slug)
+    )
     _save_unique(workspace, f"A workspace with slug {slug!r} exists.", "slug")
     audit_event_record(
         actor=actor,
@@ -103,6 +104,7 @@ def workspace_create(*, actor: Any, name: str, slug: str, owner: User) -> Worksp
 def workspace_update(*, actor: Any, workspace: Workspace, name: str) -> Workspace:
     require(actor, Action.MANAGE, workspace)
     workspace = _locked(workspace)
+    name = _masked_text(workspace, Workspace, "name", name)
     if workspace.name == name:
         return workspace
     before = audit_snapshot(workspace, ("name",))
@@ -125,7 +127,11 @@ def workspace_update(*, actor: Any, workspace: Workspace, name: str) -> Workspac
 @transaction.atomic
 def team_create(*, actor: Any, workspace: Workspace, name: str, slug: str) -> Team:
     require(actor, Action.MANAGE, workspace)
-    team = Team(workspace=workspace, name=name, slug=slug)
+    team = Team(
+        workspace=workspace,
+        name=_masked_text(workspace, Team, "name", name),
+        slug=identifier_screen(workspace, "slug", slug),
+    )
     _save_unique(team, f"A team with slug {slug!r} exists in this workspace.", "slug")
     audit_event_record(
         actor=actor,
@@ -141,6 +147,7 @@ def team_create(*, actor: Any, workspace: Workspace, name: str, slug: str) -> Te
 def team_update(*, actor: Any, team: Team, name: str) -> Team:
     require(actor, Action.MANAGE, team)
     team = _locked(team)
+    name = _masked_text(team.workspace_id, Team, "name", name)
     if team.name == name:
         return team
     before = audit_snapshot(team, TEAM_FIELDS)
@@ -302,8 +309,13 @@ def agent_create(
     description: str = "",
 ) -> Agent:
     _require_manage_scope(actor, workspace, team)
-    description = _masked_text(workspace, "description", description)
-    agent = Agent(workspace=workspace, team=team, name=name, slug=slug, description=description)
+    agent = Agent(
+        workspace=workspace,
+        team=team,
+        name=_masked_text(workspace, Agent, "name", name),
+        slug=identifier_screen(workspace, "slug", slug),
+        description=_masked_text(workspace, Agent, "description", description),
+    )
     _save_unique(agent, f"An agent with slug {slug!r} exists in this workspace.", "slug")
     masked_rows_saved(workspace_id=workspace.pk, rows=[agent])
     audit_event_record(
@@ -325,10 +337,9 @@ def agent_update(*, actor: Any, agent: Agent, **changes: Any) -> Agent:
         raise ValidationFailed(f"Can't change {', '.join(sorted(unknown))} of an agent.")
     require(actor, Action.MANAGE, agent)
     agent = _locked(agent)
-    if "description" in changes:
-        changes["description"] = _masked_text(
-            agent.workspace_id, "description", changes["description"]
-        )
+    for name in ("name", "description"):
+        if name in changes:
+            changes[name] = _masked_text(agent.workspace_id, Agent, name, changes[name])
     if "team" in changes:
         _require_manage_scope(actor, agent.workspace, changes["team"])
     before = audit_snapshot(agent, AGENT_FIELDS)
@@ -444,7 +455,7 @@ def agent_token_issue(
     principal = as_principal(actor)
     token = AgentToken(
         agent=agent,
-        name=name,
+        name=_masked_text(agent.workspace_id, AgentToken, "name", name),
         prefix=prefix,
         secret_hash=hash_token(raw),
         scopes=scopes,
@@ -469,10 +480,12 @@ def agent_token_revoke(*, actor: Any, token: AgentToken, reason: str = "") -> Ag
     token = AgentToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at is not None:
         return token
-    reason = _masked_text(token.agent.workspace_id, "reason", reason)
+    reason = field_mask(
+        token.agent.workspace_id, AgentToken, "revoked_reason", reason, param="reason"
+    )
     before = audit_snapshot(token, TOKEN_FIELDS)
     token.revoked_at = timezone.now()
-    token.revoked_reason = reason[:240]
+    token.revoked_reason = reason
     token.save(update_fields=["revoked_at", "revoked_reason"])
     audit_event_record(
         actor=actor,

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from apps.core import idempotency
 from apps.core.idempotency import ABANDONED_AFTER, idempotency_records_expire, is_idempotent
+from apps.core.idempotency import key_digest as digest
 from apps.core.models import IdempotencyRecord
 from apps.core.tasks import idempotency_expire
 from apps.workspaces import services
@@ -84,7 +85,7 @@ def test_the_token_secret_is_never_stored_and_a_replay_returns_it_as_null(cast, 
 
     assert secret.startswith("stw_")
     assert again.json()["token"] is None
-    stored = IdempotencyRecord.objects.get(key="secret-check")
+    stored = IdempotencyRecord.objects.get(key=digest("secret-check"))
     assert json.loads(stored.response_body)["token"] is None
     assert secret not in stored.response_body
 
@@ -305,7 +306,7 @@ def test_a_server_error_after_the_change_rolls_the_change_back(cast, owner, monk
 
     assert failed.status_code == 500
     assert tokens_of(cast.agent) == before
-    assert not IdempotencyRecord.objects.filter(key="half").exists()
+    assert not IdempotencyRecord.objects.filter(key=digest("half")).exists()
 
 
 # --- in flight, abandoned and expired records ---------------------------------------------------
@@ -315,7 +316,7 @@ def _record(cast: Any, key: str, fingerprint_of: Any, **fields: Any) -> Idempote
     return IdempotencyRecord.objects.create(
         principal_kind="user",
         principal_id=str(cast.user("owner").pk),
-        key=key,
+        key=digest(key),
         method="POST",
         path=TOKENS,
         request_hash=fingerprint_of,
@@ -326,7 +327,7 @@ def _record(cast: Any, key: str, fingerprint_of: Any, **fields: Any) -> Idempote
 def _fingerprint(owner: APIClient, cast: Any, key: str) -> str:
     """The stored hash of the request, read back from a record the request itself made."""
     post(owner, TOKENS, token_body(cast), key=key)
-    record = IdempotencyRecord.objects.get(key=key)
+    record = IdempotencyRecord.objects.get(key=digest(key))
     return record.request_hash
 
 
@@ -352,12 +353,12 @@ def test_an_abandoned_in_flight_key_is_taken_over(cast, owner):
 
     assert response.status_code == 201
     assert tokens_of(cast.agent) == before + 1
-    assert IdempotencyRecord.objects.get(key="dead").status_code == 201
+    assert IdempotencyRecord.objects.get(key=digest("dead")).status_code == 201
 
 
 def test_an_expired_key_may_be_used_again(cast, owner, settings):
     post(owner, TOKENS, token_body(cast), key="old")
-    IdempotencyRecord.objects.filter(key="old").update(
+    IdempotencyRecord.objects.filter(key=digest("old")).update(
         created_at=timezone.now() - dt.timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS, seconds=1)
     )
     before = tokens_of(cast.agent)
@@ -373,14 +374,17 @@ def test_the_sweep_deletes_records_past_their_ttl_in_batches(cast, owner, settin
     for n in range(5):
         post(owner, TOKENS, token_body(cast, name=f"t{n}"), key=f"sweep-{n}")
     old = timezone.now() - dt.timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS, minutes=1)
-    IdempotencyRecord.objects.filter(key__in=["sweep-0", "sweep-1", "sweep-2"]).update(
+    IdempotencyRecord.objects.filter(key__in=[digest(f"sweep-{n}") for n in range(3)]).update(
         created_at=old
     )
 
     deleted = idempotency_records_expire(batch_size=2)
 
     assert deleted == 3
-    assert sorted(IdempotencyRecord.objects.values_list("key", flat=True)) == ["sweep-3", "sweep-4"]
+    assert set(IdempotencyRecord.objects.values_list("key", flat=True)) == {
+        digest("sweep-3"),
+        digest("sweep-4"),
+    }
     assert idempotency_records_expire() == 0
 
 
@@ -521,3 +525,51 @@ def test_the_decorator_marks_handlers():
     assert is_idempotent(workspace_views.AgentTokenViewSet.revoke)
     assert not is_idempotent(workspace_views.AgentTokenViewSet.list)
     assert idempotency.HEADER == "Idempotency-Key"
+
+
+# --- nothing of the key or of echoed input at rest ------------------------------------------------
+
+
+def _stored_records() -> str:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT row_to_json(r)::text FROM core_idempotencyrecord r ORDER BY id")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_the_key_is_stored_as_a_keyed_digest_never_as_sent(cast, owner, issue_calls):
+    key = "order-for-dana.fox@example.com"
+
+    first = post(owner, TOKENS, token_body(cast), key=key)
+    again = post(owner, TOKENS, token_body(cast), key=key)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true" and len(issue_calls) == 1
+    stored = _stored_records()
+    assert key not in stored and "dana.fox" not in stored
+    record = IdempotencyRecord.objects.get()
+    assert record.key == digest(key) and len(record.key) == 64
+
+
+def test_a_refusal_quoting_an_address_is_stored_masked_and_replayed_masked(cast, owner):
+    body = {"workspace": cast.workspace.pk, "user": "dana.fox@example.com", "role": "viewer"}
+
+    first = post(owner, "/api/v1/memberships", body, key="grant-1")
+    again = post(owner, "/api/v1/memberships", body, key="grant-1")
+
+    assert first.status_code == again.status_code == 400
+    assert "dana.fox@example.com" in json.dumps(first.json())  # the refusal quotes it
+    assert again["Idempotent-Replayed"] == "true"
+    assert "dana.fox@example.com" not in _stored_records()
+    assert "dana.fox@example.com" not in json.dumps(again.json())
+
+
+def test_a_record_written_under_a_rotated_secret_key_still_answers(cast, owner, settings):
+    first = post(owner, TOKENS, token_body(cast), key="before-rotation")
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "rotated-" + "x" * 50
+
+    again = post(owner, TOKENS, token_body(cast), key="before-rotation")
+
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert IdempotencyRecord.objects.count() == 1

@@ -33,7 +33,6 @@ from apps.memories.services.common import (
     clean_tags,
     default_expiry,
     embed,
-    masked,
     memory_type_for,
     principal_of,
     record_version,
@@ -43,6 +42,7 @@ from apps.memories.services.common import (
     write_policy_for,
 )
 from apps.memories.vector_indexes import indexed_workspaces
+from apps.privacy.policies import field_mask
 from apps.privacy.saved import masked_rows_saved
 from apps.reviews import intake
 from apps.workspaces.models import Agent, Team, Workspace
@@ -151,7 +151,7 @@ def _checked_write(
         tags=clean_tags(workspace, spec.get("tags", ())),
         entities=clean_entities(workspace, spec.get("entities")),
         source=clean_source(principal, spec.get("source")),
-        source_trace_id=masked(workspace, "source_trace_id", trace),
+        source_trace_id=field_mask(workspace, MemoryItem, "source_trace_id", trace),
         parents=_parents(workspace, spec.get("parents", ())),
         valid_from=valid_from,
         expires_at=expires_at or default_expiry(memory_type, tier, valid_from),
