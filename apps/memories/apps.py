@@ -20,6 +20,10 @@ class MemoriesConfig(AppConfig):
 
         setting_changed.connect(_clear_provider, dispatch_uid="memories-embedding-provider")
         register_pii_fields()
+        from apps.memories.reviewing.kind import MemoryReview
+        from apps.reviews.kinds import register_review_kind
+
+        register_review_kind(MemoryReview())
 
 
 def register_pii_fields() -> None:

@@ -28,14 +28,20 @@ from apps.core.admin_site import (
     visible_filter,
 )
 from apps.core.exceptions import ServiceError
-from apps.memories.models import MemoryType, Tier
 from apps.reviews import services
-from apps.reviews.models import Kind, Priority, RequestStatus, ReviewRequest, ReviewSettings
+from apps.reviews.kinds import review_kind_or_none, review_kinds
+from apps.reviews.models import (
+    Kind,
+    Priority,
+    RequestStatus,
+    ReviewRequest,
+    ReviewSettings,
+    ReviewTier,
+)
 from apps.reviews.panels import decision_context
 from apps.reviews.selectors import review_badge_for, with_sla
-from apps.reviews.services.decisions import DECISION_ARGUMENTS
 from apps.workspaces.grants import Grants
-from apps.workspaces.models import Agent, Team, Workspace
+from apps.workspaces.models import Agent, Team
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
 
@@ -96,26 +102,12 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset.filter(status=value)
 
 
-class TypeFilter(admin.SimpleListFilter):
-    title = "memory type"
-    parameter_name = "type"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
-        workspaces = Workspace.objects.visible_to(request.user, Action.VIEW)
-        types = MemoryType.objects.filter(workspace__in=workspaces)
-        return sorted(set(types.values_list("key", "label")))
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        return queryset if value is None else queryset.filter(memory__type__key=value)
-
-
 class TierFilter(admin.SimpleListFilter):
     title = "tier"
     parameter_name = "tier"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
-        return list(Tier.choices)
+        return list(ReviewTier.choices)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
@@ -184,7 +176,6 @@ class ReviewRequestAdmin(ScopedModelAdmin):
     list_filter = [
         StatusFilter,
         "kind",
-        TypeFilter,
         TierFilter,
         visible_filter("team", "team", Team, "team_id"),
         visible_filter("agent", "agent", Agent, "requested_by_agent_id"),
@@ -202,6 +193,11 @@ class ReviewRequestAdmin(ScopedModelAdmin):
     ordering = ["-priority", "created_at", "id"]
     actions = ["approve_selected", "reject_selected", "expire_selected"]
     show_full_result_count = False
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        """The generic filters, with each kind's own after the kind filter (memory type)."""
+        extra = [f for kind in review_kinds() for f in kind.list_filters()]
+        return [*self.list_filter[:2], *extra, *self.list_filter[2:]]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         """Reviewers see what they may decide; auditors and viewers read what they may see."""
@@ -239,12 +235,18 @@ class ReviewRequestAdmin(ScopedModelAdmin):
 
     @display(description="Item")
     def summary(self, obj: ReviewRequest) -> str:
-        text = obj.memory.content if obj.memory is not None else obj.get_kind_display()
+        handler = review_kind_or_none(obj.kind)
+        text = handler.summary(obj) if handler is not None else obj.get_kind_display()
         return text if len(text) <= 90 else f"{text[:90]}…"
 
     @display(
         description="Kind",
-        label={Kind.CONFLICT: "danger", Kind.EDIT: "warning", Kind.PROMOTION: "info"},
+        label={
+            Kind.CONFLICT: "danger",
+            Kind.EDIT: "warning",
+            Kind.PROMOTION: "info",
+            Kind.POLICY_VERSION: "info",
+        },
     )
     def kind_label(self, obj: ReviewRequest) -> str:
         return obj.kind
@@ -279,7 +281,9 @@ class ReviewRequestAdmin(ScopedModelAdmin):
 
     def _bulk(self, request: HttpRequest, queryset: QuerySet[Any], decision: str) -> Any:
         label, call = BULK[decision]
-        waiting = list(queryset.filter(status=RequestStatus.PENDING).select_related("memory"))
+        waiting = list(
+            queryset.filter(status=RequestStatus.PENDING).select_related(*self.list_select_related)
+        )
         form = BulkReasonForm(request.POST if "confirm" in request.POST else None)
         if "confirm" in request.POST and form.is_valid():
             actor = as_principal(request.user)
@@ -293,6 +297,7 @@ class ReviewRequestAdmin(ScopedModelAdmin):
             "title": f"{label} {len(waiting)} request(s)?",
             "opts": self.opts,
             "requests": waiting,
+            "rows": [(row, self.summary(row)) for row in waiting],
             "decision": decision,
             "label": label,
             "action_name": f"{decision}_selected",
@@ -355,7 +360,8 @@ class ReviewRequestAdmin(ScopedModelAdmin):
     ) -> HttpResponse | None:
         decision = request.POST.get("decision", "")
         # the page's form always carries the text box and the tier: pass what the decision takes
-        wanted = DECISION_ARGUMENTS.get(decision, ())
+        handler = review_kind_or_none(obj.kind)
+        wanted = handler.arguments.get(decision, ()) if handler is not None else ()
         given = {name: request.POST[name] for name in wanted if name in request.POST}
         try:
             services.review_decide(
@@ -383,7 +389,7 @@ class ReviewRequestAdmin(ScopedModelAdmin):
 
 class ReviewSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
     four_eyes_tiers = forms.MultipleChoiceField(
-        choices=Tier.choices, required=False, widget=forms.CheckboxSelectMultiple
+        choices=ReviewTier.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
 
     class Meta:

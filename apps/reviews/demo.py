@@ -1,28 +1,14 @@
-"""Demo review queue for `make run`: one waiting request of each kind in Acme (proposals from
-agents, an agent's edit, a promotion, a conflict), one of them overdue. Idempotent: a second
-run creates nothing new."""
+"""Demo review queue for `make run`: Acme's review settings, then each registered kind adds its
+waiting requests (apps.reviews.kinds: `seed_demo`). Idempotent: a second run creates nothing
+new."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
-from apps.memories import services as memories
-from apps.memories.models import MemoryItem, Status, Tier
-from apps.reviews import intake, services
-from apps.reviews.models import Kind, ReviewRequest, ReviewSettings
-from apps.workspaces.models import Agent, Workspace
-from apps.workspaces.principal import Principal
-from apps.workspaces.scopes import DEFAULT_SCOPES
-
-SEED_ACTOR = Principal.system("demo-seed")
-EDITED_TEXT = (
-    "Northwind's buyer prefers meetings on Tuesday mornings only, Pacific time; Thursdays "
-    "are taken by their board calls."
-)
+from apps.reviews.kinds import review_kinds
+from apps.reviews.models import ReviewSettings
+from apps.workspaces.models import Workspace
 
 
 @transaction.atomic
@@ -31,77 +17,5 @@ def seed_reviews() -> None:
     if workspace is None:
         return
     ReviewSettings.objects.get_or_create(workspace=workspace, defaults={"sla_hours": 24})
-    _queue_waiting_proposals(workspace)
-    _agent_edit(workspace)
-    _promotion(workspace)
-    _one_overdue(workspace)
-
-
-def _queue_waiting_proposals(workspace: Workspace) -> None:
-    """Proposals written before the queue existed get their request (once)."""
-    waiting = MemoryItem.objects.filter(
-        workspace=workspace, status=Status.PROPOSED, deleted_at__isnull=True
-    ).exclude(review_requests__isnull=False)
-    for item in waiting.select_related("created_by_agent", "agent"):
-        principal = (
-            Principal(kind="agent", agent=item.created_by_agent)
-            if item.created_by_agent
-            else SEED_ACTOR
-        )
-        conflict = item.conflicts.filter(status="open").first()
-        intake.proposal_opened(principal, item, conflict)
-
-
-def _agent_edit(workspace: Workspace) -> None:
-    if ReviewRequest.objects.filter(workspace=workspace, kind=Kind.EDIT).exists():
-        return
-    agent = Agent.objects.get(workspace=workspace, slug="sdr-bot")
-    item = MemoryItem.objects.filter(
-        workspace=workspace,
-        tier=Tier.PERSONAL,
-        agent=agent,
-        type__key="preference",
-        status=Status.APPROVED,
-    ).first()
-    if item is None:
-        return
-    memories.memory_update(
-        actor=agent,
-        item=item,
-        content=EDITED_TEXT,
-        confidence=0.6,
-        reason="buyer said so on the last call",
-        token_scopes=DEFAULT_SCOPES,
-    )
-
-
-def _promotion(workspace: Workspace) -> None:
-    if ReviewRequest.objects.filter(workspace=workspace, kind=Kind.PROMOTION).exists():
-        return
-    item = MemoryItem.objects.filter(
-        workspace=workspace, tier=Tier.TEAM, status=Status.APPROVED, type__key="pattern"
-    ).first()
-    editor = get_user_model().objects.filter(username="acme-editor").first()
-    if item is None or editor is None:
-        return
-    services.review_promotion_request(
-        actor=editor,
-        item=item,
-        tier=Tier.WORKSPACE,
-        reason="Marketing sees the same with webinar leads; make it company-wide.",
-    )
-
-
-def _one_overdue(workspace: Workspace) -> None:
-    """Backdate the oldest waiting proposal past the SLA, so the highlight shows."""
-    oldest = (
-        ReviewRequest.objects.pending()
-        .filter(workspace=workspace, kind=Kind.MEMORY)
-        .order_by("created_at", "id")
-        .first()
-    )
-    if oldest is None:
-        return
-    past_sla = timezone.now() - dt.timedelta(hours=30)
-    if oldest.created_at > past_sla:
-        ReviewRequest.objects.filter(pk=oldest.pk).update(created_at=past_sla)
+    for kind in review_kinds():
+        kind.seed_demo(workspace)

@@ -1,10 +1,11 @@
 """The review queue: one ReviewRequest for every decision a person must take.
 
-A request is about one memory (a proposal, an agent's edit, a promotion) or one conflict
-between two memories; policy versions and experiment results will add their own subject
-columns as those areas land. `team` is the team whose reviewers decide it (empty: the
-workspace's reviewers), so scoping is one indexed filter, the same for the admin, the API and
-the services.
+A request is about one subject, owned by another app that registers a handler for its kind
+(apps.reviews.kinds): a memory (a proposal, an agent's edit, a promotion) or a conflict between
+two memories (the `memory` / `conflict` foreign keys, kept from before the queue was generic),
+or anything else by `subject_id` (a policy version; the kind says which table). `team` is the
+team whose reviewers decide it (empty: the workspace's reviewers), so scoping is one indexed
+filter, the same for the admin, the API and the services.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.reviews.kinds import review_kinds, union
 from apps.workspaces.models import ScopedQuerySet, team_ids_for, workspace_ids_for
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
@@ -32,6 +34,15 @@ class Kind(models.TextChoices):
     CONFLICT = "conflict", "Conflict between two memories"
     POLICY_VERSION = "policy_version", "Policy version"
     EXPERIMENT_RESULT = "experiment_result", "Experiment result"
+
+
+class ReviewTier(models.TextChoices):
+    """The level a decision affects, which the four-eyes setting names. Memories' tiers use
+    these values; other kinds map onto them (a policy for one agent: personal)."""
+
+    PERSONAL = "personal", "Personal (one agent)"
+    TEAM = "team", "Team"
+    WORKSPACE = "workspace", "Workspace"
 
 
 class RequestStatus(models.TextChoices):
@@ -66,13 +77,15 @@ class ReviewRequestQuerySet(ScopedQuerySet):
         )
 
     def for_agent(self, principal: Principal, action: str) -> Self:
-        """An agent reads the requests it made and those about its own memories."""
+        """An agent reads the requests it made and those each kind lets it read (about its own
+        memories)."""
         if action != Action.VIEW:
             return self.none()
         agent = principal.required_agent
-        return self.filter(workspace_id=agent.workspace_id).filter(
-            Q(requested_by_agent_id=agent.pk) | Q(memory__created_by_agent_id=agent.pk)
+        mine = union(
+            [Q(requested_by_agent_id=agent.pk)] + [k.agent_visible(agent) for k in review_kinds()]
         )
+        return self.filter(workspace_id=agent.workspace_id).filter(mine)
 
     def pending(self) -> Self:
         return self.filter(status=RequestStatus.PENDING)
@@ -105,6 +118,11 @@ class ReviewRequest(models.Model):
         null=True,
         blank=True,
         related_name="review_requests",
+    )
+    subject_id = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The subject of kinds without their own column (a policy version's id).",
     )
     details = models.JSONField(
         default=dict,
@@ -174,6 +192,11 @@ class ReviewRequest(models.Model):
             ),
             models.Index(fields=["memory", "status"], name="review_memory_status"),
             models.Index(fields=["requested_by_agent", "-id"], name="review_by_agent"),
+            models.Index(
+                fields=["kind", "subject_id"],
+                name="review_kind_subject",
+                condition=Q(subject_id__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -25,15 +24,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Now
 from django.db.models.lookups import LessThan
-from pgvector.django import CosineDistance
 
-from apps.memories.models import MemoryItem, Status
-from apps.memories.selectors import hnsw_scan_settings
-from apps.memories.vector_indexes import indexed_workspaces
 from apps.reviews.models import DEFAULT_SLA_HOURS, ReviewRequest, ReviewSettings
 from apps.workspaces.roles import Action
-
-SIMILAR_LIMIT = 5
 
 
 class HoursInterval(Func):
@@ -104,30 +97,6 @@ def review_badge_for(user: Any) -> str:
     if not counted:
         return ""
     return f"{BADGE_CAP}+" if counted > BADGE_CAP else str(counted)
-
-
-def similar_memories(user: Any, item: MemoryItem, limit: int = SIMILAR_LIMIT) -> list[Any]:
-    """Existing approved items closest in meaning that the reviewer may see: duplicates and
-    contradictions to check before approving. Through the workspace's HNSW index where it has
-    one (iterative scan, so the reviewer's scope can't starve it; an exact scan of a large
-    workspace took ~940 ms at 1M memories), else an exact scan (`+ 0` keeps any index out)."""
-    distance = CosineDistance("embedding", item.embedding)
-    rows = (
-        MemoryItem.objects.visible_to(user, Action.VIEW)
-        .filter(workspace_id=item.workspace_id, status=Status.APPROVED, deleted_at__isnull=True)
-        .exclude(pk=item.pk)
-        .annotate(distance=distance)
-        .select_related("type", "team", "agent")
-        .defer("embedding", "search")
-    )
-    if item.workspace_id not in indexed_workspaces():
-        return list(rows.order_by(distance + 0, "id")[:limit])
-    scan = hnsw_scan_settings(limit)
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One round trip for the three SET LOCALs of the context path.
-        calls = ", ".join("set_config(%s, %s, true)" for _ in scan)
-        cursor.execute(f"SELECT {calls}", [part for item in scan.items() for part in item])
-        return list(rows.order_by(distance)[:limit])
 
 
 def neighbours(queue: QuerySet[Any], request: ReviewRequest) -> tuple[int | None, int | None]:

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.memories import vector_indexes
 from apps.memories.models import MemoryItem, Tier
+from apps.memories.reviewing.panels import similar_memories
 from apps.memories.vector_indexes import create_sql
-from apps.reviews.selectors import similar_memories
 from tests.memories.factories import memory_type
 
 

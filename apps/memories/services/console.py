@@ -20,8 +20,8 @@ from django.utils import timezone
 from apps.audit.services import audit_event_record
 from apps.core.exceptions import Forbidden, ValidationFailed
 from apps.memories.models import ConflictStatus, MemoryConflict, MemoryItem, Status, Tier
+from apps.memories.reviewing import intake
 from apps.memories.services.common import is_operator, principal_of
-from apps.reviews import intake
 from apps.workspaces.grants import grants_of
 from apps.workspaces.models import Agent, Membership
 from apps.workspaces.principal import Principal

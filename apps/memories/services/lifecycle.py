@@ -20,6 +20,7 @@ from apps.memories.models import (
     MemoryVersion,
     Status,
 )
+from apps.memories.reviewing import intake
 from apps.memories.services.common import (
     auto_approved,
     clean_content,
@@ -38,7 +39,6 @@ from apps.memories.services.common import (
     write_policy_for,
 )
 from apps.privacy.saved import masked_rows_saved
-from apps.reviews import intake
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
 from apps.workspaces.services import require

@@ -23,6 +23,7 @@ from apps.memories.models import (
     Status,
     Tier,
 )
+from apps.memories.reviewing import intake
 from apps.memories.services.common import (
     auto_approved,
     clean_content,
@@ -44,7 +45,6 @@ from apps.memories.services.common import (
 from apps.memories.vector_indexes import indexed_workspaces
 from apps.privacy.policies import field_mask
 from apps.privacy.saved import masked_rows_saved
-from apps.reviews import intake
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import Principal
 

@@ -4,6 +4,7 @@ see their team's requests; people list what they may see and decide through one 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -15,13 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api.views import HasTokenScopes, IsPerson, ScopedViewSet
-from apps.core.exceptions import ValidationFailed
 from apps.core.idempotency import idempotent
-from apps.memories.api.views import token_scopes
-from apps.memories.models import MemoryItem
 from apps.reviews import services
 from apps.reviews.api import serializers as s
+from apps.reviews.kinds import review_kinds, union
 from apps.reviews.models import Decision, Kind, RequestStatus, ReviewRequest
+from apps.workspaces.models import Agent
 from apps.workspaces.roles import Action
 from apps.workspaces.scopes import Scope
 
@@ -40,15 +40,22 @@ class ReviewRequestFilter(filters.FilterSet):
         fields = ["status", "kind", "decision", "memory"]
 
 
+def token_scopes(request: Request) -> Collection[str] | None:
+    """The scopes of the agent's token; people have none (their roles govern them)."""
+    if not isinstance(request.user, Agent):
+        return None
+    return list(getattr(request.auth, "scopes", None) or [])
+
+
 def _director_team_q(request: Request, principal: Any) -> Q | None:
-    """With the director scope, an agent also follows its team's agents and team tier."""
+    """With the director scope, an agent also follows what each kind shows a director (its
+    team's agents' and team tier's memories)."""
     scopes = token_scopes(request) or ()
     agent = principal.agent
     if DIRECTOR not in scopes or agent is None or not agent.team_id:
         return None
-    return Q(workspace_id=agent.workspace_id) & (
-        Q(memory__agent__team_id=agent.team_id) | Q(memory__team_id=agent.team_id)
-    )
+    team = union(kind.director_visible(agent) for kind in review_kinds())
+    return None if team is None else Q(workspace_id=agent.workspace_id) & team
 
 
 class ReviewRequestViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -83,9 +90,10 @@ class ReviewRequestViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.Retrieve
         data = s.PromotionRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         attrs = data.validated_data
-        created = services.review_promotion_request(
+        created = services.review_open(
+            kind=Kind.PROMOTION,
             actor=self.principal,
-            item=self._memory(attrs["memory"]),
+            memory=attrs["memory"],
             tier=attrs["tier"],
             reason=attrs["reason"],
             priority=int(attrs["priority"]),
@@ -93,21 +101,6 @@ class ReviewRequestViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.Retrieve
         )
         body = s.ReviewRequestSerializer(created).data
         return Response(body, status=status.HTTP_201_CREATED)
-
-    def _memory(self, pk: int) -> MemoryItem:
-        """A memory the caller may see (a director: its team's too); otherwise 'unknown'."""
-        items = MemoryItem.objects.visible_to(self.principal, Action.VIEW)
-        agent = self.principal.agent
-        if agent is not None and agent.team_id:
-            team = Q(agent__team_id=agent.team_id) | Q(team_id=agent.team_id)
-            items = MemoryItem.objects.filter(
-                Q(pk__in=items.values("pk")) | (Q(workspace_id=agent.workspace_id) & team)
-            )
-        found = items.filter(pk=pk, deleted_at__isnull=True).first()
-        if found is None:
-            message = "Unknown memory, or not one you may see."
-            raise ValidationFailed(message, fields={"memory": [message]})
-        return found
 
     @extend_schema(
         request=s.DecisionSerializer,

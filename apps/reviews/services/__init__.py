@@ -12,8 +12,12 @@ from apps.reviews.services.decisions import (
     review_reject,
     review_request_changes,
 )
-from apps.reviews.services.promotion import review_promotion_request
-from apps.reviews.services.queue import review_assign, review_settings_update
+from apps.reviews.services.queue import (
+    review_assign,
+    review_open,
+    review_promotion_request,
+    review_settings_update,
+)
 
 __all__ = [
     "review_approve",
@@ -23,6 +27,7 @@ __all__ = [
     "review_edit_approve",
     "review_expire",
     "review_merge",
+    "review_open",
     "review_promote",
     "review_promotion_request",
     "review_reject",

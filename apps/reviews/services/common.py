@@ -3,6 +3,7 @@ rule, closing the request and its audit event."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -10,13 +11,11 @@ from django.utils import timezone
 
 from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
-from apps.memories.models import MemoryItem
-from apps.memories.selectors import content_diff
-from apps.memories.services.common import is_operator
+from apps.privacy.engine import PIIInputError
+from apps.privacy.policies import text_mask
 from apps.privacy.saved import masked_rows_saved
-from apps.reviews.intake import masked_reason
-from apps.reviews.models import EditPair, RequestStatus, ReviewRequest, ReviewSettings
-from apps.workspaces.principal import Principal
+from apps.reviews.models import RequestStatus, ReviewRequest, ReviewSettings
+from apps.workspaces.principal import Principal, as_principal
 from apps.workspaces.roles import Action
 from apps.workspaces.services import require
 
@@ -27,6 +26,7 @@ REQUEST_FIELDS = (
     "tier",
     "memory",
     "conflict",
+    "subject_id",
     "details",
     "assignee",
     "priority",
@@ -38,6 +38,27 @@ REQUEST_FIELDS = (
     "decided_at",
 )
 MAX_REASON = 2000
+
+
+def principal_of(actor: Any) -> Principal:
+    principal = as_principal(actor)
+    if not principal.is_authenticated:
+        raise Forbidden("You must be signed in (an active user or agent).")
+    return principal
+
+
+def is_operator(principal: Principal) -> bool:
+    return principal.kind == "system" or principal.is_superuser
+
+
+def masked_reason(workspace_id: int, reason: str) -> str:
+    """Reasons are free text people type: stored masked like everything else."""
+    if not reason:
+        return ""
+    try:
+        return text_mask(workspace_id, reason[:2000]).text
+    except PIIInputError as exc:
+        raise ValidationFailed(str(exc), fields={"reason": [str(exc)]}) from None
 
 
 def snapshot(request: ReviewRequest) -> dict[str, Any]:
@@ -58,7 +79,7 @@ def locked_request(request: ReviewRequest | int) -> ReviewRequest:
     try:
         return (
             ReviewRequest.objects.select_for_update(of=("self",))
-            .select_related("memory", "workspace")
+            .select_related("workspace")
             .get(pk=pk)
         )
     except ObjectDoesNotExist:
@@ -84,17 +105,24 @@ def require_pending(request: ReviewRequest) -> None:
     )
 
 
-def require_four_eyes(principal: Principal, request: ReviewRequest, *, editing: bool) -> None:
+def require_four_eyes(
+    principal: Principal,
+    request: ReviewRequest,
+    *,
+    editing: bool,
+    authors: Iterable[int | None] = (),
+) -> None:
     """Where the workspace asks for it (the workspace tier by default), whoever requested or
-    edited the item may not also approve it; `editing` counts the caller's own edit now."""
+    edited the item may not also approve it; `editing` counts the caller's own edit now, and a
+    kind names further `authors` (the user who wrote a policy version)."""
     if principal.kind != "user" or principal.user is None:
         return
     if request.tier not in review_settings_for(request.workspace_id).four_eyes_tiers:
         return
     me = principal.user.pk
-    if editing or me in {request.requested_by_user_id, request.edited_by_id}:
+    if editing or me in {request.requested_by_user_id, request.edited_by_id, *authors}:
         raise Forbidden(
-            f"Four-eyes rule for the {request.tier} tier: you requested or edited this, so "
+            f"Four-eyes rule for the {request.tier} tier: you wrote, requested or edited this, so "
             "another reviewer must approve it. Nothing was changed."
         )
 
@@ -118,17 +146,11 @@ def clean_reason_text(workspace_id: int, reason: object, *, required: bool = Fal
     return masked_reason(workspace_id, reason)
 
 
-def required_memory(request: ReviewRequest) -> MemoryItem:
-    if request.memory is None or request.memory.deleted_at is not None:
-        raise Conflict("The memory of this request is gone (forgotten); nothing to decide.")
-    return request.memory
-
-
 def close(
     principal: Principal, request: ReviewRequest, decision: str, reason: str, action: str
 ) -> ReviewRequest:
-    """Record the decision on the request, with one audit event (the memory services write
-    their own events for what happens to the memory)."""
+    """Record the decision on the request, with one audit event (the subject's own services
+    write their events for what happens to the subject)."""
     before = snapshot(request)
     request.status = RequestStatus.DECIDED
     request.decision = decision
@@ -157,23 +179,3 @@ def close(
         reason=reason,
     )
     return request
-
-
-def edit_pair_record(
-    principal: Principal, request: ReviewRequest, item: MemoryItem, original: str, from_v: int
-) -> EditPair | None:
-    """Keep original -> edited for datasets; an edit that changed nothing keeps nothing."""
-    if item.version == from_v:
-        return None
-    return EditPair.objects.create(
-        request=request,
-        memory=item,
-        from_version=from_v,
-        to_version=item.version,
-        original=original,
-        edited=item.content,
-        diff=content_diff(
-            original, item.content, old_label=f"v{from_v}", new_label=f"v{item.version}"
-        ),
-        edited_by=principal.user if principal.kind == "user" else None,
-    )

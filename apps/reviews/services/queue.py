@@ -10,11 +10,11 @@ from django.db import transaction
 
 from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core.exceptions import Forbidden, ValidationFailed
-from apps.memories.models import Tier
-from apps.memories.services.common import principal_of
-from apps.reviews.models import ReviewRequest, ReviewSettings
+from apps.reviews.kinds import review_kind
+from apps.reviews.models import ReviewRequest, ReviewSettings, ReviewTier
 from apps.reviews.services.common import (
     locked_request,
+    principal_of,
     require_decider,
     require_pending,
     review_settings_for,
@@ -57,6 +57,34 @@ def review_assign(*, actor: Any, request: ReviewRequest | int, assignee: Any) ->
     return request
 
 
+def review_open(*, kind: str, actor: Any, **fields: Any) -> ReviewRequest:
+    """Open a request on someone's demand (the API's promotions endpoint): the kind's handler
+    checks and opens it, in its own transaction, with its own audit event."""
+    return review_kind(kind).open_request(actor=principal_of(actor), **fields)
+
+
+def review_promotion_request(
+    *,
+    actor: Any,
+    item: Any,
+    tier: str,
+    reason: str = "",
+    priority: int = 1,
+    token_scopes: Any = None,
+) -> ReviewRequest:
+    """Ask the reviewers of the target team (or the workspace) to lift an approved memory:
+    `review_open` for the promotion kind (its handler lives with the memories)."""
+    return review_open(
+        kind="promotion",
+        actor=actor,
+        item=item,
+        tier=tier,
+        reason=reason,
+        priority=priority,
+        token_scopes=token_scopes,
+    )
+
+
 @transaction.atomic
 def review_settings_update(
     *,
@@ -81,12 +109,12 @@ def review_settings_update(
             )
         settings.sla_hours = sla_hours
     if four_eyes_tiers is not None:
-        unknown = sorted(set(four_eyes_tiers) - set(Tier.values))
+        unknown = sorted(set(four_eyes_tiers) - set(ReviewTier.values))
         if unknown:
             raise ValidationFailed(
                 f"Unknown tiers: {', '.join(unknown)}.", fields={"four_eyes_tiers": ["Unknown."]}
             )
-        settings.four_eyes_tiers = [tier for tier in Tier.values if tier in four_eyes_tiers]
+        settings.four_eyes_tiers = [tier for tier in ReviewTier.values if tier in four_eyes_tiers]
     settings.save()
     audit_event_record(
         actor=principal,

@@ -1,10 +1,10 @@
-"""How memory writes feed the queue: called by apps.memories.services inside their own
+"""How memory writes feed the review queue: called by apps.memories.services inside their own
 transaction, so a proposal and its review request commit (or roll back) together.
 
 Opening or closing a request here writes no audit event of its own: the memory service's
 event (memory.write, memory.update, memory.approve, ...) is the record of what happened, and
 the request is the queue's view of it. Decisions taken in the queue are audited by
-apps.reviews.services.
+apps.reviews.services.close, called by the memory kind's handler (apps.memories.reviewing).
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from apps.core.exceptions import ValidationFailed
 from apps.memories.models import MemoryConflict, MemoryItem, Tier
-from apps.privacy.engine import PIIInputError
-from apps.privacy.policies import text_mask
 from apps.reviews.models import Decision, Kind, Priority, RequestStatus, ReviewRequest
+from apps.reviews.services.common import masked_reason
 from apps.workspaces.principal import Principal
 
 
@@ -30,16 +28,6 @@ def deciding_team_id(item: MemoryItem) -> int | None:
     if item.tier == Tier.PERSONAL and item.agent is not None:
         return item.agent.team_id
     return None
-
-
-def masked_reason(workspace_id: int, reason: str) -> str:
-    """Reasons are free text people type: stored masked like everything else."""
-    if not reason:
-        return ""
-    try:
-        return text_mask(workspace_id, reason[:2000]).text
-    except PIIInputError as exc:
-        raise ValidationFailed(str(exc), fields={"reason": [str(exc)]}) from None
 
 
 def _requester(principal: Principal) -> dict[str, Any]:

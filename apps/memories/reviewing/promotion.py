@@ -12,6 +12,7 @@ from django.db import transaction
 from apps.audit.services import audit_event_record
 from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
 from apps.memories.models import TIER_ORDER, MemoryItem, Status, Tier
+from apps.memories.reviewing import intake
 from apps.memories.services.common import (
     default_expiry,
     is_operator,
@@ -21,12 +22,8 @@ from apps.memories.services.common import (
 )
 from apps.memories.services.common import snapshot as memory_snapshot
 from apps.memories.services.writes import Write, insert
-from apps.reviews import intake
 from apps.reviews.models import Kind, Priority, ReviewRequest
-from apps.reviews.services.common import (
-    clean_reason_text,
-    snapshot,
-)
+from apps.reviews.services.common import clean_reason_text, snapshot
 from apps.workspaces.models import Team, Workspace
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
