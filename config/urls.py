@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.workspaces.api.urls")),
     path("", include("apps.memories.api.urls")),
     path("", include("apps.reviews.api.urls")),
+    path("", include("apps.policies.api.urls")),
 ]
 
 urlpatterns = [

@@ -12,6 +12,7 @@ class Scope(models.TextChoices):
     MEMORIES_WRITE_WORKSPACE = "memories:write:workspace", "Propose workspace memories"
     SIGNALS_WRITE = "signals:write", "Post traces, feedback and outcomes"
     POLICIES_READ = "policies:read", "Fetch active policies and experiment assignments"
+    POLICIES_PROPOSE = "policies:propose", "Propose new versions of policies, prompts and skills"
     DIRECTOR = "director", "Coach and request promotions for the agents of its team"
 
 

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.privacy",
     "apps.memories",
     "apps.reviews",
+    "apps.policies",
     "apps.compliance",
 ]
 

@@ -1,0 +1,147 @@
+"""Shapes of the policies API; what may be changed and by whom is the services' business."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.memories.api.serializers import StrictCharField, StrictIntegerField
+from apps.policies.models import (
+    Artifact,
+    ArtifactKind,
+    ArtifactVersion,
+    LabelEvent,
+    Level,
+    PackKind,
+)
+from apps.policies.rules import CHANNELS
+from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
+from apps.workspaces.models import Agent, Team, Workspace
+
+MAX_TEXT = 20_000
+
+
+class VersionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    author = serializers.CharField(source="author_label", read_only=True)
+
+    class Meta:
+        model = ArtifactVersion
+        fields = [
+            "id",
+            "artifact",
+            "number",
+            "content",
+            "content_hash",
+            "message",
+            "author",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ArtifactSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    labels = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Artifact
+        fields = [
+            "id",
+            "workspace",
+            "kind",
+            "name",
+            "pack_kind",
+            "level",
+            "team",
+            "agent",
+            "description",
+            "labels",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_labels(self, artifact: Artifact) -> dict[str, int]:
+        """label -> version number (prefetched with the artifact)."""
+        return {label.name: label.version.number for label in artifact.labels.all()}
+
+
+class LabelEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    from_version = serializers.IntegerField(
+        source="from_version.number", default=None, read_only=True
+    )
+    to_version = serializers.IntegerField(source="to_version.number", read_only=True)
+    actor = serializers.CharField(source="actor_label", read_only=True)
+
+    class Meta:
+        model = LabelEvent
+        fields = [
+            "id",
+            "label",
+            "from_version",
+            "to_version",
+            "how",
+            "review_request",
+            "actor",
+            "reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ArtifactCreateSerializer(StrictInput):
+    workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
+    kind = serializers.ChoiceField(choices=ArtifactKind.choices)
+    name = StrictCharField(max_length=80)
+    level = serializers.ChoiceField(choices=Level.choices, required=False, default=Level.WORKSPACE)
+    team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
+    agent = ScopedPrimaryKeyField(queryset=Agent.objects.all(), required=False, allow_null=True)
+    pack_kind = serializers.ChoiceField(choices=PackKind.choices, required=False, default="")
+    description = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class VersionCreateSerializer(StrictInput):
+    content = serializers.JSONField()
+    message = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate_content(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+
+class LabelMoveSerializer(StrictInput):
+    version = StrictIntegerField(min_value=1, help_text="The version's id (not its number).")
+    reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class CheckSerializer(StrictInput):
+    text = StrictCharField(max_length=MAX_TEXT, allow_blank=True, trim_whitespace=False)
+    channel = serializers.ChoiceField(choices=CHANNELS)
+    region = StrictCharField(max_length=20, required=False, allow_blank=True, default="")
+    language = StrictCharField(max_length=20, required=False, allow_blank=True, default="")
+    discount_percent = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0
+    )
+    label = StrictCharField(  # type: ignore[assignment]
+        max_length=40, required=False, default="production"
+    )
+    agent = StrictIntegerField(min_value=1, required=False, help_text="People: whose bundle.")
+
+    def validate_discount_percent(self, value: Any) -> Any:
+        if isinstance(self.initial_data.get("discount_percent"), bool | str):
+            raise serializers.ValidationError("Must be a JSON number.")
+        return value
+
+
+class SkillValidateSerializer(StrictInput):
+    arguments = serializers.JSONField(required=False)
+    result = serializers.JSONField(required=False)
+    label = StrictCharField(  # type: ignore[assignment]
+        max_length=40, required=False, default="production"
+    )
+    agent = StrictIntegerField(min_value=1, required=False, help_text="People: whose bundle.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "arguments" not in attrs and "result" not in attrs:
+            raise serializers.ValidationError({"arguments": ["Send arguments, result or both."]})
+        return attrs
