@@ -8,7 +8,7 @@ BROWSER_STAMP := $(VENV)/.browser-deps
 # pytest arguments; default runs on both cores. e.g. make test PYTEST_ARGS="-m 'not slow' -x"
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test lint typecheck check-python db-status db-stop clean help
+.PHONY: run test lint typecheck check-python db-status db-stop clean help redis-server-installed
 
 help:
 	@echo "make run       - set up, migrate, seed the demo and start Steward (Ctrl-C stops it)"
@@ -51,8 +51,39 @@ $(BROWSER_STAMP): | $(STAMP)
 		{ echo "playwright/pytest-playwright missing from .venv (the dev extra installs them)"; exit 1; }
 	@touch $@
 
+# make passes SIGTERM on to its recipe but not SIGINT or SIGHUP: sent to make's pid alone (not
+# its process group, as a terminal's Ctrl-C is), those leave make waiting for a recipe that
+# never hears of them. make does reset its own handler when one arrives, which Linux shows in
+# /proc/<make pid>/status (SigCgt), so the recipe watches for that and passes a SIGTERM on to
+# run_stack, which then stops the whole stack (the embedded database too, if it started it).
+# The reliability tests (tests/reliability) start their own redis-server, from Debian's
+# redis-server package: installed like Chromium above when it is missing (as root or through
+# passwordless sudo), else this says what to install and stops.
+redis-server-installed:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+		elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+		else echo "The reliability tests need redis-server, which is missing."; \
+			echo "Install it as root: apt-get update && apt-get install -y redis-server"; \
+			echo "(or skip them: make test PYTEST_ARGS=\"-n 2 --ignore=tests/reliability\")"; exit 1; fi; \
+		echo "Installing redis-server for the reliability tests (apt-get install redis-server)"; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null || exit 1; \
+	}
+
 run: $(STAMP)
-	$(PY) manage.py run_stack
+	@$(PY) manage.py run_stack & pid=$$!; sent=; \
+	stop() { [ -n "$$sent" ] || kill -TERM $$pid 2>/dev/null; sent=1; }; \
+	trap stop INT TERM HUP; \
+	caught() { awk '/^SigCgt:/ {print $$2}' /proc/$$PPID/status 2>/dev/null; }; \
+	watched=$$(caught); \
+	while kill -0 $$pid 2>/dev/null; do \
+		now=$$(caught); \
+		if [ -n "$$watched" ] && [ -n "$$now" ] && \
+			(( (0x$$watched & 3) != (0x$$now & 3) )); then stop; fi; \
+		sleep 0.2; \
+	done; \
+	wait $$pid
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -63,7 +94,7 @@ typecheck: $(STAMP)
 
 # The embedded PostgreSQL is stopped afterwards only if this run started it, so a `make run`
 # in another terminal keeps its database.
-test: $(STAMP) $(BROWSER_STAMP)
+test: $(STAMP) $(BROWSER_STAMP) redis-server-installed
 	@status=0; \
 	db_was_running=$$($(PY) -m config.embedded_db status | grep -c ' running' || true); \
 	$(VENV)/bin/ruff check . && \

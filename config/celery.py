@@ -5,7 +5,10 @@ import os
 from celery import Celery
 from celery.signals import setup_logging
 
+from config.env import install_configuration_excepthook
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+install_configuration_excepthook()
 
 app = Celery("steward")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -7,8 +7,11 @@ runtime error.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
 from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -151,3 +154,37 @@ def env_url(
         return raw
 
     return _parse(name, default, to_url, "URL", environ)
+
+
+# --- entry points (manage.py, celery, wsgi, asgi) ---------------------------------------------
+# A bad or missing setting is the operator's to fix: they get the one-line message naming the
+# variable and a non-zero exit, not a traceback through Django's and Celery's start-up.
+
+
+def _say(exc: ImproperlyConfigured) -> None:
+    sys.stderr.write(f"Steward cannot start: {exc}\n")
+    sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def configuration_errors_exit(code: int = 1) -> Iterator[None]:
+    try:
+        yield
+    except ImproperlyConfigured as exc:
+        _say(exc)
+        raise SystemExit(code) from None
+
+
+def install_configuration_excepthook() -> None:
+    """For entry points whose start-up we don't wrap (the celery CLI loads the settings deep
+    inside its own code): an uncaught ImproperlyConfigured prints only its message (the
+    interpreter still exits with 1); every other error keeps its traceback."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if isinstance(exc, ImproperlyConfigured):
+            _say(exc)
+        else:
+            previous(kind, exc, tb)
+
+    sys.excepthook = hook

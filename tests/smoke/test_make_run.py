@@ -3,7 +3,8 @@
 The stack gets a fresh STEWARD_HOME (its own embedded PostgreSQL, broker folders and secret
 key), never the shared .steward/ of the checkout. The first run proves the whole loop — web,
 database, beat, filesystem broker and worker — and a clean Ctrl-C; the second proves that the
-data is reused.
+data is reused and that SIGINT sent to make's pid alone stops everything; the third kills the
+worker (it is restarted) and stops the stack with SIGTERM to make's pid.
 """
 
 from __future__ import annotations
@@ -110,17 +111,34 @@ class RunningStack:
     def printed(self, prefix: str) -> list[list[str]]:
         return [line.split()[1:] for line in self.lines if line.startswith(f"{prefix}: ")]
 
-    def interrupt_and_wait(self) -> float:
-        """Ctrl-C to the whole group, as a terminal sends it; returns the seconds it took."""
+    def interrupt_and_wait(self, signum: int = signal.SIGINT, *, group: bool = True) -> float:
+        """Ctrl-C to the whole group, as a terminal sends it (or `signum` to make's pid alone);
+        returns the seconds it took make to exit."""
         started = time.monotonic()
-        os.killpg(self.process.pid, signal.SIGINT)
+        if group:
+            os.killpg(self.process.pid, signum)
+        else:
+            os.kill(self.process.pid, signum)
         try:
             self.process.wait(timeout=SHUTDOWN_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             pytest.fail(
-                f"make run still running {SHUTDOWN_TIMEOUT_S}s after Ctrl-C:\n{self.output}"
+                f"make run still running {SHUTDOWN_TIMEOUT_S}s after {signal.Signals(signum).name}"
+                f" to {'its group' if group else 'its pid'}:\n{self.output}"
             )
         return time.monotonic() - started
+
+    def port(self) -> int:
+        return int(self.output.split("Steward is running: http://127.0.0.1:")[1].split("/")[0])
+
+    def worker(self) -> psutil.Process:
+        """The Celery worker's main process (run_stack's child, not a pool process)."""
+        for process in processes_of(self.home):
+            cmdline = " ".join(process.cmdline())
+            parent = process.parent()
+            if "celery" in cmdline and parent and "run_stack" in " ".join(parent.cmdline()):
+                return process
+        raise AssertionError(f"no worker process:\n{self.output}")
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -142,11 +160,14 @@ def processes_of(home: Path) -> list[psutil.Process]:
     return found
 
 
-def assert_nothing_left(home: Path) -> None:
+def assert_nothing_left(home: Path, port: int | None = None) -> None:
     deadline = time.monotonic() + 5
     while (left := processes_of(home)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, [" ".join(p.cmdline()) for p in left]
+    if port is not None:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
 
 
 @dataclass
@@ -277,6 +298,7 @@ def test_make_run_serves_admin_api_and_worker_then_stops_on_ctrl_c(stack_home: S
     assert took < SHUTDOWN_TIMEOUT_S
     assert "Embedded PostgreSQL stopped." in stack.output
     assert not ERROR_LINE.search(stack.output), stack.output
+    assert "No hostname was supplied" not in stack.output  # kombu, for a host-less broker URL
     assert_nothing_left(stack_home.path)
 
 
@@ -302,11 +324,56 @@ def test_make_run_again_reuses_the_data_and_prints_the_same_credentials(
         if stack_home.session_key:
             sql = "SELECT count(*) FROM django_session WHERE session_key = %s"
             assert _query_stack_db(stack_home.path, sql, stack_home.session_key) == 1
-        took = stack.interrupt_and_wait()
+        port = stack.port()
+
+        # when SIGINT reaches make's pid alone (make does not pass it on to its recipe)
+        took = stack.interrupt_and_wait(signal.SIGINT, group=False)
     finally:
         stack.kill()
 
-    # and it stops cleanly again
+    # then it stops cleanly again: every process gone, the port free
     assert took < SHUTDOWN_TIMEOUT_S
+    assert "Embedded PostgreSQL stopped." in stack.output
     assert not ERROR_LINE.search(stack.output), stack.output
-    assert_nothing_left(stack_home.path)
+    assert_nothing_left(stack_home.path, port)
+
+
+def test_make_run_restarts_a_killed_worker_and_stops_on_sigterm_to_make(
+    stack_home: StackHome,
+) -> None:
+    # given a running stack whose worker is killed (SIGKILL: no warm shutdown)
+    if stack_home.logins is None:
+        _run_once(stack_home)
+    stack = RunningStack.start(stack_home.path)
+    try:
+        base = stack.wait_until_ready()
+        port = stack.port()
+        first = stack.worker()
+        first.kill()
+
+        # then run_stack says so and starts a new worker, which runs beat's tasks again
+        restarted = re.compile(r"worker exited with code -9; restarting in 1s")
+        deadline = time.monotonic() + 20
+        while not restarted.search(stack.output) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert restarted.search(stack.output), stack.output
+        after = len(stack.lines)
+        deadline = time.monotonic() + HEARTBEAT_TIMEOUT_S
+        while time.monotonic() < deadline and not any(
+            "Task core.heartbeat[" in line and "succeeded" in line for line in stack.lines[after:]
+        ):
+            time.sleep(0.5)
+        assert stack.worker().pid != first.pid
+        assert any("succeeded" in line for line in stack.lines[after:]), stack.output
+        # and the web server stayed up throughout
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+
+        # when SIGTERM reaches make's pid alone
+        took = stack.interrupt_and_wait(signal.SIGTERM, group=False)
+    finally:
+        stack.kill()
+
+    # then the whole stack stops, the database included
+    assert took < SHUTDOWN_TIMEOUT_S
+    assert "Embedded PostgreSQL stopped." in stack.output
+    assert_nothing_left(stack_home.path, port)

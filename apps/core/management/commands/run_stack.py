@@ -1,8 +1,14 @@
 """`make run`: migrate, seed the demo, start web + worker (with beat), print how to get in.
 
+A worker that dies is started again after a wait that doubles with each quick failure (1 s up
+to WORKER_BACKOFF_MAX_S; back to 1 s once a worker has run WORKER_STABLE_S), with a log line
+each time. A web server that dies stops the stack, saying so: runserver exits on errors a
+restart would only repeat (its port taken, a broken import), and the admin is what the person
+at the terminal is using, so they should see it at once.
+
 Ctrl-C (SIGINT), SIGTERM or SIGHUP stops the children together, within SHUTDOWN_GRACE_S, and
 then the embedded database when this run started it (a server someone else started, say for
-tests, is left running).
+tests, is left running). A signal during migrate or seeding stops there, the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from config.env import env_int, env_str
 READY_TIMEOUT_S = 60
 SHUTDOWN_GRACE_S = 15
 POLL_S = 0.2
+WORKER_BACKOFF_START_S = 1.0
+WORKER_BACKOFF_MAX_S = 30.0
+WORKER_STABLE_S = 60.0
 
 Children = dict[str, subprocess.Popen[bytes]]
 
@@ -43,6 +52,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str | None, port: int | None, **options: Any) -> None:
         children: Children = {}
+        stop = _StopFlag()
         try:  # settings may have started the embedded database: stop it on any way out
             host = host or env_str("HOST", "127.0.0.1")
             port = port or env_int("PORT", 8000, minimum=1, maximum=65535)
@@ -50,7 +60,7 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
             credentials = seed_demo()
             connections.close_all()  # this process only supervises from here on
-            self._serve(host, port, credentials.lines(), children)
+            self._serve(host, port, credentials.lines(), children, stop)
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
         except KeyboardInterrupt:
@@ -58,15 +68,18 @@ class Command(BaseCommand):
         finally:
             self._shutdown(children)
 
-    def _serve(self, host: str, port: int, credentials: list[str], children: Children) -> None:
+    def _serve(
+        self, host: str, port: int, credentials: list[str], children: Children, stop: _StopFlag
+    ) -> None:
         """Start the children (into `children`, for the caller's shutdown) and supervise them."""
-        stop = _StopFlag()
+        stop.serving = True
         children.update(self._start_children(host, port))
         base = f"http://{host}:{port}"
-        if self._wait_ready(f"{base}/healthz", children, stop):
+        restarts = WorkerRestarts()
+        if self._wait_ready(f"{base}/healthz", children, stop, restarts):
             self._announce(base, credentials)
         while not stop.requested:
-            self._check_alive(children)
+            self._supervise(children, restarts, stop)
             time.sleep(POLL_S)
 
     def _check_port_free(self, host: str, port: int) -> None:
@@ -75,43 +88,58 @@ class Command(BaseCommand):
                 raise CommandError(f"Port {port} on {host} is in use; run with PORT=<free port>.")
 
     def _start_children(self, host: str, port: int) -> Children:
-        python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
         broker = "redis" if settings.REDIS_URL else "filesystem queue (no Redis)"
         self.stdout.write(f"Starting web server on {host}:{port} and a Celery worker ({broker})")
         self.stdout.flush()
+        return {"web": self._spawn(self._web_argv(host, port)), "worker": self._start_worker()}
+
+    def _web_argv(self, host: str, port: int) -> list[str]:
+        return [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"]
+
+    def _worker_argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "celery", "-A", "config", "worker", "--beat",
+            "--loglevel=INFO", "--concurrency=2",
+            f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
+        ]  # fmt: skip
+
+    def _start_worker(self) -> subprocess.Popen[bytes]:
+        return self._spawn(self._worker_argv())
+
+    def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
         # Own sessions: a terminal's Ctrl-C reaches only this process, which then stops the
         # children in order (and can kill a child's whole group if it hangs).
-        return {
-            "web": subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [python, manage, "runserver", f"{host}:{port}", "--noreload"],
-                cwd=settings.BASE_DIR,
-                start_new_session=True,
-            ),
-            "worker": subprocess.Popen(  # noqa: S603
-                [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--beat",
-                    "--loglevel=INFO",
-                    "--concurrency=2",
-                    f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
-                ],
-                cwd=settings.BASE_DIR,
-                start_new_session=True,
-            ),
-        }
+        return subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            argv, cwd=settings.BASE_DIR, start_new_session=True
+        )
 
-    def _wait_ready(self, url: str, children: Children, stop: _StopFlag) -> bool:
+    def _supervise(self, children: Children, restarts: WorkerRestarts, stop: _StopFlag) -> None:
+        """A dead web server stops everything; a dead worker is started again after a wait."""
+        web, worker = children["web"], children["worker"]
+        if web.poll() is not None:
+            raise CommandError(
+                f"The web server exited with code {web.returncode}; stopping Steward "
+                "(see its output above)."
+            )
+        if worker.poll() is None:
+            return
+        _kill_group(worker)  # its pool processes and beat, if they outlived it
+        delay = restarts.next_delay()
+        self.stdout.write(f"worker exited with code {worker.returncode}; restarting in {delay:g}s")
+        self.stdout.flush()
+        if not stop.wait(delay):
+            children["worker"] = self._start_worker()
+            restarts.started()
+
+    def _wait_ready(
+        self, url: str, children: Children, stop: _StopFlag, restarts: WorkerRestarts
+    ) -> bool:
         """True once /healthz answers 200; False if a stop was requested first."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if stop.requested:
                 return False
-            self._check_alive(children)
+            self._supervise(children, restarts, stop)
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
                     if response.status == 200:
@@ -119,11 +147,6 @@ class Command(BaseCommand):
             except OSError:
                 time.sleep(POLL_S)
         raise CommandError(f"Steward did not answer {url} within {READY_TIMEOUT_S}s.")
-
-    def _check_alive(self, children: Children) -> None:
-        for name, child in children.items():
-            if child.poll() is not None:
-                raise CommandError(f"The {name} process exited with code {child.returncode}.")
 
     def _announce(self, base: str, lines: list[str]) -> None:
         self.stdout.write("")
@@ -148,23 +171,57 @@ class Command(BaseCommand):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=max(0.0, deadline - time.monotonic()))
         for child in children.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGKILL)  # stragglers: pool processes, a hung child
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=2)
+            _kill_group(child)  # stragglers: pool processes, a hung child
         connections.close_all()
         if embedded_db.started_by_this_process() and embedded_db.stop_server():
             self.stdout.write("Embedded PostgreSQL stopped.")
         self.stdout.flush()
 
 
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=2)
+
+
+class WorkerRestarts:
+    """The wait before the next worker start: doubles after each quick death, up to
+    WORKER_BACKOFF_MAX_S; a worker that ran WORKER_STABLE_S earns the shortest wait again."""
+
+    def __init__(self) -> None:
+        self.delay = WORKER_BACKOFF_START_S
+        self.started_at = time.monotonic()
+
+    def started(self) -> None:
+        self.started_at = time.monotonic()
+
+    def next_delay(self) -> float:
+        if time.monotonic() - self.started_at >= WORKER_STABLE_S:
+            self.delay = WORKER_BACKOFF_START_S
+        delay = self.delay
+        self.delay = min(self.delay * 2, WORKER_BACKOFF_MAX_S)
+        return delay
+
+
 class _StopFlag:
-    """Turns SIGINT/SIGTERM/SIGHUP into a flag so shutdown runs in the main loop, once."""
+    """Turns SIGINT/SIGTERM/SIGHUP into a flag so shutdown runs in the main loop, once. Before
+    the children are up (migrate, seeding) a signal interrupts the command instead."""
 
     def __init__(self) -> None:
         self.requested = False
+        self.serving = False
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, self._request)
 
     def _request(self, signum: int, frame: Any) -> None:
         self.requested = True
+        if not self.serving:
+            raise KeyboardInterrupt
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True as soon as a stop is requested."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and time.monotonic() < deadline:
+            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+        return self.requested

@@ -25,8 +25,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         secret = base64.urlsafe_b64encode(generate_secret()).decode()
-        if options["hash"]:
-            self.stdout.write(f"PII_HASH_KEY={secret}")
+        if options["hash"]:  # the bare value, like the encryption key entry below
+            self.stdout.write(secret)
+            self.stderr.write("Set this as PII_HASH_KEY (docs/privacy.md).")
             return
         key_id = options["key_id"] or timezone.now().strftime("k%Y%m%d%H%M")
         if not KEY_ID.fullmatch(key_id):
