@@ -28,6 +28,11 @@ def _is_operator(request: HttpRequest) -> bool:
     return bool(request.user.is_active and request.user.is_superuser)
 
 
+def sidebar_logins(request: HttpRequest) -> bool:
+    """Unfold sidebar: the sign-in lockout pages are the operators'."""
+    return _is_operator(request)
+
+
 class OperatorsReadOnly(ModelAdmin):
     """Operators (superusers) read these records; nobody edits them by hand."""
 

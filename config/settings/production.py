@@ -44,6 +44,10 @@ if not ALLOWED_HOSTS:
 # TLS ends at a reverse proxy that sets X-Forwarded-Proto (and strips it from clients).
 if env_bool("TRUST_X_FORWARDED_PROTO", True):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind that proxy every request comes from it: failed sign-ins are counted per client
+# address from the address the proxy appends to X-Forwarded-For, or one attacker would lock
+# everyone out (apps.core.logins.client_ip). Set it empty when clients connect directly.
+LOGIN_CLIENT_IP_HEADER = env_str("LOGIN_CLIENT_IP_HEADER", "X-Forwarded-For")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)

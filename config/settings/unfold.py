@@ -157,6 +157,18 @@ UNFOLD = {
                         "link": reverse_lazy("admin:compliance_exportjob_changelist"),
                         "permission": "apps.compliance.admin.sidebar_compliance",
                     },
+                    {
+                        "title": "Sign-in lockouts",
+                        "icon": "lock_person",
+                        "link": reverse_lazy("admin:axes_accessattempt_changelist"),
+                        "permission": "apps.core.admin.sidebar_logins",
+                    },
+                    {
+                        "title": "Sign-ins",
+                        "icon": "login",
+                        "link": reverse_lazy("admin:axes_accesslog_changelist"),
+                        "permission": "apps.core.admin.sidebar_logins",
+                    },
                 ],
             },
         ],

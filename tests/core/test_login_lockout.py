@@ -448,3 +448,19 @@ def test_the_demo_passwords_pass_the_validators():
     # when / then: raises if one is refused
     for username in ("operator", "acme-owner", "acme-reviewer"):
         validate_password(demo_password(username), get_user_model()(username=username))
+
+
+# --- production: behind its TLS proxy, counted per client ---------------------------------------
+
+
+def test_production_counts_failures_per_forwarded_client_address_unless_told_otherwise(
+    monkeypatch,
+):
+    from tests.core.test_settings import _production_settings, _valid_env
+
+    # when / then: docs/deploy.md's proxy is assumed; an empty value means direct clients
+    assert _production_settings(monkeypatch, **_valid_env())["LOGIN_CLIENT_IP_HEADER"] == (
+        "X-Forwarded-For"
+    )
+    direct = _production_settings(monkeypatch, **_valid_env(LOGIN_CLIENT_IP_HEADER=""))
+    assert direct["LOGIN_CLIENT_IP_HEADER"] == ""

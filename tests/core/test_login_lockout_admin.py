@@ -20,7 +20,7 @@ from tests.workspaces.factories import UserFactory
 LOGIN = "login"
 LOCKED = "locked-person"
 WHO = [*ROLES_AND_OTHERS, "anonymous"]
-OPERATORS_ONLY = {who: 403 for who in WHO} | {"operator": 200, "anonymous": LOGIN}
+OPERATORS_ONLY = dict.fromkeys(WHO, 403) | {"operator": 200, "anonymous": LOGIN}
 PAGES = ["accessattempt_changelist", "accessattempt_change", "accesslog_changelist"]
 
 
@@ -166,3 +166,14 @@ def test_attempts_changelist_query_count_does_not_grow_with_rows(
     with django_assert_max_num_queries(8):
         response = client.get(url)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("who", ["operator", "owner", "auditor"])
+def test_only_operators_find_the_lockout_pages_in_the_sidebar(cast, who):
+    # when
+    page = client_for(cast, who).get(reverse("admin:index")).content.decode()
+
+    # then
+    shown = reverse("admin:axes_accessattempt_changelist") in page
+    assert shown == (who == "operator")
+    assert ("Sign-in lockouts" in page) == (who == "operator")
