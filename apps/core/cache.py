@@ -69,3 +69,32 @@ class ResilientRedisCache(RedisCache):
         except UNREACHABLE as exc:
             self._unreachable("delete", exc)
             return False
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return super().has_key(key, version)
+        except UNREACHABLE as exc:
+            self._unreachable("has_key", exc)
+            return False
+
+    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        try:
+            return super().incr(key, delta, version)
+        except UNREACHABLE as exc:  # as for a missing key
+            self._unreachable("incr", exc)
+            raise ValueError(f"Key '{key}' not found (cache unreachable)") from exc
+
+    def set_many(
+        self, data: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> list[Any]:
+        try:
+            return super().set_many(data, timeout, version)
+        except UNREACHABLE as exc:
+            self._unreachable("set_many", exc)
+            return list(data)
+
+    def delete_many(self, keys: Any, version: int | None = None) -> None:
+        try:
+            super().delete_many(keys, version)
+        except UNREACHABLE as exc:
+            self._unreachable("delete_many", exc)

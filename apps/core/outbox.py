@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from apps.core.models import OutboxMessage
 from config.celery import app as celery_app
@@ -82,8 +82,9 @@ def outbox_publish(*, ids: Iterable[int] | None = None, limit: int | None = None
     limit = limit or settings.OUTBOX_RELAY_BATCH
     try:
         with transaction.atomic():
+            # the database's clock, which also set available_at (no skew with this host's)
             due = OutboxMessage.objects.select_for_update(skip_locked=True).filter(
-                available_at__lte=timezone.now()
+                available_at__lte=Now()
             )
             if ids is not None:
                 due = due.filter(id__in=list(ids))

@@ -3,8 +3,9 @@
 The stack gets a fresh STEWARD_HOME (its own embedded PostgreSQL, broker folders and secret
 key), never the shared .steward/ of the checkout. The first run proves the whole loop — web,
 database, beat, filesystem broker and worker — and a clean Ctrl-C; the second proves that the
-data is reused and that SIGINT sent to make's pid alone stops everything; the third kills the
-worker (it is restarted) and stops the stack with SIGTERM to make's pid.
+data is reused and that SIGINT sent to make's pid alone stops everything; the third runs with
+REDIS_URL (a redis-server of the test), kills the worker (it is restarted, and beat's tasks run
+through Redis again) and stops the stack with SIGTERM to make's pid.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import psutil
 import psycopg
 import pytest
 import requests
+
+from tests.reliability.conftest import RedisServer
 
 pytestmark = pytest.mark.slow
 
@@ -70,9 +73,10 @@ class RunningStack:
     lines: list[str] = field(default_factory=list)
 
     @classmethod
-    def start(cls, home: Path) -> RunningStack:
+    def start(cls, home: Path, **extra_env: str) -> RunningStack:
         env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
         env.update(STEWARD_HOME=str(home), PORT=str(_free_port()), PYTHONUNBUFFERED="1")
+        env.update(extra_env)
         process = subprocess.Popen(
             ["make", "--no-print-directory", "run"],  # noqa: S607 - make from PATH, as a user would
             cwd=ROOT,
@@ -127,6 +131,13 @@ class RunningStack:
                 f" to {'its group' if group else 'its pid'}:\n{self.output}"
             )
         return time.monotonic() - started
+
+    def wait_for(self, pattern: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.output):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no line matching {pattern!r} within {timeout}s:\n{self.output}")
+            time.sleep(0.2)
 
     def port(self) -> int:
         return int(self.output.split("Steward is running: http://127.0.0.1:")[1].split("/")[0])
@@ -338,25 +349,29 @@ def test_make_run_again_reuses_the_data_and_prints_the_same_credentials(
     assert_nothing_left(stack_home.path, port)
 
 
-def test_make_run_restarts_a_killed_worker_and_stops_on_sigterm_to_make(
-    stack_home: StackHome,
+def test_make_run_with_redis_restarts_a_killed_worker_and_stops_on_sigterm_to_make(
+    stack_home: StackHome, tmp_path: Path
 ) -> None:
-    # given a running stack whose worker is killed (SIGKILL: no warm shutdown)
+    # given make run with REDIS_URL (the production broker path: a redis-server of this test)
     if stack_home.logins is None:
         _run_once(stack_home)
-    stack = RunningStack.start(stack_home.path)
+    redis = RedisServer(folder=tmp_path)
+    redis.start()
+    stack = RunningStack.start(stack_home.path, REDIS_URL=redis.url)
     try:
         base = stack.wait_until_ready()
         port = stack.port()
+        health = requests.get(f"{base}/healthz", timeout=10).json()
+        assert (health["checks"]["broker"], health["broker_transport"]) == ("ok", "redis")
+        stack.wait_for(rf"Connected to redis://\S+:{redis.port}/0", timeout=30)
+
+        # when its worker is killed (SIGKILL: no warm shutdown)
         first = stack.worker()
         first.kill()
 
         # then run_stack says so and starts a new worker, which runs beat's tasks again
-        restarted = re.compile(r"worker exited with code -9; restarting in 1s")
-        deadline = time.monotonic() + 20
-        while not restarted.search(stack.output) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert restarted.search(stack.output), stack.output
+        # (beat -> Redis -> worker -> database)
+        stack.wait_for(r"worker exited with code -9; restarting in 1s", timeout=20)
         after = len(stack.lines)
         deadline = time.monotonic() + HEARTBEAT_TIMEOUT_S
         while time.monotonic() < deadline and not any(
@@ -372,6 +387,7 @@ def test_make_run_restarts_a_killed_worker_and_stops_on_sigterm_to_make(
         took = stack.interrupt_and_wait(signal.SIGTERM, group=False)
     finally:
         stack.kill()
+        redis.stop()
 
     # then the whole stack stops, the database included
     assert took < SHUTDOWN_TIMEOUT_S
