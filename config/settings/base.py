@@ -154,6 +154,15 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "apps.core.logins.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "apps.core.logins.client_ip"
 AXES_ENABLE_ADMIN = False  # apps/core/admin.py: operators only, unlock through a service
+# Masked in the POST data axes stores with a failure and in its log lines ("password" always
+# is): the password change posts its secrets under these names.
+AXES_SENSITIVE_PARAMETERS = [
+    "username",
+    "ip_address",
+    "old_password",
+    "new_password1",
+    "new_password2",
+]
 AXES_VERBOSE = False
 
 # --- Redis / Celery -------------------------------------------------------------------------

@@ -464,3 +464,18 @@ def test_production_counts_failures_per_forwarded_client_address_unless_told_oth
     )
     direct = _production_settings(monkeypatch, **_valid_env(LOGIN_CLIENT_IP_HEADER=""))
     assert direct["LOGIN_CLIENT_IP_HEADER"] == ""
+
+
+def test_no_password_typed_into_either_form_is_stored_with_the_failure(cast):
+    # given
+    client = Client()
+    client.force_login(cast.user("editor"))
+
+    # when
+    sign_in(Client(), "editor", "typed-at-sign-in")
+    change_password(client, "typed-as-old", new="typed-as-new-password")
+
+    # then
+    stored = repr(list(AccessAttempt.objects.values("get_data", "post_data")))
+    assert "old_password=" in stored  # the password change's failure was recorded
+    assert "typed-" not in stored
