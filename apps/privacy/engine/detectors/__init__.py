@@ -31,6 +31,12 @@ DETECTORS: dict[EntityType, tuple[Detector, ...]] = {
     EntityType.ADDRESS: (detect_addresses,),
 }
 
+# Rescans after blanking out findings: each one can uncover a value hidden by a neighbour.
+_MAX_RESCANS = 3
+_BLANK = "\x00"
+_VALIDATED = frozenset({"card_luhn", "iban_mod97", "us_ssn", "uk_nino"})
+_NEAR = 3  # characters either side of a finding looked at for a neighbouring digit
+
 __all__ = ["DETECTORS", "NameBackend", "find_entities", "resolve_overlaps"]
 
 
@@ -42,18 +48,82 @@ def find_entities(
 ) -> list[Finding]:
     """All findings the policy asks for, minus allow-listed values, low-confidence hits and
     anything inside `protected` spans (tokens from an earlier masking pass), without overlaps.
-    Sorted by start."""
+    Sorted by start.
+
+    Values written side by side ("123-45-6789 4111 1111 1111 1111") can hide each other: a
+    detector that refuses a candidate because more digits follow it cannot know that those
+    digits are the next value. So when a finding has digits right next to it, the text is
+    scanned again with every finding blanked out, until nothing new turns up."""
     backend = require_backend(name_backend) if EntityType.PERSON in policy.entities else None
-    candidates = [
+    candidates = _candidates(text, policy)
+    if backend is not None:
+        candidates.extend(detect_names(text, backend))
+    kept = [f for f in candidates if _keep(f, policy, protected)]
+    found = resolve_overlaps(kept)
+    hidden = _partly_hidden(kept, found)
+    for _ in range(_MAX_RESCANS):
+        if not hidden and not _has_digit_neighbour(text, found):
+            break
+        blanked = _blank(text, found)
+        fresh = resolve_overlaps(
+            [f for f in _candidates(blanked, policy) if _is_new(f) and _keep(f, policy, protected)]
+        )
+        if not fresh:
+            break
+        found, hidden = resolve_overlaps(found + fresh), False
+    return found
+
+
+def _partly_hidden(candidates: list[Finding], found: list[Finding]) -> bool:
+    """Whether overlap resolution dropped a candidate that stuck out of the finding it lost
+    to: what stuck out may be a value of its own ("+49 30 6564841/5155 4087 5804 7390")."""
+    if len(candidates) == len(found):
+        return False
+    chosen = {id(finding) for finding in found}
+    starts = [finding.start for finding in found]
+    for candidate in candidates:
+        if id(candidate) in chosen:
+            continue
+        index = bisect.bisect_right(starts, candidate.start) - 1
+        if index < 0 or found[index].end < candidate.end:
+            return True
+    return False
+
+
+def _candidates(text: str, policy: MaskingPolicy) -> list[Finding]:
+    return [
         finding
         for entity in policy.entities
         for detector in DETECTORS.get(entity, ())
         for finding in detector(text, policy)
     ]
-    if backend is not None:
-        candidates.extend(detect_names(text, backend))
-    kept = [f for f in candidates if _keep(f, policy, protected)]
-    return resolve_overlaps(kept)
+
+
+def _has_digit_neighbour(text: str, findings: list[Finding]) -> bool:
+    return any(
+        _digit_in(text, max(0, f.start - _NEAR), f.start) or _digit_in(text, f.end, f.end + _NEAR)
+        for f in findings
+    )
+
+
+def _digit_in(text: str, start: int, end: int) -> bool:
+    return any(char.isdigit() for char in text[start:end])
+
+
+def _blank(text: str, findings: list[Finding]) -> str:
+    parts: list[str] = []
+    cursor = 0
+    for finding in findings:
+        parts.append(text[cursor : finding.start])
+        parts.append(_BLANK * finding.length)
+        cursor = finding.end
+    parts.append(text[cursor:])
+    return "".join(parts)
+
+
+def _is_new(finding: Finding) -> bool:
+    """Outside every earlier finding (those are blanked out), so its text is the original's."""
+    return _BLANK not in finding.text
 
 
 def _keep(finding: Finding, policy: MaskingPolicy, protected: tuple[tuple[int, int], ...]) -> bool:
@@ -70,7 +140,10 @@ def _overlaps_any(spans: tuple[tuple[int, int], ...], start: int, end: int) -> b
 
 def resolve_overlaps(findings: list[Finding]) -> list[Finding]:
     """Keep the longest finding where spans overlap, the more confident one on equal length:
-    "4111 1111 1111 1111" is one card, not a card and a phone number inside it. Findings are
+    "4111 1111 1111 1111" is one card, not a card and a phone number inside it. Findings checked
+    by a checksum or allocation rule (cards, IBANs, SSNs, NI numbers) come first: a phone
+    number that ran on into a card's first group loses to the card, and find_entities' rescan
+    finds the phone number again. Findings are
     split into clusters of mutually reachable overlaps first, so the work stays O(n log n)
     even for a megabyte of text full of PII."""
     chosen: list[Finding] = []
@@ -92,7 +165,10 @@ def _clusters(ordered: list[Finding]) -> list[list[Finding]]:
 
 
 def _best_in(cluster: list[Finding]) -> list[Finding]:
-    ranked = sorted(cluster, key=lambda f: (-f.length, -f.confidence, f.start, f.entity_type))
+    ranked = sorted(
+        cluster,
+        key=lambda f: (f.detector not in _VALIDATED, -f.length, -f.confidence, f.start),
+    )
     chosen: list[Finding] = []
     for finding in ranked:
         if all(finding.end <= kept.start or kept.end <= finding.start for kept in chosen):

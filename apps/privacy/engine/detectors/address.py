@@ -20,12 +20,20 @@ _SUFFIXES = (
 )
 _DIRECTION = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)"
 _NAME_WORD = r"(?:[A-Z][a-z'\u2019-]+|[0-9]{1,3}(?:st|nd|rd|th)|[A-Z])"
-_UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|Room|Rm|#)\.?[ ]*#?[0-9A-Z-]{1,6}\b"
+_UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|Room|Rm|#)\.?[ ]*#?[0-9A-Z-]{1,6}(?![\w-])"
 _CITY_STATE_ZIP = r"[A-Z][a-z]+(?:[ ]+[A-Z][a-z]+){0,3},[ ]*[A-Z]{2}[ ]+[0-9]{5}(?:-[0-9]{4})?\b"
 # An abbreviation's dot ("Ave.") is only part of the address when more address follows;
 # otherwise it is as likely the full stop of the sentence.
+# A comma right before the house number is a list separator ("...@acme.com,12 Oak St",
+# "2024-03-15,228 Main Rd") unless it is a thousands separator ("12,500 Oak St"): one to three
+# digits standing alone, a comma and exactly three digits.
+_THOUSANDS = (
+    r"(?:(?<=(?<![0-9/.-])[0-9],)|(?<=(?<![0-9/.-])[0-9]{2},)|(?<=(?<![0-9/.-])[0-9]{3},))"
+    r"[0-9]{3}(?![0-9])"
+)
+_START = rf"(?:(?<![\w.,-])|(?<=[^0-9],)|(?<=[0-9],)(?!{_THOUSANDS}))"
 _ADDRESS = re.compile(
-    rf"(?<![\w.,-])[0-9]{{1,6}}[A-Z]?(?:-[0-9]{{1,4}})?[ ]+(?:{_DIRECTION}\.?[ ]+)?"
+    rf"{_START}[0-9]{{1,6}}[A-Z]?(?:-[0-9]{{1,4}})?[ ]+(?:{_DIRECTION}\.?[ ]+)?"
     rf"(?:{_NAME_WORD}[ ]+){{1,4}}(?:{_SUFFIXES})\b(?:\.?[ ]+{_DIRECTION}(?!\w))?"
     rf"(?:\.?,?[ ]+{_UNIT})?(?:\.?,[ ]*{_CITY_STATE_ZIP})?"
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from functools import lru_cache
@@ -27,9 +28,19 @@ _EMAIL = re.compile(
 
 # Cheap gate for the phone matcher: digits joined by the separators people use in phone
 # numbers. Only these windows are handed to libphonenumber, which does all the validation.
+# A window never starts inside a word or a number ("x3 415-555-0199" starts at 415), nor at
+# the thousands or decimals of an amount ("$156,001.00 / 646 555 0174" starts at 646).
 _PHONE_WINDOW = re.compile(
-    r"(?:\+|\()?[0-9](?:[ \t.\-/()\u00a0\u2010-\u2015]{0,3}[0-9]){6,}\)?", re.ASCII
+    r"(?<![0-9A-Za-z])(?<![0-9]\.)"
+    r"(?!(?<=[0-9],)[0-9]{3}(?:\.[0-9]{1,2}(?![0-9])|(?![0-9]|[ \t.\-/()]{1,3}[0-9])))"
+    r"(?:\+|\()?[0-9](?:[ \t.\-/()\u00a0\u2010-\u2015]{0,3}[0-9]){6,}\)?",
+    re.ASCII,
 )
+# Where a window that is too long for one number can be cut into several: at whitespace or a
+# slash ("415-555-0199 020 7946 0958", "+44 7845 456397/2022-01-26").
+_WINDOW_CUT = re.compile(r"[ \t/\u00a0]+")
+_MAX_CUTS_TRIED = 48
+_MIN_REFERENCE = 6  # digits in a reference number that ends at the first space
 # Shapes that are never phone numbers in any numbering plan: dates, dotted quads, versions
 # ("10.0.19045"), the SSN grouping 3-2-4 and the card groupings 4-4-4-4 and 4-6-5.
 _NOT_PHONE_WINDOW = re.compile(
@@ -38,6 +49,8 @@ _NOT_PHONE_WINDOW = re.compile(
     r"|[0-9]{3}([- ])[0-9]{2}\1[0-9]{4}"
     r"|[0-9]{4}([- ])[0-9]{4}\2[0-9]{4}\2[0-9]{4}|[0-9]{4}[- ][0-9]{6}[- ][0-9]{4,5}"
 )
+# "051-21-0692 44,449 units", "4925/831-06-4551": no phone number holds an SSN-shaped token.
+_SSN_INSIDE = re.compile(r"(?<![0-9-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9-])")
 _PHONE_KEYWORD = re.compile(
     r"(?:\b(?:tel(?:ephone)?|phone|call(?:back)?|mobile|mob|cell(?:phone)?|fax|ring|whatsapp"
     r"|line|contact|reach|office|direct|dial|hotline|ph)\b"
@@ -56,6 +69,8 @@ _INTERNATIONAL_LENIENCY = Leniency.VALID
 _PHONE_CONFIDENCE = 0.85
 _MAX_DIGITS = 15  # E.164
 _MIN_DIGITS = 7
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_LEADING_JUNK = " \t/\u00a0"
 
 
 def detect_emails(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
@@ -71,26 +86,154 @@ def detect_emails(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
 def detect_phones(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
     """libphonenumber's PhoneNumberMatcher over each candidate window (STRICT_GROUPING for
     national formats, VALID after a "+"). Windows that are dates, dotted quads, references
-    ("INV-0247879", "case 02555334") or parts of IBANs are skipped first."""
+    ("INV-0247879", "case 02555334") or parts of IBANs are skipped first. A window that holds
+    no number as a whole, or leaves digits over, is also cut at its spaces: numbers are often
+    written side by side."""
     for window in _PHONE_WINDOW.finditer(text):
         start, end = window.span()
-        if not _phone_shaped(window.group(), text, start) or _refers_to_other(text, start):
+        digits = _digit_count(window.group())
+        whole = digits <= _MAX_DIGITS
+        found = _phones_in_window(text, start, end, policy) if whole else []
+        complete = _opens(found, text, start) and digits - _covered(found) < _MIN_DIGITS
+        if complete or _WINDOW_CUT.search(window.group()) is None:
+            yield from found
             continue
-        chunk = text[max(0, start - 1) : end + 1]
-        offset = max(0, start - 1)
-        regions = _regions_for(window.group(), policy.phone_regions)
-        for match in _match_window(chunk, regions, _leniency_for(window.group())):
-            if _plausible(match, text, offset):
-                yield _phone_finding(match, offset)
+        pieces = _Pieces(text, start, end)
+        cut = _phones_in_pieces(text, pieces, policy, whole and not found)
+        usable = [f for f in found if pieces.starts_piece(f.start)]
+        yield from max(usable, cut, key=_covered)
+
+
+def _covered(findings: list[Finding]) -> int:
+    return sum(_digit_count(finding.text) for finding in findings)
+
+
+def _opens(found: list[Finding], text: str, start: int) -> bool:
+    """Whether the first number found opens the window. "+1 415-594-5140 2001" can yield
+    only "415-594-5140", which drops the "+1" that the pieces keep."""
+    while start < len(text) and text[start] in _OPENERS:
+        start += 1
+    return bool(found) and found[0].start <= start
+
+
+def _phones_in_window(text: str, start: int, end: int, policy: MaskingPolicy) -> list[Finding]:
+    window = text[start:end]
+    if not _phone_shaped(window, text, start) or _refers_to_other(text, start):
+        return []
+    offset = max(0, start - 1)
+    chunk = text[offset : end + 1]
+    regions = _regions_for(window, policy.phone_regions)
+    findings = []
+    for match in _match_window(chunk, regions, _leniency_for(window)):
+        finding = _phone_finding(match, offset)
+        if _plausible(finding.text, text, finding.start):
+            findings.append(finding)
+    return findings
+
+
+class _Pieces:
+    """A window cut at its spaces and slashes: where each piece starts and ends, its digit
+    count, and whether the cut before it is soft (one space between two bare digit groups,
+    as inside "9400 3604 6778 0548", where no reader would see two numbers)."""
+
+    def __init__(self, text: str, start: int, end: int) -> None:
+        self.text = text
+        cuts = list(_WINDOW_CUT.finditer(text, start, end))
+        self.starts = [start] + [cut.end() for cut in cuts]
+        self.ends = [cut.start() for cut in cuts] + [end]
+        pieces = [text[a:b] for a, b in zip(self.starts, self.ends, strict=True)]
+        self.sizes = [_digit_count(piece) for piece in pieces]
+        self.soft = [False] + [
+            cut.group() == " " and pieces[index].isdigit() and pieces[index + 1].isdigit()
+            for index, cut in enumerate(cuts)
+        ]
+        # The first piece may be a reference ("case 32788702"), which can go on over short
+        # groups ("UPC 0 07394 69288 7"): then a number starts after that piece, and only
+        # after a visible cut unless the reference was one long piece.
+        self.first_usable = 0 if not _refers_to_other(text, start) else 1
+        self.reference_closed = self.first_usable and self.sizes[0] >= _MIN_REFERENCE
+
+    def usable(self, first: int, last: int) -> bool:
+        if first < self.first_usable:
+            return False
+        behind_reference = self.first_usable and not self.reference_closed and self.soft[first]
+        if behind_reference and not self._formatted(first, last):
+            return False
+        inner_first = first + 1 if first < last else first
+        inner_last = last - 1 if first < last else last
+        return not (
+            self._splits_block(first, inner_first) or self._splits_block(last + 1, inner_last)
+        )
+
+    def starts_piece(self, position: int) -> bool:
+        """A number never starts inside a piece: "0.0.1.0 20240315" holds no "0 20240315"."""
+        index = bisect.bisect_right(self.starts, position) - 1
+        return index >= 0 and all(ch in _OPENERS for ch in self.text[self.starts[index] : position])
+
+    def ends_to_try(self, first: int) -> list[int]:
+        """Longest first, but an end that cuts a run of 4-digit groups comes last: in
+        "+49 30 6564841/5155 4087 5804 7390" the 5155 opens a card."""
+        lasts = range(len(self.sizes) - 1, first - 1, -1)
+        return sorted(lasts, key=lambda last: self._splits_block(last + 1, last))
+
+    def _formatted(self, first: int, last: int) -> bool:
+        """Written as a phone number ("0711/8644512", "888.671.0508", "0049 160 ..."), not as
+        a bare digit run."""
+        span = self.text[self.starts[first] : self.ends[last]]
+        return span.startswith("00") or any(not (ch.isdigit() or ch == " ") for ch in span)
+
+    def _splits_block(self, cut: int, inner: int) -> bool:
+        """A soft cut with 4-digit groups on both sides, continuing inside the candidate, is
+        inside a card or tracking number ("9400 3604 6778 0548 0863 5703 41"). A phone number
+        that ends in a 4-digit group ("212 860 6281 6011 ...") is grouped otherwise inside."""
+        if not 0 < cut < len(self.sizes) or not self.soft[cut]:
+            return False
+        return self.sizes[cut - 1] == 4 and self.sizes[cut] == 4 and self.sizes[inner] == 4
+
+
+def _phones_in_pieces(
+    text: str, pieces: _Pieces, policy: MaskingPolicy, skip_whole: bool
+) -> list[Finding]:
+    """The pieces joined back into the runs that make phone numbers, choosing the cuts that
+    cover the most digits: "+49 30 120000 0121 234 0000" is two numbers, not
+    "+49 30 120000 0121" and a remainder. Tries are capped: a long table of digits is not
+    worth a thousand parses."""
+    count = len(pieces.starts)
+    best: list[tuple[int, list[Finding]]] = [(0, [])] * (count + 1)
+    tries = 0
+    for first in range(count - 1, -1, -1):
+        best[first] = best[first + 1]
+        for last in pieces.ends_to_try(first):
+            digits = sum(pieces.sizes[first : last + 1])
+            if not _MIN_DIGITS <= digits <= _MAX_DIGITS or not pieces.usable(first, last):
+                continue
+            if tries >= _MAX_CUTS_TRIED or (skip_whole and first == 0 and last == count - 1):
+                continue
+            tries += 1
+            here = _phones_in_window(text, pieces.starts[first], pieces.ends[last], policy)
+            if not _opens(here, text, pieces.starts[first]):
+                continue
+            rest = best[_next_piece(pieces.starts, here[-1].end)]
+            option = (_covered(here) + rest[0], here + rest[1])
+            if option[0] > best[first][0]:
+                best[first] = option
+    return best[0][1]
+
+
+def _next_piece(cuts: list[int], position: int) -> int:
+    return next((index for index, cut in enumerate(cuts) if cut >= position), len(cuts))
+
+
+def _digit_count(window: str) -> int:
+    return sum(ch.isdigit() for ch in window) - window.count("(0)")
 
 
 def _phone_shaped(window: str, text: str, start: int) -> bool:
     """Dates, dotted quads and runs of more digits than E.164 allows are not phone numbers. An
     ungrouped national run ("acct 0099087704") is one only after a phone word ("call", "tel")."""
-    if _NOT_PHONE_WINDOW.fullmatch(window.strip("()")):
+    if _NOT_PHONE_WINDOW.fullmatch(window.strip("()")) or _SSN_INSIDE.search(window):
         return False
-    digit_count = sum(ch.isdigit() for ch in window) - window.count("(0)")
-    if digit_count > _MAX_DIGITS:
+    if _digit_count(window) > _MAX_DIGITS:
         return False
     if window.isdigit():
         return _PHONE_KEYWORD.search(text[max(0, start - 24) : start]) is not None
@@ -108,7 +251,7 @@ def _refers_to_other(text: str, start: int) -> bool:
 
 
 def _leniency_for(window: str) -> int:
-    if window.startswith("+") or _DIN_EXTENSION.fullmatch(window):
+    if window.startswith("+") or _DIN_EXTENSION.fullmatch(window.strip("()")):
         return _INTERNATIONAL_LENIENCY
     return _NATIONAL_LENIENCY
 
@@ -142,26 +285,25 @@ def _regions_by_trunk(regions: tuple[str, ...], leading_zero: bool) -> tuple[str
     return tuple(region for region in regions if trunk(region) != "0")
 
 
-def _plausible(match: PhoneNumberMatch, text: str, offset: int) -> bool:
+def _plausible(raw: str, text: str, start: int) -> bool:
     """The matcher may cut a window into shorter numbers; drop cuts that are too short to be
     anything but a fragment, and ungrouped national cuts without a phone word before them."""
-    raw = match.raw_string
     if sum(ch.isdigit() for ch in raw) < _MIN_DIGITS:
         return False
     if raw.startswith("+") or _SEPARATED.search(raw) is not None:
         return True
-    start = offset + match.start
     return _PHONE_KEYWORD.search(text[max(0, start - 24) : start]) is not None
 
 
 def _phone_finding(match: PhoneNumberMatch, offset: int) -> Finding:
+    """The matcher keeps an opening bracket that has no partner in the number ("[+1 415...",
+    "(020 7946 0958" from "(020 7946 0958)"): that bracket wraps the number, it is not in it."""
+    raw, start = match.raw_string, offset + match.start
+    while raw[:1] in _OPENERS and raw.count(raw[0]) > raw.count(_OPENERS[raw[0]]):
+        raw, start = raw[1:], start + 1
+    trimmed = raw.lstrip(_LEADING_JUNK)
+    raw, start = trimmed.rstrip(), start + len(raw) - len(trimmed)
     e164 = phonenumbers.format_number(match.number, PhoneNumberFormat.E164)
     return Finding(
-        EntityType.PHONE,
-        offset + match.start,
-        offset + match.end,
-        match.raw_string,
-        _PHONE_CONFIDENCE,
-        "phonenumbers",
-        e164,
+        EntityType.PHONE, start, start + len(raw), raw, _PHONE_CONFIDENCE, "phonenumbers", e164
     )

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
+from apps.privacy.engine.checksums import IBAN_LENGTHS
+
 # "ORD-", "INV-", "SO-", "#", "1.", "DE": a number glued to a code prefix or to letters is a
 # reference. A slash is not a code prefix: "Tel/Fax +49 30 901820" is common in signatures.
-_CODE_PREFIX = re.compile(r"(?:[A-Za-z0-9][-#.]|[#A-Za-z])$")
+# \Z, not $: "$" also matches before a final newline, and "units\n030 ..." is no code.
+_CODE_PREFIX = re.compile(r"(?:[A-Za-z0-9][-#.]|[#A-Za-z])\Z")
 # Part of an IBAN-shaped token ("GB04 LTJT "), even one that fails mod-97.
-_IBAN_SHAPE = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4})* ?$")
+_IBAN_SHAPE = re.compile(r"\b([A-Z]{2})[0-9]{2}(?: ?[A-Z0-9]{4})* ?\Z")
 VERSION_WORDS = re.compile(
     r"(?:\b(?:v|ver|version|build|release|firmware|section|chapter|rev)\.?|§)\s*$", re.IGNORECASE
 )
@@ -27,7 +30,14 @@ def preceded_by_code(text: str, start: int) -> bool:
 
 
 def inside_iban_shape(text: str, start: int) -> bool:
-    return _IBAN_SHAPE.search(text[max(0, start - _LOOKBACK) : start]) is not None
+    """True when an IBAN-shaped token runs up to `start` and is not yet complete: a token that
+    already has its country's registry length ("BE68 5390 0754 7034 ") has ended, and what
+    follows it is a value of its own."""
+    shape = _IBAN_SHAPE.search(text[max(0, start - _LOOKBACK) : start])
+    if shape is None:
+        return False
+    expected = IBAN_LENGTHS.get(shape.group(1))
+    return expected is None or len(shape.group().replace(" ", "")) < expected
 
 
 def after_version_word(text: str, start: int) -> bool:
