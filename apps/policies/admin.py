@@ -52,6 +52,10 @@ def sidebar_policies(request: HttpRequest) -> bool:
     return _module_permission(request, "policies.Artifact")
 
 
+def sidebar_policy_settings(request: HttpRequest) -> bool:
+    return _module_permission(request, "policies.PolicySettings")
+
+
 class ArtifactForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Artifact

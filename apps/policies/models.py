@@ -21,7 +21,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.workspaces.models import ScopedQuerySet, team_ids_for, workspace_ids_for
+from apps.workspaces.models import ScopedQuerySet, Team, team_ids_for, workspace_ids_for
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
 
@@ -63,11 +63,19 @@ class ArtifactScopedQuerySet(ScopedQuerySet):
     prefix = ""  # the path to the artifact ("artifact__" for its versions, labels, events)
 
     def for_user(self, principal: Principal, action: str) -> Self:
+        """Workspace roles see the workspace's rows, team roles their team's (team and agent
+        levels); a team role also reads the workspace-level rows that apply to its team."""
         user = principal.required_user
-        return self.filter(
-            Q(workspace_id__in=workspace_ids_for(user, action))
-            | Q(**{f"{self.prefix}team_id__in": team_ids_for(user, action)})
+        teams = team_ids_for(user, action)
+        visible = Q(workspace_id__in=workspace_ids_for(user, action)) | Q(
+            **{f"{self.prefix}team_id__in": teams}
         )
+        if action == Action.VIEW:
+            their_workspaces = Team.objects.filter(id__in=teams).values("workspace_id")
+            visible |= Q(
+                **{f"{self.prefix}level": Level.WORKSPACE, "workspace_id__in": their_workspaces}
+            )
+        return self.filter(visible)
 
     def for_agent(self, principal: Principal, action: str) -> Self:
         if action != Action.VIEW:

@@ -73,6 +73,36 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Policies",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Policy packs",
+                        "icon": "gavel",
+                        "link": reverse_lazy("admin:policies_policypack_changelist"),
+                        "permission": "apps.policies.admin.sidebar_policies",
+                    },
+                    {
+                        "title": "Prompts",
+                        "icon": "chat",
+                        "link": reverse_lazy("admin:policies_prompt_changelist"),
+                        "permission": "apps.policies.admin.sidebar_policies",
+                    },
+                    {
+                        "title": "Skills",
+                        "icon": "construction",
+                        "link": reverse_lazy("admin:policies_skill_changelist"),
+                        "permission": "apps.policies.admin.sidebar_policies",
+                    },
+                    {
+                        "title": "Policy settings",
+                        "icon": "tune",
+                        "link": reverse_lazy("admin:policies_policysettings_changelist"),
+                        "permission": "apps.policies.admin.sidebar_policy_settings",
+                    },
+                ],
+            },
+            {
                 "title": "Memories",
                 "separator": True,
                 "items": [

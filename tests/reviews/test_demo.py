@@ -1,4 +1,5 @@
-"""The demo seed leaves one waiting request of each kind in Acme, one overdue; twice is once."""
+"""The demo seed leaves one waiting request of each kind in Acme (a policy version from
+apps.policies.demo among them), one overdue; twice is once."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_the_demo_queue_has_every_kind_and_seeding_twice_adds_nothing():
 
     assert list(ReviewRequest.objects.order_by("pk").values_list("pk", "kind", "status")) == first
     kinds = {kind for _, kind, status in first if status == "pending"}
-    assert kinds == {"memory", "edit", "promotion", "conflict"}
+    assert kinds == {"memory", "edit", "promotion", "conflict", "policy_version"}
     assert (
         with_sla(ReviewRequest.objects.filter(workspace__slug="acme")).filter(overdue=True).exists()
     )
