@@ -7,16 +7,17 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from unfold.contrib.filters.admin import FieldTextFilter, RangeDateTimeFilter
 from unfold.decorators import action
 from unfold.paginator import InfinitePaginator
 
-from apps.audit.models import AuditEvent, AuditVerificationRun
+from apps.audit.models import AuditEvent, AuditRedaction, AuditVerificationRun
 from apps.audit.signing import signed_head
 from apps.core.admin_site import ScopedModelAdmin, per_request
 from apps.workspaces.models import Workspace
@@ -60,8 +61,22 @@ def last_run(request: HttpRequest) -> AuditVerificationRun | None:
     )
 
 
+def redaction_text(redaction: dict[str, Any]) -> str:
+    """ "redacted (when, by which job, which fields)" from one redaction's values."""
+    when = str(redaction["at"])[:16].replace("T", " ")
+    by = redaction["job"] or "an operator"
+    return f"redacted ({when}, by {by}, {', '.join(redaction['fields'])})"
+
+
 def chain_status(run: AuditVerificationRun | None, event: AuditEvent) -> str:
-    """How the last verification run saw this event's place in its chain."""
+    """How the last verification run saw this event's place in its chain, and whether the
+    event was redacted (`last_redaction`, annotated by the admin's queryset)."""
+    status = _verification_status(run, event)
+    redaction = getattr(event, "last_redaction", None)
+    return f"{status} · {redaction_text(redaction)}" if redaction else status
+
+
+def _verification_status(run: AuditVerificationRun | None, event: AuditEvent) -> str:
     result = run.result_for(event.workspace_id) if run else None
     if run is None or result is None:
         return "not verified yet"
@@ -121,7 +136,39 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
         "prev_hash",
         "hash",
         "chain",
+        "redactions",
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        """Each event's latest redaction in the same query (a subquery per row of the page)."""
+        latest = (
+            AuditRedaction.objects.filter(event=OuterRef("pk"))
+            .order_by("-id")
+            .values(json=JSONObject(at="created_at", job="job", fields="fields"))[:1]
+        )
+        return super().get_queryset(request).annotate(last_redaction=Subquery(latest))
+
+    @admin.display(description="Redactions")
+    def redactions(self, obj: AuditEvent) -> str:
+        """Every redaction of this event: when, by which job, which fields, and its own
+        audit.redact event (the values removed are not kept anywhere)."""
+        records = list(obj.redactions.order_by("id"))
+        if not records:
+            return "none"
+        lines = format_html_join(
+            "\n",
+            "{} — recorded by audit event {}",
+            (
+                (
+                    redaction_text(
+                        {"at": r.created_at.isoformat(), "job": r.job, "fields": r.fields}
+                    ),
+                    r.redaction_event_id,
+                )
+                for r in records
+            ),
+        )
+        return format_html("<pre class='text-xs'>{}</pre>", lines)
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # The object history link filters on the exact object.
@@ -290,11 +337,29 @@ class AuditVerificationRunAdmin(ReadOnlyMixin, ScopedModelAdmin):
         return f"{(obj.finished_at - obj.started_at).total_seconds():.1f} s"
 
 
+SHOWN_REDACTIONS = 20
+
+
 def _result_line(result: dict[str, Any]) -> str:
     chain = result["workspace_id"] or "(no workspace)"
     if result["ok"]:
-        return f"{chain}: ok, {result['checked']} events, head seq {result['head_seq']}"
+        line = f"{chain}: ok, {result['checked']} events, head seq {result['head_seq']}"
+        return line + _redacted_lines(result.get("redacted") or [])
     return (
         f"{chain}: BROKEN at seq {result['first_broken_seq']} "
         f"(event {result['first_broken_event_id']}): {result['problem']}"
     )
+
+
+def _redacted_lines(redacted: list[dict[str, Any]]) -> str:
+    """The chain's redacted events, as the run found them (runs before redactions existed
+    have no such list)."""
+    if not redacted:
+        return ""
+    lines = [f", {len(redacted)} redacted:"]
+    for item in redacted[:SHOWN_REDACTIONS]:
+        text = redaction_text({"at": item["redacted_at"], **item})
+        lines.append(f"  event {item['event_id']} (seq {item['seq']}): {text}")
+    if len(redacted) > SHOWN_REDACTIONS:
+        lines.append(f"  ... and {len(redacted) - SHOWN_REDACTIONS} more")
+    return "\n".join(lines)

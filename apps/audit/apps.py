@@ -12,7 +12,8 @@ class AuditConfig(AppConfig):
 
 def register_pii_fields() -> None:
     """The trail's text in the PII field registry (apps.privacy.registry). audit_event_record
-    masks these; the rows are append-only, so a re-scan reports what slipped, never rewrites."""
+    masks these; the rows are append-only, so what slipped through is redacted by the re-scan
+    (audit_event_redact: before, after, reason, object_repr) or reported (actor_label)."""
     from apps.privacy.registry import register_exempt_fields, register_masked_field
 
     for name in ("actor_label", "object_repr", "reason"):
@@ -32,6 +33,16 @@ def register_pii_fields() -> None:
     register_exempt_fields("audit.AuditEvent", ("prev_hash", "hash"), reason="SHA-256 hashes")
     register_exempt_fields("audit.AuditChainHead", ("last_hash",), reason="a SHA-256 hash")
     register_exempt_fields("audit.AuditChainAnchor", ("hash",), reason="a SHA-256 hash")
+    register_exempt_fields(
+        "audit.AuditRedaction",
+        ("original_hash", "redacted_hash"),
+        reason="SHA-256 hashes",
+    )
+    register_exempt_fields(
+        "audit.AuditRedaction",
+        ("fields", "job"),
+        reason="written by the code: names of redacted event fields, a model label and id",
+    )
     register_exempt_fields(
         "audit.AuditVerificationRun",
         ("trigger", "results", "problem"),

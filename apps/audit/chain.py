@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
@@ -18,11 +18,18 @@ from django.utils import timezone
 from psycopg.types.string import TextLoader
 
 from apps.audit.hashing import GENESIS_HASH, SQL_TIMESTAMP_FORMAT, canonical_text
-from apps.audit.models import AuditChainAnchor, AuditChainHead, AuditEvent, AuditVerificationRun
+from apps.audit.models import (
+    AuditChainAnchor,
+    AuditChainHead,
+    AuditEvent,
+    AuditRedaction,
+    AuditVerificationRun,
+)
 from apps.core.exceptions import Forbidden, ValidationFailed
 from apps.workspaces.principal import Principal, as_principal
 
 PRUNE_ACTION = "audit.prune"
+REDACT_ACTION = "audit.redact"
 FETCH_SIZE = 20_000
 
 _COLUMNS = (
@@ -31,6 +38,7 @@ _COLUMNS = (
     "actor_kind, actor_id, actor_label, action, object_type, object_id, object_repr, "
     "before, after, reason, request_id, prev_hash, hash"
 )
+_COLUMNS_AS_TEXT = _COLUMNS.replace("before, after", "before::text, after::text")
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class ChainVerification:
     problem: str  # "" when ok, else a human-readable sentence
     head_seq: int | None
     head_hash: str
+    # The events of this chain that verified as redacted: id, seq, when, job, fields, hashes.
+    redacted: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,10 +78,54 @@ class _Walk:
     anchor: AuditChainAnchor | None = None
     anchor_confirmed: bool = True
     broken: _Break | None = None
+    redacted: list[tuple[int, list[AuditRedaction]]] = field(default_factory=list)  # by seq
 
     def start_after(self, anchor: AuditChainAnchor) -> None:
         self.anchor, self.anchor_confirmed = anchor, False
         self.expected_seq, self.prev_hash = anchor.seq + 1, anchor.hash
+
+
+@dataclass
+class _Redactions:
+    """The redactions of the chains being verified (rare: one query per walk, no per-event
+    query): by redacted event id, oldest first (the last one holds the hash of the event's
+    current content), and by the `audit.redact` event that must record each of them."""
+
+    by_event: dict[int, list[AuditRedaction]]
+    by_record: dict[int, list[AuditRedaction]]
+    confirmed: set[int] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, workspace_id: int | None) -> _Redactions:
+        records = AuditRedaction.objects.order_by("id")
+        if workspace_id is not None:
+            records = records.filter(workspace_id=workspace_id)
+        by_event: dict[int, list[AuditRedaction]] = {}
+        by_record: dict[int, list[AuditRedaction]] = {}
+        for record in records:
+            by_event.setdefault(record.event_id, []).append(record)
+            by_record.setdefault(record.redaction_event_id, []).append(record)
+        return cls(by_event, by_record)
+
+    def confirm(self, event_id: int, action: str, after: Any) -> None:
+        """`event_id` (verified) is the event a record names as its own: it must be an
+        audit.redact event that states the record's event, hashes and fields."""
+        if action != REDACT_ACTION or not isinstance(after, dict):
+            return
+        for record in self.by_record[event_id]:
+            stated = (
+                after.get("event_id"),
+                after.get("original_hash"),
+                after.get("redacted_hash"),
+                after.get("fields"),
+            )
+            if stated == (
+                record.event_id,
+                record.original_hash,
+                record.redacted_hash,
+                list(record.fields),
+            ):
+                self.confirmed.add(record.pk)
 
 
 def audit_chain_verify(
@@ -83,23 +137,25 @@ def audit_chain_verify(
     server-side cursor, reading only the hashed columns, and walks every chain at once: within
     a chain ids grow with seq, because both are handed out under the chain head's lock.
     `workspace_id=None` verifies every chain, including the chain of events of no workspace.
-    `progress` is called with the running event count.
+    `progress` is called with the running event count. Redacted events are checked against
+    their redaction record (`_Redactions`), loaded once with the heads and anchors.
     """
     walks: dict[int | None, _Walk] = {}
     with transaction.atomic():
         _one_snapshot()
         heads = _heads(workspace_id)
         anchors = _latest_anchors(workspace_id)
+        redactions = _Redactions.load(workspace_id)
         for count, row in enumerate(_stream(workspace_id), start=1):
             walk = walks.get(row[2])
             if walk is None:
                 walk = walks[row[2]] = _new_walk(row[2], anchors)
-            _step(walk, row)
+            _step(walk, row, redactions)
             if progress is not None and count % FETCH_SIZE == 0:
                 progress(count)
     for chain_id in heads:
         walks.setdefault(chain_id, _new_walk(chain_id, anchors))
-    return [_finish(walks[c], heads.get(c)) for c in sorted(walks, key=_chain_order)]
+    return [_finish(walks[c], heads.get(c), redactions) for c in sorted(walks, key=_chain_order)]
 
 
 def _one_snapshot() -> None:
@@ -155,15 +211,30 @@ def _stream(workspace_id: int | None) -> Iterator[tuple[Any, ...]]:
         yield from cursor
 
 
-def _step(walk: _Walk, row: tuple[Any, ...]) -> None:
+def stored_content_hash(event_id: int) -> str:
+    """The canonical hash of one event as stored now, read exactly as verification reads it
+    (before/after in jsonb's text form), so a redaction records what verification computes."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS_AS_TEXT} FROM audit_auditevent WHERE id = %s",  # noqa: S608
+            [event_id],
+        )
+        row = cursor.fetchone()
+    return hashlib.sha256(canonical_text(*row[:16]).encode()).hexdigest()
+
+
+def _step(walk: _Walk, row: tuple[Any, ...], redactions: _Redactions) -> None:
     walk.checked += 1
     if walk.broken is not None:
         return
     event_id, seq, stored_hash = row[0], row[1], row[16]
     broken = _link_problem(walk, event_id, seq, row[15])
     if broken is None:
-        text = canonical_text(*row[:16])
-        if hashlib.sha256(text.encode()).hexdigest() != stored_hash:
+        digest = hashlib.sha256(canonical_text(*row[:16]).encode()).hexdigest()
+        records = redactions.by_event.get(event_id) if redactions.by_event else None
+        if records is not None:
+            broken = _redaction_problem(walk, records, digest, stored_hash, seq)
+        elif digest != stored_hash:
             problem = f"Content altered: event {event_id} at seq {seq} no longer matches its hash."
             broken = _Break(seq, event_id, problem)
     if broken is not None:
@@ -171,8 +242,63 @@ def _step(walk: _Walk, row: tuple[Any, ...]) -> None:
         return
     if row[7] == PRUNE_ACTION and walk.anchor is not None:
         _confirm_anchor(walk, json.loads(row[12]) if row[12] else None)
+    if redactions.by_record and event_id in redactions.by_record:
+        redactions.confirm(event_id, row[7], json.loads(row[12]) if row[12] else None)
     walk.expected_seq, walk.prev_hash = seq + 1, stored_hash
     walk.last_seq, walk.last_hash = seq, stored_hash
+
+
+def _redaction_problem(
+    walk: _Walk, records: list[AuditRedaction], digest: str, stored_hash: str, seq: int
+) -> _Break | None:
+    """A redacted event keeps its stored hash (the next event links to it) and its content
+    must hash to what the latest redaction recorded, so changing it again is still caught."""
+    latest = records[-1]
+    when = f"{latest.created_at:%Y-%m-%d %H:%M}"
+    if stored_hash != latest.original_hash:
+        return _Break(
+            seq,
+            latest.event_id,
+            f"Redaction mismatch: event {latest.event_id} at seq {seq} no longer stores the "
+            f"hash its redaction of {when} recorded.",
+        )
+    if digest != latest.redacted_hash:
+        return _Break(
+            seq,
+            latest.event_id,
+            f"Content altered: event {latest.event_id} at seq {seq}, redacted {when}, no "
+            "longer matches its redacted hash.",
+        )
+    walk.redacted.append((seq, records))
+    return None
+
+
+def _unconfirmed_redaction(walk: _Walk, redactions: _Redactions) -> _Break | None:
+    for seq, records in walk.redacted:
+        for record in records:
+            if record.pk not in redactions.confirmed:
+                return _Break(
+                    seq,
+                    record.event_id,
+                    f"Unconfirmed redaction: event {record.event_id} at seq {seq} was redacted "
+                    f"({', '.join(record.fields)}), but no {REDACT_ACTION} event in the chain "
+                    f"records it (redaction {record.pk}, event {record.redaction_event_id}).",
+                )
+    return None
+
+
+def _redacted_summary(seq: int, records: list[AuditRedaction]) -> dict[str, Any]:
+    latest = records[-1]
+    return {
+        "event_id": latest.event_id,
+        "seq": seq,
+        "redacted_at": latest.created_at.isoformat(),
+        "job": latest.job,
+        "fields": sorted({name for record in records for name in record.fields}),
+        "original_hash": latest.original_hash,
+        "redacted_hash": latest.redacted_hash,
+        "redaction_event_ids": [record.redaction_event_id for record in records],
+    }
 
 
 def _link_problem(walk: _Walk, event_id: int, seq: int, prev_hash: str) -> _Break | None:
@@ -248,7 +374,7 @@ def _confirm_anchor(walk: _Walk, after: Any) -> None:
         )
 
 
-def _finish(walk: _Walk, head: AuditChainHead | None) -> ChainVerification:
+def _finish(walk: _Walk, head: AuditChainHead | None, redactions: _Redactions) -> ChainVerification:
     broken = walk.broken or _head_problem(walk, head)
     if broken is None and not walk.anchor_confirmed and walk.anchor is not None:
         broken = _Break(
@@ -257,6 +383,8 @@ def _finish(walk: _Walk, head: AuditChainHead | None) -> ChainVerification:
             f"Unconfirmed anchor: the chain starts after seq {walk.anchor.seq}, but no "
             f"{PRUNE_ACTION} event in the chain records that anchor.",
         )
+    if broken is None:
+        broken = _unconfirmed_redaction(walk, redactions)
     return ChainVerification(
         workspace_id=walk.workspace_id,
         checked=walk.checked,
@@ -266,6 +394,7 @@ def _finish(walk: _Walk, head: AuditChainHead | None) -> ChainVerification:
         problem=broken.problem if broken else "",
         head_seq=walk.last_seq,
         head_hash=walk.last_hash,
+        redacted=[_redacted_summary(seq, records) for seq, records in walk.redacted],
     )
 
 

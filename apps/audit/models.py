@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NoReturn, Self
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, models, transaction
 from django.db.models import Exists, Q
 from django.utils import timezone
@@ -172,6 +173,49 @@ class AuditChainAnchor(models.Model):
 
     def __str__(self) -> str:
         return f"anchor {self.workspace_id or '-'} @ {self.seq}"
+
+
+class AuditRedaction(models.Model):
+    """Personal data removed from one audit event after the fact (the PII re-scan): the
+    event keeps its `hash` (the next event links to it), and this record keeps the hash of
+    the redacted content, so verification still detects any later change of the row.
+
+    Append-only (database triggers). Written with an `audit.redact` event in the same chain
+    that carries the same hashes and field names (never the values); verification requires
+    that event. `workspace_id` lets verification load a chain's redactions in one query.
+    """
+
+    event = models.ForeignKey(
+        AuditEvent, on_delete=models.DO_NOTHING, db_constraint=False, related_name="redactions"
+    )
+    workspace_id = models.BigIntegerField(null=True, blank=True)
+    original_hash = models.CharField(max_length=64, help_text="The event's stored hash.")
+    redacted_hash = models.CharField(
+        max_length=64, help_text="The canonical hash of the redacted content (same prev_hash)."
+    )
+    fields = ArrayField(models.CharField(max_length=20), help_text="The fields redacted.")
+    redaction_event = models.ForeignKey(
+        AuditEvent, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    job = models.CharField(
+        max_length=120, blank=True, help_text="What ran it, as model label:id (a re-scan job)."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["workspace_id"], name="audit_redaction_chain")]
+
+    def __str__(self) -> str:
+        return f"redaction of event {self.event_id} ({', '.join(self.fields)})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Audit redactions are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit redactions are append-only; delete() is refused.")
 
 
 class AuditVerificationRun(models.Model):

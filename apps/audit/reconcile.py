@@ -250,6 +250,7 @@ NOT_GOVERNED: dict[str, str] = {
     "audit.auditevent": "the audit trail itself",
     "audit.auditchainhead": "the chain's bookkeeping, advanced by every event insert",
     "audit.auditchainanchor": "append-only, written with the audit.prune event it belongs to",
+    "audit.auditredaction": "append-only, written with the audit.redact event it belongs to",
     # Infrastructure, not data anyone decides on.
     "core.workerheartbeat": "worker liveness for /healthz",
     "core.idempotencyrecord": "replay cache of API answers; the write it replays is audited",

@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 
-from apps.audit.models import AuditEvent
-from apps.core.exceptions import ValidationFailed
+from apps.audit.chain import stored_content_hash
+from apps.audit.models import AuditEvent, AuditRedaction
+from apps.core.exceptions import Forbidden, ValidationFailed
 from apps.core.request_context import get_request_id
 from apps.privacy.engine import PIIInputError
 from apps.privacy.engine.unlink import unlink_tokens
@@ -27,6 +28,8 @@ from apps.privacy.keyring import masking_keys
 from apps.privacy.policies import json_mask
 from apps.workspaces.principal import as_principal
 
+REDACT_ACTION = "audit.redact"
+REDACTABLE_FIELDS = ("before", "after", "reason", "object_repr")
 # Masked before it is clipped to the column's 200 characters: a value cut in two at the
 # boundary could escape detection.
 REPR_SOURCE_CHARS = 400
@@ -111,3 +114,97 @@ def _masked(workspace_id: int | None, document: dict[str, Any]) -> dict[str, Any
         raise ValidationFailed(f"This change can't be recorded: {exc}") from None
     assert isinstance(value, dict)  # noqa: S101 - masking and unlinking keep the shape
     return value
+
+
+# --- redaction ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def audit_event_redact(
+    *,
+    actor: Any,
+    event: AuditEvent,
+    replacements: dict[str, Any],
+    reason: str,
+    job: models.Model | None = None,
+) -> AuditRedaction | None:
+    """Replace personal data that slipped into an event (before, after, reason, object_repr)
+    with its masked form; None when the masked values change nothing.
+
+    The event keeps its hash, seq and prev_hash, so the chain still links; the AuditRedaction
+    keeps the hash of the new content (verification checks the row against it from now on),
+    and an `audit.redact` event in the same chain records both hashes and the field names,
+    never a value. The values are masked and unlinked here as on write, whatever the caller
+    passes. Operators and system tasks only (the PII re-scan); docs/audit.md, "Redaction".
+    """
+    principal = as_principal(actor)
+    if not (principal.kind == "system" or principal.is_superuser):
+        raise Forbidden("Only operators and system tasks redact the audit trail.")
+    unknown = sorted(set(replacements) - set(REDACTABLE_FIELDS))
+    if unknown or not replacements:
+        raise ValidationFailed(
+            f"Only {', '.join(REDACTABLE_FIELDS)} can be redacted.",
+            fields={name: ["Not redactable."] for name in unknown},
+        )
+    locked = AuditEvent.objects.select_for_update().get(pk=event.pk)
+    changed = _redacted_values(locked, replacements)
+    if not changed:
+        return None
+    _update_redacted(locked.pk, changed)
+    redacted_hash = stored_content_hash(locked.pk)
+    job_label = f"{job._meta.label_lower}:{job.pk}" if job is not None else ""
+    record = audit_event_record(
+        actor=principal,
+        action=REDACT_ACTION,
+        object_type="audit.auditevent",
+        object_id=str(locked.pk),
+        workspace_id=locked.workspace_id,
+        after={
+            "event_id": locked.pk,
+            "seq": locked.chain_seq,
+            "fields": sorted(changed),
+            "original_hash": locked.hash,
+            "redacted_hash": redacted_hash,
+            "job": job_label,
+        },
+        reason=reason,
+    )
+    return AuditRedaction.objects.create(
+        event=locked,
+        workspace_id=locked.workspace_id,
+        original_hash=locked.hash,
+        redacted_hash=redacted_hash,
+        fields=sorted(changed),
+        redaction_event=record,
+        job=job_label,
+    )
+
+
+def _redacted_values(event: AuditEvent, replacements: dict[str, Any]) -> dict[str, Any]:
+    """The replacements masked as audit_event_record masks (one document), keeping those
+    that differ from what is stored."""
+    document = {
+        name: _json_value(value) if name in ("before", "after") and value is not None else value
+        for name, value in replacements.items()
+    }
+    if not all(isinstance(document[n], str) for n in ("reason", "object_repr") if n in document):
+        raise ValidationFailed("reason and object_repr are text.")
+    masked = _masked(event.workspace_id, document)
+    if "object_repr" in masked:
+        masked["object_repr"] = masked["object_repr"][:200]
+    return {name: value for name, value in masked.items() if value != getattr(event, name)}
+
+
+def _update_redacted(event_id: int, values: dict[str, Any]) -> None:
+    """The one UPDATE the append-only trigger lets through: this row, under the setting that
+    names it, chain columns untouched (migration audit.0006). The setting is reset after."""
+    fields: list[Any] = [AuditEvent._meta.get_field(name) for name in values]
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('steward.audit_redact', %s, true)", [str(event_id)])
+        cursor.execute(
+            f"UPDATE audit_auditevent SET {assignments} WHERE id = %s",  # noqa: S608 - field names
+            [*params, event_id],
+        )
+        cursor.execute("SELECT set_config('steward.audit_redact', '', true)")

@@ -10,12 +10,14 @@ running a job again changes nothing. `bulk_update` sends no signals, so the batc
 rows it changed (apps.privacy.saved): erasure fingerprints get linked to them like to rows
 saved by the services.
 
-Append-only fields (the audit trail) are read, never written: their rows are append-only and
+Append-only fields (the audit trail) are never bulk-updated: their rows are append-only and
 hash-chained, and data-subject erasure keeps them too (apps.compliance.erasure lists them under
-`kept`). A batch that finds unmasked PII there names those events under `kept_ids` in its
-audit event, for an operator to act on (retention prunes them in the end); the chain still
-verifies. A masked value longer than its column is clipped to fit (`clipped_ids`): the clipped
-text is masked, so no personal data is cut in two.
+`kept`). Unmasked PII found in an event's before, after, reason or object_repr is redacted
+(apps.audit.services.audit_event_redact: the masked text replaces the raw one, a chained
+`audit.redact` event and a redaction record keep the chain verifying), and the batch's event
+lists those events under `redacted_ids`; what can't be redacted (the actor's label) is named
+under `kept_ids`, for an operator to act on. A masked value longer than its column is clipped
+to fit (`clipped_ids`): the clipped text is masked, so no personal data is cut in two.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.audit.services import audit_event_record
+from apps.audit.models import AuditEvent
+from apps.audit.services import REDACTABLE_FIELDS, audit_event_record, audit_event_redact
 from apps.privacy.engine import DEFAULT_POLICY, PIIInputError
 from apps.privacy.engine import text_mask as engine_text_mask
 from apps.privacy.models import PiiScanJob, ScanStatus
@@ -98,23 +101,49 @@ def pii_rescan_batch(*, job_id: int, field: MaskedField, after_id: int, size: in
             changed.append(row)
             if masker.clipped and not field.append_only:
                 clipped.append(row.pk)
-    kept = [row.pk for row in changed] if field.append_only else []
+    redacted, kept = _append_only_repair(job, field, changed) if field.append_only else ([], [])
     if changed and not field.append_only:
         field.model._base_manager.bulk_update(changed, [field.field_name])
         masked_rows_saved(workspace_id=job.workspace_id, rows=changed, fields=[field.field_name])
     else:
         changed = []
-    if changed or unscannable or kept:
-        found = {"unscannable_ids": unscannable, "clipped_ids": clipped, "kept_ids": kept}
+    if changed or unscannable or kept or redacted:
+        found = {
+            "unscannable_ids": unscannable,
+            "clipped_ids": clipped,
+            "kept_ids": kept,
+            "redacted_ids": redacted,
+        }
         _audit_batch(job, field, (after_id, rows[-1].pk), changed, found)
     PiiScanJob.objects.filter(pk=job.pk).update(
         processed=F("processed") + len(rows),
-        changed=F("changed") + len(changed),
+        changed=F("changed") + len(changed) + len(redacted),
         current_field=field.label,
         last_id=rows[-1].pk,
         updated_at=timezone.now(),
     )
     return int(rows[-1].pk)
+
+
+def _append_only_repair(
+    job: PiiScanJob, field: MaskedField, rows: list[Any]
+) -> tuple[list[int], list[int]]:
+    """(redacted ids, kept ids): audit events are redacted through the audit app's service,
+    one field at a time (each redaction chained); other append-only fields are reported."""
+    if field.model is not AuditEvent or field.field_name not in REDACTABLE_FIELDS:
+        return [], [row.pk for row in rows]
+    redacted = []
+    for row in rows:
+        redaction = audit_event_redact(
+            actor=SCAN_ACTOR,
+            event=row,
+            replacements={field.field_name: getattr(row, field.field_name)},
+            reason=f"PII re-scan job {job.pk}: {field.label}",
+            job=job,
+        )
+        if redaction is not None:
+            redacted.append(int(row.pk))
+    return redacted, []
 
 
 def _audit_batch(

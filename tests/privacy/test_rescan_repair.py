@@ -1,7 +1,7 @@
 """Values that slipped past the masker (written before a field was screened, or straight into
 the table) are found by the re-scan walking the whole field registry: mutable rows are
-repaired, append-only audit events are reported (never rewritten), and the audit chain still
-verifies afterwards."""
+repaired, audit events are redacted (apps.audit.services.audit_event_redact), and the audit
+chain still verifies afterwards."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditEvent, AuditRedaction
 from apps.core.idempotency import key_digest
 from apps.core.models import IdempotencyRecord
 from apps.memories.models import MemoryItem
@@ -88,27 +88,36 @@ def test_values_planted_past_the_masker_are_found_and_repaired(cast, planted):
     assert found["memories.MemoryItem.content"]["changed_ids"] == [item.pk]
     assert found["memories.MemoryItem.tags"]["changed_ids"] == [item.pk]
     assert found["workspaces.Team.name"]["changed_ids"] == [team.pk]
-    assert job.changed == 3
-    # The audit event can't be rewritten (append-only, hash-chained): it is named, not changed.
-    assert found["audit.AuditEvent.after"]["kept_ids"] == [event.pk]
+    assert job.changed == 4  # three rows repaired, one audit event redacted
+    # The audit event is redacted in place: masked text, same hash, the redaction on record.
+    assert found["audit.AuditEvent.after"]["redacted_ids"] == [event.pk]
     assert found["audit.AuditEvent.after"]["changed_ids"] == []
-    assert EMAIL in stored_audit_text([event.pk])
-    batch_ids = list(
-        AuditEvent.objects.filter(action="pii.rescan_batch").values_list("id", flat=True)
+    assert "kept_ids" not in found["audit.AuditEvent.after"]
+    redacted = AuditEvent.objects.get(pk=event.pk)
+    assert redacted.after == {"name": "Sales of <EMAIL_1>"}
+    assert (redacted.hash, redacted.prev_hash, redacted.chain_seq) == (
+        event.hash,
+        event.prev_hash,
+        event.chain_seq,
     )
-    assert_no_raw_pii(stored_audit_text(batch_ids))
+    redaction = AuditRedaction.objects.get(event_id=event.pk)
+    assert (redaction.fields, redaction.job) == (["after"], f"privacy.piiscanjob:{job.pk}")
+    assert_no_raw_pii(stored_audit_text())  # the whole trail, the redaction's own event too
     call_command("audit_verify")  # raises CommandError when a chain is broken
 
 
-def test_a_second_rescan_changes_nothing_and_still_reports_the_audit_event(cast, planted):
+def test_a_second_rescan_finds_nothing_left_to_repair(cast, planted):
     run_rescan(cast.workspace)
     item_text = stored("memories_memoryitem", planted["item"].pk)
+    event_text = stored_audit_text([planted["event"].pk])
 
     again = run_rescan(cast.workspace)
 
     assert again.changed == 0
     assert stored("memories_memoryitem", planted["item"].pk) == item_text
-    assert set(batches(again)) == {"audit.AuditEvent.after"}
+    assert stored_audit_text([planted["event"].pk]) == event_text
+    assert batches(again) == {}
+    assert AuditRedaction.objects.count() == 1
     call_command("audit_verify")
 
 

@@ -29,6 +29,8 @@ class Command(BaseCommand):
         results = audit_chain_verify(workspace_id=options["workspace"])
         for result in results:
             self.stdout.write(_line(result))
+            for line in _redacted(result):
+                self.stdout.write(line)
         checked = sum(r.checked for r in results)
         elapsed = time.monotonic() - started
         rate = checked / elapsed if elapsed else 0.0
@@ -56,10 +58,26 @@ class Command(BaseCommand):
         return f"{path}: {problem}" if problem else ""
 
 
+SHOWN_REDACTIONS = 20
+
+
+def _redacted(result: ChainVerification) -> list[str]:
+    """The chain's redacted events (verified against their redaction records)."""
+    lines = [
+        f"        event {r['event_id']} seq {r['seq']}: redacted ({r['redacted_at'][:16]}, "
+        f"by {r['job'] or 'an operator'}, {', '.join(r['fields'])})"
+        for r in result.redacted[:SHOWN_REDACTIONS]
+    ]
+    if len(result.redacted) > SHOWN_REDACTIONS:
+        lines.append(f"        ... and {len(result.redacted) - SHOWN_REDACTIONS} more redacted")
+    return lines
+
+
 def _line(result: ChainVerification) -> str:
     chain = f"workspace {result.workspace_id}" if result.workspace_id else "no workspace"
     if result.ok:
-        return f"OK      {chain}: {result.checked} events, head seq {result.head_seq}"
+        redacted = f" ({len(result.redacted)} redacted)" if result.redacted else ""
+        return f"OK      {chain}: {result.checked} events{redacted}, head seq {result.head_seq}"
     return (
         f"BROKEN  {chain}: event {result.first_broken_event_id} seq {result.first_broken_seq}: "
         f"{result.problem}"
