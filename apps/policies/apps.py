@@ -15,6 +15,7 @@ class PoliciesConfig(AppConfig):
         register_review_kind(PolicyVersionReview())
         register_pii_fields()
         register_audit()
+        register_compliance()
 
 
 def register_pii_fields() -> None:
@@ -69,3 +70,23 @@ def _history_row(event: dict[str, Any]) -> list[tuple[str, str]]:
     after = event["after"] if isinstance(event["after"], dict) else {}
     history = after.get("history")
     return [("policies.labelevent", str(history))] if history else []
+
+
+def register_compliance() -> None:
+    """Erasure scrubs a data subject's tokens out of the masked free text (changelogs, reasons,
+    descriptions); the versions and their history stay (the trigger lets the masked message
+    change, nothing else). Saving that text links its fingerprints to the row."""
+    from django.apps import apps
+
+    if not apps.is_installed("apps.compliance"):
+        return
+    from apps.compliance.fingerprints import register_linked_fields
+    from apps.compliance.registry import ErasureTarget, by_workspace, register_erasure_target
+
+    for label, field in (
+        ("policies.ArtifactVersion", "message"),
+        ("policies.LabelEvent", "reason"),
+        ("policies.Artifact", "description"),
+    ):
+        register_linked_fields(label, (field,))
+        register_erasure_target(ErasureTarget(label, (field,), by_workspace(), action="scrub"))

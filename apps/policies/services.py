@@ -180,6 +180,7 @@ def policy_artifact_create(
             artifact.save()
     except IntegrityError:
         raise Conflict(f"A {kind} named {name} already exists at this level.") from None
+    masked_rows_saved(workspace_id=workspace.pk, rows=[artifact], fields=["description"])
     audit_event_record(
         actor=principal,
         action="policy.artifact_create",

@@ -323,3 +323,13 @@ def test_a_version_row_cannot_be_inserted_twice_with_one_number(crew):
             content_hash="x",
             author_label="x",
         )
+
+
+def test_only_the_masked_changelog_of_a_version_may_be_rewritten_by_erasure_or_rescan(crew):
+    saved = version(artifact(crew))
+
+    ArtifactVersion.objects.filter(pk=saved.pk).update(message="[scrubbed]")
+
+    saved.refresh_from_db()
+    assert saved.message == "[scrubbed]"
+    assert saved.content["text"] == "Write plainly."
