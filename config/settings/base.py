@@ -182,6 +182,11 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         "visibility_timeout": REDIS_VISIBILITY_TIMEOUT_SECONDS,
+        # Workers look for such messages every third of the timeout (at most every minute;
+        # kombu's default is ~100 s), and a sweep's lock can't outlive a killed worker long.
+        "unacked_restore_interval": max(1, min(60, REDIS_VISIBILITY_TIMEOUT_SECONDS // 3)),
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": max(5, min(300, REDIS_VISIBILITY_TIMEOUT_SECONDS)),
         "socket_connect_timeout": 2,
     }
     # A cache outage degrades to misses (apps/core/cache.py) instead of failing requests.
@@ -282,6 +287,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PromotionTierEnum": "apps.reviews.api.serializers.PROMOTION_TIERS",
+        "MemoryTierEnum": "apps.memories.models.Tier",
+        "ReviewKindEnum": "apps.reviews.models.Kind",
+        "ArtifactKindEnum": "apps.policies.models.ArtifactKind",
+    },
+    "PREPROCESSING_HOOKS": ["apps.core.api.schema.one_path_per_route"],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "AgentToken": {"type": "http", "scheme": "bearer", "bearerFormat": "stw_..."}

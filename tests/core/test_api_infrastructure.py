@@ -116,11 +116,18 @@ def test_page_size_is_capped_at_500(cast, client_as):
     assert body["next"] is not None
 
 
-@pytest.mark.parametrize("page_size", ["0", "-1", "abc", ""])
-def test_a_useless_page_size_falls_back_to_the_default(cast, client_as, page_size):
+@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "", "1.5"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_refused(cast, client_as, page_size):
+    response = client_as("owner").get(f"/api/v1/agents?page_size={page_size}")
+
+    error = assert_error(response, 400, "invalid")
+    assert set(error["fields"]) == {"page_size"}
+
+
+def test_no_page_size_is_the_default_page(cast, client_as):
     AgentFactory.create_batch(55, workspace=cast.workspace)
 
-    body = _page(client_as("owner"), f"/api/v1/agents?page_size={page_size}")
+    body = _page(client_as("owner"), "/api/v1/agents")
 
     assert len(body["results"]) == 50
 

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -92,6 +93,7 @@ def _api_exception_response(exc: drf.APIException) -> Response:
     return response
 
 
+@csrf_exempt  # an unknown API path is 404 for every method, never Django's HTML CSRF page
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     return error_response(404, "not_found", NOT_FOUND_MESSAGE)
 

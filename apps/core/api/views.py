@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import permissions, viewsets
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -51,10 +52,25 @@ class HasTokenScopes(permissions.BasePermission):
         return not missing
 
 
+class PlainMetadata(SimpleMetadata):
+    """OPTIONS answers the view's name, description and media types. DRF's default also
+    describes the serializer of every write, which fails on views that build their serializers
+    per action (a 500) and restates what /api/schema/ already documents."""
+
+    def determine_metadata(self, request: Request, view: APIView) -> dict[str, Any]:
+        return {
+            "name": view.get_view_name(),
+            "description": view.get_view_description(),
+            "renders": [renderer.media_type for renderer in view.renderer_classes],
+            "parses": [parser.media_type for parser in view.parser_classes],
+        }
+
+
 class ScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
     """Subclasses implement `scoped_queryset()`; lookups outside it are 404, as if missing."""
 
     permission_classes = [permissions.IsAuthenticated, HasTokenScopes]
+    metadata_class = PlainMetadata
 
     @property
     def principal(self) -> Principal:

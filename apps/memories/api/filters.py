@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
+from apps.core.api.filters import UtcIsoDateTimeFilter
 from apps.memories.models import ENTITY_KEYS, MemoryItem, Source, Status, Tier
 from apps.workspaces.api.filters import visible
 from apps.workspaces.models import Agent, Team, Workspace
@@ -31,8 +32,8 @@ class MemoryFilter(filters.FilterSet):
     segment = filters.CharFilter(method="filter_entity")
     persona = filters.CharFilter(method="filter_entity")
     channel = filters.CharFilter(method="filter_entity")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = MemoryItem

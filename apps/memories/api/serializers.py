@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from apps.memories.models import ENTITY_KEYS, MemoryItem, MemoryVersion, Tier
@@ -19,6 +20,7 @@ MAX_PARENTS = 20
 MAX_TASK_CHARS = 8000
 DEFAULT_VERSIONS_LIMIT = 50
 MAX_VERSIONS_LIMIT = 500
+MAX_VERSION_NUMBER = 2**31 - 1
 
 
 # --- strict scalars: JSON types are checked, never coerced ("5" is not 5, 1 is not "1") -------
@@ -55,16 +57,16 @@ class StrictDictField(serializers.DictField):
     """An object of `key -> string` with keys from `allowed` (entity keys)."""
 
     def __init__(self, *, allowed: tuple[str, ...], **kwargs: Any) -> None:
-        self.allowed = allowed
+        self.allowed_keys = allowed  # the OpenAPI schema lists them (core.api.schema)
         kwargs.setdefault("child", StrictCharField(max_length=80))
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, Mapping):
-            unknown = sorted(str(key) for key in data if key not in self.allowed)
+            unknown = sorted(str(key) for key in data if key not in self.allowed_keys)
             if unknown:
                 raise serializers.ValidationError(
-                    f"Unknown keys {', '.join(unknown)}; use {', '.join(self.allowed)}."
+                    f"Unknown keys {', '.join(unknown)}; use {', '.join(self.allowed_keys)}."
                 )
         return dict(super().to_internal_value(data))
 
@@ -183,6 +185,7 @@ class BatchResponseSerializer(serializers.Serializer):  # type: ignore[type-arg]
     results = BatchResultSerializer(many=True)
 
 
+@extend_schema_serializer(component_name="MemoryVersion")
 class VersionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="key", read_only=True
@@ -296,11 +299,17 @@ class MemoryWriteSerializer(StrictInput):
 
 
 class MemoryBatchSerializer(StrictInput):
-    items = serializers.ListField(child=MemoryWriteSerializer(), allow_empty=False)
+    items = serializers.ListField(
+        child=MemoryWriteSerializer(),
+        min_length=1,
+        max_length=settings.MEMORY_MAX_BATCH,
+        help_text=f"1 to {settings.MEMORY_MAX_BATCH} memories; more is 413.",
+    )
 
 
 class MemoryUpdateSerializer(StrictInput):
     needs_a_change = True
+    not_a_change = ("reason",)
     content = content_field(required=False)
     type = StrictCharField(max_length=40, required=False)
     importance = score_field(required=False)
@@ -312,7 +321,7 @@ class MemoryUpdateSerializer(StrictInput):
     reason = StrictCharField(max_length=500, required=False, allow_blank=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not set(attrs) - {"reason"}:
+        if not set(attrs) - set(self.not_a_change):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Nothing to change; `reason` alone is not an edit."]}
             )
@@ -335,7 +344,7 @@ class VersionsQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
     limit = serializers.IntegerField(
         min_value=1, max_value=MAX_VERSIONS_LIMIT, default=DEFAULT_VERSIONS_LIMIT
     )
-    before = serializers.IntegerField(min_value=1, max_value=2**31 - 1, required=False)
+    before = serializers.IntegerField(min_value=1, max_value=MAX_VERSION_NUMBER, required=False)
 
 
 class RollbackSerializer(StrictInput):
@@ -369,6 +378,7 @@ class CoacheeField(ScopedPrimaryKeyField):
 class CoachingSerializer(StrictInput):
     """A coaching note onto one agent's brain (`agent`) or a whole team's (`team`)."""
 
+    exactly_one_of = ("agent", "team")
     content = content_field()
     agent = CoacheeField(queryset=Agent.objects.all(), required=False)
     team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False)

@@ -45,7 +45,7 @@ class BatchTooLarge(ServiceError):
 VERSIONS_PAGE = [
     OpenApiParameter(
         "limit",
-        OpenApiTypes.INT,
+        {"type": "integer", "minimum": 1, "maximum": s.MAX_VERSIONS_LIMIT},
         OpenApiParameter.QUERY,
         required=False,
         description=f"Versions per page, 1 to {s.MAX_VERSIONS_LIMIT} (default "
@@ -53,7 +53,7 @@ VERSIONS_PAGE = [
     ),
     OpenApiParameter(
         "before",
-        OpenApiTypes.INT,
+        {"type": "integer", "minimum": 1, "maximum": s.MAX_VERSION_NUMBER},
         OpenApiParameter.QUERY,
         required=False,
         description="Only versions older than this version number: the next page. Follow the "
@@ -71,7 +71,7 @@ VERSIONS_PAGE = [
 
 FORGET_REASON = OpenApiParameter(
     "reason",
-    OpenApiTypes.STR,
+    {"type": "string", "maxLength": 500},
     OpenApiParameter.QUERY,
     required=False,
     description=(
@@ -321,7 +321,7 @@ class ContextViewSet(ScopedViewSet):
 
     @extend_schema(
         request=s.ContextRequestSerializer,
-        responses=s.ContextResponseSerializer,
+        responses={200: s.ContextResponseSerializer},
         auth=[{"AgentToken": []}],  # type: ignore[list-item]
         description=(
             "The top approved, unexpired memories of your workspace in the tiers you read, "

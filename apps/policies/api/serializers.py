@@ -134,6 +134,7 @@ class CheckSerializer(StrictInput):
 
 
 class SkillValidateSerializer(StrictInput):
+    at_least_one_of = ("arguments", "result")
     arguments = serializers.JSONField(required=False)
     result = serializers.JSONField(required=False)
     label = StrictCharField(  # type: ignore[assignment]

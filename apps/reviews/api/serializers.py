@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.memories.api.serializers import StrictCharField, StrictIntegerField
-from apps.reviews.models import Priority, ReviewRequest
+from apps.reviews.models import Decision, Priority, ReviewRequest
 from apps.workspaces.api.serializers import StrictInput
 
 DECISIONS = (
@@ -23,13 +23,24 @@ DECISIONS = (
 )
 MAX_REASON = 2000
 TIER_HELP = "The higher tier to promote to: `team` or `workspace`."
+PROMOTION_TIERS = ("team", "workspace")
+
+
+class UntilDecidedField(serializers.ChoiceField):
+    """A decision's value, or null while the request waits (the model stores "")."""
+
+    def to_representation(self, value: Any) -> Any:
+        return None if value in ("", None) else super().to_representation(value)
 
 
 class ReviewRequestSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     """A request as its requester and reviewers see it, with the decision and its reason."""
 
     requested_by = serializers.SerializerMethodField()
-    decided_by = serializers.CharField(source="decided_by_label", read_only=True)
+    decision = UntilDecidedField(
+        choices=Decision.choices, read_only=True, allow_null=True, help_text="null until decided."
+    )
+    decided_by = serializers.SerializerMethodField()
     memory_status = serializers.CharField(source="memory.status", read_only=True, default=None)
     target_tier = serializers.SerializerMethodField()
 
@@ -70,6 +81,11 @@ class ReviewRequestSerializer(serializers.ModelSerializer):  # type: ignore[type
         return None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_decided_by(self, request: ReviewRequest) -> str | None:
+        """Who decided (a label kept even if the account goes); null until decided."""
+        return request.decided_by_label or None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_target_tier(self, request: ReviewRequest) -> str | None:
         value = request.details.get("target_tier")
         return str(value) if value else None
@@ -77,7 +93,7 @@ class ReviewRequestSerializer(serializers.ModelSerializer):  # type: ignore[type
 
 class PromotionRequestSerializer(StrictInput):
     memory = StrictIntegerField(min_value=1)
-    tier = StrictCharField(max_length=10, help_text=TIER_HELP)
+    tier = serializers.ChoiceField(choices=PROMOTION_TIERS, help_text=TIER_HELP)
     reason = StrictCharField(required=False, allow_blank=True, max_length=MAX_REASON, default="")
     priority = serializers.ChoiceField(choices=Priority.choices, required=False, default=1)
 
@@ -86,7 +102,7 @@ class DecisionSerializer(StrictInput):
     decision = serializers.ChoiceField(choices=DECISIONS)
     reason = StrictCharField(required=False, allow_blank=True, max_length=MAX_REASON, default="")
     content = StrictCharField(required=False, max_length=4000)
-    tier = StrictCharField(max_length=10, required=False, help_text=TIER_HELP)
+    tier = serializers.ChoiceField(choices=PROMOTION_TIERS, required=False, help_text=TIER_HELP)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         decision = attrs["decision"]

@@ -15,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.api.filters import IdFilter
 from apps.core.api.views import HasTokenScopes, IsPerson, ScopedViewSet
 from apps.core.idempotency import idempotent
 from apps.reviews import services
@@ -33,7 +34,7 @@ class ReviewRequestFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=RequestStatus.choices)
     kind = filters.ChoiceFilter(choices=Kind.choices)
     decision = filters.ChoiceFilter(choices=Decision.choices)
-    memory = filters.NumberFilter(field_name="memory_id")
+    memory = IdFilter(field_name="memory_id")
 
     class Meta:
         model = ReviewRequest

@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from django_filters import rest_framework as filters
 
+from apps.core.api.filters import StrictBooleanFilter
 from apps.core.api.views import request_principal
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
 from apps.workspaces.roles import Action
@@ -44,6 +45,7 @@ class MembershipFilter(filters.FilterSet):
 class AgentFilter(filters.FilterSet):
     workspace = filters.ModelChoiceFilter(queryset=visible(Workspace))
     team = filters.ModelChoiceFilter(queryset=visible(Team))
+    is_active = StrictBooleanFilter()
 
     class Meta:
         model = Agent

@@ -24,6 +24,10 @@ class StrictInput(serializers.Serializer):  # type: ignore[type-arg]
     """
 
     needs_a_change = False
+    not_a_change: tuple[str, ...] = ()  # fields that alone are no change (an edit's reason)
+    exactly_one_of: tuple[str, ...] = ()  # for the schema; `validate` enforces it
+    at_least_one_of: tuple[str, ...] = ()  # likewise
+    strict_input = True  # the OpenAPI schema states these rules (apps.core.api.schema)
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
@@ -182,7 +186,7 @@ class AgentMeSerializer(serializers.Serializer):  # type: ignore[type-arg]
 class AgentTokenSerializer(StrictInput, serializers.ModelSerializer):  # type: ignore[type-arg]
     agent = ScopedPrimaryKeyField(queryset=Agent.objects.all())
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=Scope.choices), allow_empty=False
+        child=serializers.ChoiceField(choices=Scope.choices), allow_empty=False, min_length=1
     )
     state = serializers.CharField(read_only=True)
 
