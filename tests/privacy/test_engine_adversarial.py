@@ -30,7 +30,7 @@ PROFILE = settings(
     derandomize=True,
     database=None,
     deadline=None,
-    max_examples=300,
+    max_examples=500,
     suppress_health_check=[HealthCheck.too_slow],
 )
 
@@ -345,6 +345,13 @@ def test_reported_pairs_are_both_masked(text: str, expected: list[tuple[EntityTy
         ("units\n030 901820-0", [(E.PHONE, "030 901820-0")]),
         ("a@b.de,12 Oak Street", [(E.EMAIL, "a@b.de"), (E.ADDRESS, "12 Oak Street")]),
         ("$156,001.00 / 646 555 0174", [(E.PHONE, "646 555 0174")]),
+        ("+49 30 120000 0121 234 0000", [(E.PHONE, "+49 30 120000"), (E.PHONE, "0121 234 0000")]),
+        ("x 0.0.1.0 20240315", [(E.IP_ADDRESS, "0.0.1.0")]),
+        (
+            "+1 415-594-5140 2001:db8::1",
+            [(E.PHONE, "+1 415-594-5140"), (E.IP_ADDRESS, "2001:db8::1")],
+        ),
+        ("051-21-0692 44,449 units", [(E.US_SSN, "051-21-0692")]),
     ],
 )
 def test_neighbours_that_used_to_hide_a_value(
@@ -365,3 +372,12 @@ def test_neighbours_that_used_to_hide_a_value(
 )
 def test_look_alikes_stay_unmasked_next_to_the_new_rules(text: str) -> None:
     assert detect(text) == []
+
+
+def test_a_long_row_of_phone_numbers_is_masked_whole() -> None:
+    # given 300 national numbers in one space-separated row: one window of 3,300 digits
+    numbers = [f"020 7946 {n:04d}" for n in range(300)]
+    # when
+    findings = detect(" ".join(numbers))
+    # then: every number is found, none is cut short or joined to its neighbour
+    assert [(f.entity_type, f.text) for f in findings] == [(E.PHONE, n) for n in numbers]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -39,7 +40,11 @@ _PHONE_WINDOW = re.compile(
 # Where a window that is too long for one number can be cut into several: at whitespace or a
 # slash ("415-555-0199 020 7946 0958", "+44 7845 456397/2022-01-26").
 _WINDOW_CUT = re.compile(r"[ \t/\u00a0]+")
-_MAX_CUTS_TRIED = 48
+# Parses spent on cutting windows, per text: enough for any real note, and a table of digits
+# built to be slow costs at most about one parse per 16 characters.
+_CUT_PARSES_BASE, _CUT_PARSES_PER_CHARS = 256, 16
+_MAX_DP_PIECES = 24
+_MAX_PIECES = 6  # "+33 1 42 68 53 00": no phone number is written in more groups
 _MIN_REFERENCE = 6  # digits in a reference number that ends at the first space
 # Shapes that are never phone numbers in any numbering plan: dates, dotted quads, versions
 # ("10.0.19045"), the SSN grouping 3-2-4 and the card groupings 4-4-4-4 and 4-6-5.
@@ -88,20 +93,25 @@ def detect_phones(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
     national formats, VALID after a "+"). Windows that are dates, dotted quads, references
     ("INV-0247879", "case 02555334") or parts of IBANs are skipped first. A window that holds
     no number as a whole, or leaves digits over, is also cut at its spaces: numbers are often
-    written side by side."""
+    written side by side. The parses spent on cutting are capped per text."""
+    budget = _Budget(_CUT_PARSES_BASE + len(text) // _CUT_PARSES_PER_CHARS)
     for window in _PHONE_WINDOW.finditer(text):
         start, end = window.span()
         digits = _digit_count(window.group())
         whole = digits <= _MAX_DIGITS
         found = _phones_in_window(text, start, end, policy) if whole else []
-        complete = _opens(found, text, start) and digits - _covered(found) < _MIN_DIGITS
-        if complete or _WINDOW_CUT.search(window.group()) is None:
+        complete = _opens(found, text, start) and _covered(found) == digits
+        if complete or budget.left <= 0 or _WINDOW_CUT.search(window.group()) is None:
             yield from found
             continue
-        pieces = _Pieces(text, start, end)
-        cut = _phones_in_pieces(text, pieces, policy, whole and not found)
-        usable = [f for f in found if pieces.starts_piece(f.start)]
-        yield from max(usable, cut, key=_covered)
+        cutter = _Cutter(text, _Pieces(text, start, end), policy, budget, whole and not found)
+        usable = [f for f in found if cutter.pieces.starts_piece(f.start)]
+        yield from max(usable, cutter.phones(), key=_covered)
+
+
+@dataclass
+class _Budget:
+    left: int
 
 
 def _covered(findings: list[Finding]) -> int:
@@ -173,7 +183,13 @@ class _Pieces:
     def ends_to_try(self, first: int) -> list[int]:
         """Longest first, but an end that cuts a run of 4-digit groups comes last: in
         "+49 30 6564841/5155 4087 5804 7390" the 5155 opens a card."""
-        lasts = range(len(self.sizes) - 1, first - 1, -1)
+        lasts, digits = [], 0
+        for last in range(first, min(len(self.sizes), first + _MAX_PIECES)):
+            digits += self.sizes[last]
+            if digits > _MAX_DIGITS:
+                break
+            lasts.append(last)
+        lasts.reverse()
         return sorted(lasts, key=lambda last: self._splits_block(last + 1, last))
 
     def _formatted(self, first: int, last: int) -> bool:
@@ -191,37 +207,94 @@ class _Pieces:
         return self.sizes[cut - 1] == 4 and self.sizes[cut] == 4 and self.sizes[inner] == 4
 
 
-def _phones_in_pieces(
-    text: str, pieces: _Pieces, policy: MaskingPolicy, skip_whole: bool
-) -> list[Finding]:
-    """The pieces joined back into the runs that make phone numbers, choosing the cuts that
-    cover the most digits: "+49 30 120000 0121 234 0000" is two numbers, not
-    "+49 30 120000 0121" and a remainder. Tries are capped: a long table of digits is not
-    worth a thousand parses."""
-    count = len(pieces.starts)
-    best: list[tuple[int, list[Finding]]] = [(0, [])] * (count + 1)
-    tries = 0
-    for first in range(count - 1, -1, -1):
-        best[first] = best[first + 1]
+class _Cutter:
+    """Finds the phone numbers in a window's pieces: greedily, longest first, and where that
+    leaves digits over in a short window, by choosing the cuts that cover the most digits
+    ("+49 30 120000 0121 234 0000" is two numbers, not "+49 30 120000 0121" and a remainder)."""
+
+    def __init__(
+        self, text: str, pieces: _Pieces, policy: MaskingPolicy, budget: _Budget, skip: bool
+    ) -> None:
+        self.text, self.pieces, self.policy, self.budget = text, pieces, policy, budget
+        self.skip_whole = skip
+        self.tried: dict[tuple[int, int], list[Finding]] = {}
+
+    def phones(self) -> list[Finding]:
+        greedy = self._greedy()
+        digits = sum(self.pieces.sizes)
+        if _covered(greedy) == digits or len(self.pieces.sizes) > _MAX_DP_PIECES:
+            return greedy
+        return max(self._best_cover(), greedy, key=_covered)
+
+    def _greedy(self) -> list[Finding]:
+        findings: list[Finding] = []
+        first = 0
+        while first < len(self.pieces.starts):
+            here = next((f for f in map(self._opening, self._lasts(first)) if f), [])
+            findings.extend(here)
+            first = _next_piece(self.pieces.starts, here[-1].end) if here else first + 1
+        return findings
+
+    def _best_cover(self) -> list[Finding]:
+        count = len(self.pieces.starts)
+        best: list[tuple[int, list[Finding]]] = [(0, [])] * (count + 1)
+        for first in range(count - 1, -1, -1):
+            best[first] = best[first + 1]
+            for here in map(self._opening, self._lasts(first)):
+                if not here:
+                    continue
+                rest = best[_next_piece(self.pieces.starts, here[-1].end)]
+                if _covered(here) + rest[0] > best[first][0]:
+                    best[first] = (_covered(here) + rest[0], here + rest[1])
+        return best[0][1]
+
+    def _lasts(self, first: int) -> Iterator[tuple[int, int]]:
+        pieces, count = self.pieces, len(self.pieces.starts)
         for last in pieces.ends_to_try(first):
             digits = sum(pieces.sizes[first : last + 1])
             if not _MIN_DIGITS <= digits <= _MAX_DIGITS or not pieces.usable(first, last):
                 continue
-            if tries >= _MAX_CUTS_TRIED or (skip_whole and first == 0 and last == count - 1):
+            if self.skip_whole and first == 0 and last == count - 1:
                 continue
-            tries += 1
-            here = _phones_in_window(text, pieces.starts[first], pieces.ends[last], policy)
-            if not _opens(here, text, pieces.starts[first]):
-                continue
-            rest = best[_next_piece(pieces.starts, here[-1].end)]
-            option = (_covered(here) + rest[0], here + rest[1])
-            if option[0] > best[first][0]:
-                best[first] = option
-    return best[0][1]
+            window = self.text[pieces.starts[first] : pieces.ends[last]]
+            if _length_possible(window, self.policy.phone_regions):
+                yield first, last
+
+    def _opening(self, span: tuple[int, int]) -> list[Finding]:
+        """The numbers in pieces first..last if the first one opens them, parsed once."""
+        if span not in self.tried:
+            if self.budget.left <= 0:
+                return []
+            self.budget.left -= 1
+            start, end = self.pieces.starts[span[0]], self.pieces.ends[span[1]]
+            here = _phones_in_window(self.text, start, end, self.policy)
+            self.tried[span] = here if _opens(here, self.text, start) else []
+        return self.tried[span]
 
 
-def _next_piece(cuts: list[int], position: int) -> int:
-    return next((index for index, cut in enumerate(cuts) if cut >= position), len(cuts))
+def _length_possible(window: str, regions: tuple[str, ...]) -> bool:
+    """A cheap check before parsing: a national number has one of the lengths its numbering
+    plan allows (US 10, FR 9 after the trunk 0...). International numbers are not checked."""
+    if window.lstrip("([").startswith(("+", "00")):
+        return True
+    digits = "".join(ch for ch in window if ch.isdigit())
+    lengths = _national_lengths(regions, digits.startswith("0"))
+    return len(digits) - 1 in lengths or len(digits) in lengths
+
+
+@lru_cache(maxsize=64)
+def _national_lengths(regions: tuple[str, ...], leading_zero: bool) -> frozenset[int]:
+    lengths: set[int] = set()
+    for region in _regions_by_trunk(regions, leading_zero):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if metadata is not None and metadata.general_desc is not None:
+            lengths.update(metadata.general_desc.possible_length or ())
+    return frozenset(lengths)
+
+
+def _next_piece(starts: list[int], position: int) -> int:
+    """The first piece that starts at or after `position`."""
+    return bisect.bisect_left(starts, position)
 
 
 def _digit_count(window: str) -> int:
