@@ -9,11 +9,13 @@ whose span ends (unit, city, ZIP) are a judgement call.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from apps.privacy.engine import MaskingKeys, MaskingPolicy, detect, text_mask
 from bench.pii.corpus import Record
@@ -48,6 +50,36 @@ def score(corpus: Iterable[Record], policy: MaskingPolicy, overlap: bool) -> dic
         predicted = [(f.start, f.end, f.entity_type.value) for f in detect(record.text, policy)]
         _score_record(record, predicted, overlap, scores)
     return scores
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What an earlier engine measured, for a later run's 'before' columns."""
+
+    counts: dict[str, dict[str, Score]]
+    speeds: dict[str, Speed]
+
+
+def save_baseline(path: Path, sets: dict[str, dict[str, Score]], speeds: dict[str, Speed]) -> None:
+    """Exact-match counts per set and entity, and records/s per mode, as JSON."""
+    data = {
+        "counts": {
+            name: {label: [s.tp, s.fp, s.fn] for label, s in scores.items()}
+            for name, scores in sets.items()
+        },
+        "speeds": {mode: [speed.cpu, speed.wall] for mode, speed in speeds.items()},
+    }
+    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def load_baseline(path: Path) -> Baseline:
+    data = json.loads(path.read_text())
+    counts = {
+        name: {label: Score(tp, fp, fn) for label, (tp, fp, fn) in scores.items()}
+        for name, scores in data["counts"].items()
+    }
+    speeds = {mode: Speed(cpu, wall) for mode, (cpu, wall) in data.get("speeds", {}).items()}
+    return Baseline(counts, speeds)
 
 
 def _score_record(
