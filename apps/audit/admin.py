@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import JSONObject
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
@@ -18,8 +20,14 @@ from unfold.decorators import action
 from unfold.paginator import InfinitePaginator
 
 from apps.audit.models import AuditEvent, AuditRedaction, AuditVerificationRun
+from apps.audit.services import (
+    REDACTABLE_FIELDS,
+    audit_event_redact,
+    audit_event_unmasked_fields,
+)
 from apps.audit.signing import signed_head
 from apps.core.admin_site import ScopedModelAdmin, per_request
+from apps.core.exceptions import ServiceError
 from apps.workspaces.models import Workspace
 from apps.workspaces.roles import Action
 
@@ -64,8 +72,8 @@ def last_run(request: HttpRequest) -> AuditVerificationRun | None:
 def redaction_text(redaction: dict[str, Any]) -> str:
     """ "redacted (when, by which job, which fields)" from one redaction's values."""
     when = str(redaction["at"])[:16].replace("T", " ")
-    by = redaction["job"] or "an operator"
-    return f"redacted ({when}, by {by}, {', '.join(redaction['fields'])})"
+    by = f"by {redaction['job']}" if redaction["job"] else "no job"
+    return f"redacted ({when}, {by}, {', '.join(redaction['fields'])})"
 
 
 def chain_status(run: AuditVerificationRun | None, event: AuditEvent) -> str:
@@ -116,7 +124,7 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
     list_select_related = ["workspace"]
     search_fields = ["=actor_label", "=actor_id", "=object_id", "=request_id", "action"]
     actions_list = ["download_heads"]
-    actions_detail = ["download_head"]
+    actions_detail = ["download_head", "redact_event"]
     fields = [
         "created_at",
         "workspace",
@@ -219,6 +227,59 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
         """Unfold hands detail-action checks the id, not the object."""
         visible = self.scoped(request, self.view_action)
         return bool(self.has_view_permission(request) and visible.filter(pk=object_id).exists())
+
+    def has_redact_event_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """Operators only: a redaction rewrites what the trail holds (audit_event_redact)."""
+        return bool(
+            request.user.is_superuser and self.has_download_head_permission(request, object_id)
+        )
+
+    @action(
+        description="Mask personal data in this event",
+        permissions=["redact_event"],
+        icon="ink_eraser",
+    )
+    def redact_event(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET names the fields masking would change; POST (with a reason) redacts them with
+        the workspace's policy. For events no re-scan reaches (those of no workspace) or that
+        an operator spots first; the redaction is recorded by a chained audit.redact event."""
+        if not self.has_redact_event_permission(request, object_id):
+            raise PermissionDenied
+        event = self.get_object(request, object_id)
+        if event is None:
+            return HttpResponse(status=404)
+        change_page = reverse("admin:audit_auditevent_change", args=[event.pk])
+        if request.method == "POST":
+            self._redact(request, event, request.POST.get("reason", "").strip())
+            return HttpResponseRedirect(change_page)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Mask personal data in audit event {event.pk}?",
+            "event": event,
+            "fields": audit_event_unmasked_fields(event),
+            "change_page": change_page,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/audit/redact_confirm.html", context)
+
+    def _redact(self, request: HttpRequest, event: AuditEvent, reason: str) -> None:
+        if not reason:
+            self.message_user(request, "Give a reason for the redaction.", messages.ERROR)
+            return
+        try:
+            redaction = audit_event_redact(
+                actor=request.user,
+                event=event,
+                replacements={name: getattr(event, name) for name in REDACTABLE_FIELDS},
+                reason=reason,
+            )
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        if redaction is None:
+            self.message_user(request, "Nothing to mask: the event holds no personal data.")
+        else:
+            self.message_user(request, f"Redacted: {', '.join(redaction.fields)}.")
 
     @action(
         description="Download signed chain heads", permissions=["download_heads"], icon="download"

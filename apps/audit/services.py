@@ -180,6 +180,13 @@ def audit_event_redact(
     )
 
 
+def audit_event_unmasked_fields(event: AuditEvent) -> list[str]:
+    """The redactable fields of `event` that masking its stored values would change (what
+    an operator's redaction would touch; nothing is written)."""
+    current = {name: getattr(event, name) for name in REDACTABLE_FIELDS}
+    return sorted(_redacted_values(event, current))
+
+
 def _redacted_values(event: AuditEvent, replacements: dict[str, Any]) -> dict[str, Any]:
     """The replacements masked as audit_event_record masks (one document), keeping those
     that differ from what is stored."""

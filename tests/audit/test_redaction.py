@@ -435,7 +435,7 @@ def test_the_admin_shows_a_redacted_event(cast, client, planted):
     ).content.decode()
 
     when = f"{redaction.created_at:%Y-%m-%d %H:%M}"
-    shown = f"redacted ({when}, by an operator, after, object_repr, reason)"
+    shown = f"redacted ({when}, no job, after, object_repr, reason)"
     assert shown in listing
     assert shown in page and f"recorded by audit event {redaction.redaction_event_id}" in page
     assert "1 redacted" in run and f"event {planted.pk} (seq {planted.chain_seq})" in run
@@ -525,3 +525,82 @@ def test_an_offline_verifier_following_the_docs_accepts_the_redacted_chain(cast,
     as_attacker("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [planted.pk])
     with pytest.raises(AssertionError):
         _offline_verify(_exported(cast.workspace.pk))
+
+
+# --- the operators' admin action --------------------------------------------------------------
+
+REDACT = "admin:audit_auditevent_redact_event"
+
+
+@pytest.mark.parametrize("who", ROLES_AND_OTHERS)
+def test_who_may_redact_from_the_admin(cast, client, planted, who):
+    client.force_login(cast.user(who))
+    original = row(planted.pk)
+    events = AuditEvent.objects.count()
+    url = reverse(REDACT, args=[planted.pk])
+
+    page = client.get(reverse("admin:audit_auditevent_change", args=[planted.pk]))
+    shown = client.get(url)
+    posted = client.post(url, {"reason": "spotted in a review"})
+
+    assert (url in page.content.decode()) == (who == "operator")
+    if who == "operator":
+        assert shown.status_code == 200
+        assert "after, object_repr, reason" in shown.content.decode()
+        assert posted.status_code == 302
+        assert EMAIL not in stored_text("audit_auditevent", planted.pk)
+        redaction = AuditRedaction.objects.get()
+        assert redaction.redaction_event.actor_label == "operator"
+        assert redaction.redaction_event.reason == "spotted in a review"
+        assert chain_result(cast.workspace.pk).ok
+    else:
+        assert shown.status_code in (302, 403, 404)
+        assert posted.status_code in (302, 403, 404)
+        assert row(planted.pk) == original
+        assert AuditEvent.objects.count() == events
+        assert not AuditRedaction.objects.exists()
+
+
+def test_an_admin_redaction_needs_a_reason(cast, client, planted):
+    client.force_login(cast.user("operator"))
+    original = row(planted.pk)
+
+    response = client.post(reverse(REDACT, args=[planted.pk]), {"reason": "  "}, follow=True)
+
+    assert "Give a reason" in response.content.decode()
+    assert row(planted.pk) == original
+    assert not AuditRedaction.objects.exists()
+
+
+def test_an_operator_redacts_an_event_of_no_workspace(cast, client):
+    """No workspace re-scan reaches the chain of events of no workspace."""
+    with transaction.atomic():
+        event = AuditEvent.objects.create(
+            actor_kind="system",
+            actor_id="legacy",
+            actor_label="system:legacy",
+            action="login.lockout",
+            object_type="auth.user",
+            reason=f"too many attempts for {EMAIL}",
+        )
+    client.force_login(cast.user("operator"))
+
+    client.post(reverse(REDACT, args=[event.pk]), {"reason": "raw address"})
+
+    assert row(event.pk)["reason"] == "too many attempts for <EMAIL_1>"
+    [result] = audit_chain_verify(workspace_id=None)[-1:]
+    assert result.workspace_id is None and result.ok, result.problem
+    assert [r["event_id"] for r in result.redacted] == [event.pk]
+
+
+def test_the_admin_says_when_there_is_nothing_to_mask(cast, client, planted):
+    redact(planted, **MASKED)
+    client.force_login(cast.user("operator"))
+    url = reverse(REDACT, args=[planted.pk])
+
+    shown = client.get(url).content.decode()
+    response = client.post(url, {"reason": "again"}, follow=True)
+
+    assert "changes nothing" in shown
+    assert "Nothing to mask" in response.content.decode()
+    assert AuditRedaction.objects.count() == 1

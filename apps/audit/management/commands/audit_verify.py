@@ -65,7 +65,7 @@ def _redacted(result: ChainVerification) -> list[str]:
     """The chain's redacted events (verified against their redaction records)."""
     lines = [
         f"        event {r['event_id']} seq {r['seq']}: redacted ({r['redacted_at'][:16]}, "
-        f"by {r['job'] or 'an operator'}, {', '.join(r['fields'])})"
+        f"{'by ' + r['job'] if r['job'] else 'no job'}, {', '.join(r['fields'])})"
         for r in result.redacted[:SHOWN_REDACTIONS]
     ]
     if len(result.redacted) > SHOWN_REDACTIONS:
