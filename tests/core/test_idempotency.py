@@ -4,6 +4,7 @@ gets the first answer and never runs the service twice; misuse of a key is a cle
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import threading
 from typing import Any
@@ -573,3 +574,18 @@ def test_a_record_written_under_a_rotated_secret_key_still_answers(cast, owner, 
     assert first.status_code == again.status_code == 201
     assert again["Idempotent-Replayed"] == "true"
     assert IdempotencyRecord.objects.count() == 1
+
+
+def test_the_upgrade_migration_replaces_stored_keys_with_their_digest(cast, owner, issue_calls):
+    from django.apps import apps as django_apps
+
+    migration = importlib.import_module("apps.core.migrations.0004_idempotency_key_digest")
+    first = post(owner, TOKENS, token_body(cast), key="from-before")
+    IdempotencyRecord.objects.update(key="from-before")  # as the code before 0004 stored it
+
+    migration.hash_keys(django_apps, None)
+    again = post(owner, TOKENS, token_body(cast), key="from-before")
+
+    assert IdempotencyRecord.objects.get().key == digest("from-before")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again["Idempotent-Replayed"] == "true" and len(issue_calls) == 1
