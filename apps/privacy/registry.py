@@ -8,8 +8,9 @@ Each app registers its own fields in its AppConfig.ready():
 
 A masked field is masked (or, for identifiers such as slugs and tags, refused when it holds
 personal data) by every service that writes it; the re-scan (apps.privacy.rescan) masks what
-slipped through earlier. An `append_only` field (the audit trail) can't be rewritten: the
-re-scan reports its rows instead. An exempt field holds no free text people or agents type:
+slipped through earlier. An `append_only` field (the audit trail) is never bulk-updated: the
+re-scan redacts its rows through the audit app (audit_event_redact) where that is allowed, and
+names them otherwise. An exempt field holds no free text people or agents type:
 hashes, choices, system-made names, values checked against a fixed vocabulary.
 """
 
