@@ -107,12 +107,15 @@ class _Redactions:
             by_record.setdefault(record.redaction_event_id, []).append(record)
         return cls(by_event, by_record)
 
-    def confirm(self, event_id: int, action: str, after: Any) -> None:
-        """`event_id` (verified) is the event a record names as its own: it must be an
-        audit.redact event that states the record's event, hashes and fields."""
-        if action != REDACT_ACTION or not isinstance(after, dict):
+    def confirm(self, row: tuple[Any, ...]) -> None:
+        """`row` (verified) is the event a record names as its own: it must be an
+        audit.redact event of the record's chain that states its event, hashes and fields."""
+        after = json.loads(row[12]) if row[12] else None
+        if row[7] != REDACT_ACTION or not isinstance(after, dict):
             return
-        for record in self.by_record[event_id]:
+        for record in self.by_record[row[0]]:
+            if record.workspace_id != row[2]:
+                continue
             stated = (
                 after.get("event_id"),
                 after.get("original_hash"),
@@ -243,7 +246,7 @@ def _step(walk: _Walk, row: tuple[Any, ...], redactions: _Redactions) -> None:
     if row[7] == PRUNE_ACTION and walk.anchor is not None:
         _confirm_anchor(walk, json.loads(row[12]) if row[12] else None)
     if redactions.by_record and event_id in redactions.by_record:
-        redactions.confirm(event_id, row[7], json.loads(row[12]) if row[12] else None)
+        redactions.confirm(row)
     walk.expected_seq, walk.prev_hash = seq + 1, stored_hash
     walk.last_seq, walk.last_hash = seq, stored_hash
 
@@ -255,6 +258,13 @@ def _redaction_problem(
     must hash to what the latest redaction recorded, so changing it again is still caught."""
     latest = records[-1]
     when = f"{latest.created_at:%Y-%m-%d %H:%M}"
+    if latest.workspace_id != walk.workspace_id:
+        return _Break(
+            seq,
+            latest.event_id,
+            f"Redaction mismatch: event {latest.event_id} at seq {seq} has a redaction record "
+            "of another chain.",
+        )
     if stored_hash != latest.original_hash:
         return _Break(
             seq,

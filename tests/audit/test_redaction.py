@@ -416,6 +416,22 @@ def test_a_redaction_whose_audit_event_is_missing_is_reported(cast, planted):
     assert not result.ok and "Unconfirmed redaction" in result.problem
 
 
+def test_a_redaction_record_moved_to_another_chain_excuses_nothing(cast, planted):
+    redaction = redact(planted, **MASKED)
+    assert redaction is not None
+    as_attacker(
+        "UPDATE audit_auditredaction SET workspace_id = %s WHERE id = %s",
+        [cast.other_workspace.pk, redaction.pk],
+    )
+
+    alone = chain_result(cast.workspace.pk)
+    every = {r.workspace_id: r for r in audit_chain_verify()}
+
+    assert not alone.ok and alone.first_broken_event_id == planted.pk
+    assert not every[cast.workspace.pk].ok
+    assert every[cast.workspace.pk].first_broken_event_id == planted.pk
+
+
 # --- the admin and the auditor's offline check ------------------------------------------------
 
 
