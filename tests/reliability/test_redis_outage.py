@@ -46,7 +46,7 @@ def test_a_memory_write_while_redis_is_stopped_succeeds_and_its_follow_up_runs_w
     # given a worker with beat (the outbox relay every second) and an index threshold of 0, so
     # the follow-up of any approved write builds the workspace's HNSW index
     redis = production_cache
-    start_worker(
+    worker = start_worker(
         redis,
         beat=True,
         OUTBOX_RELAY_SECONDS="1",
@@ -84,15 +84,18 @@ def test_a_memory_write_while_redis_is_stopped_succeeds_and_its_follow_up_runs_w
     # when Redis returns
     redis.start()
 
-    # then the worker reconnects, the relay sends the follow-up and the index gets built
-    wait_for(
-        lambda: cast.workspace.pk in {i.workspace_id for i in workspace_indexes() if i.valid},
-        90,
-        "the follow-up to build the workspace's index",
-        every=0.5,
-    )
-    assert not OutboxMessage.objects.exists()
+    # then the worker reconnects, the relay sends the follow-up and the index gets built (its
+    # audit event is written once the build is done)
     built = AuditEvent.objects.filter(
         action="memory.index.build", object_id=index_name(cast.workspace.pk)
     )
+    wait_for(
+        built.exists,
+        90,
+        "the follow-up to build the workspace's index",
+        every=0.5,
+        log=worker.output,
+    )
+    assert cast.workspace.pk in {i.workspace_id for i in workspace_indexes() if i.valid}
     assert built.count() == 1
+    assert not OutboxMessage.objects.exists()
