@@ -266,13 +266,19 @@ class PolicySettingsQuerySet(ScopedQuerySet):
 
 
 class PolicySettings(models.Model):
-    """Per workspace: which labels need an approved review request to move."""
+    """Per workspace: which labels need an approved review request to move, and the revision
+    of its labels (what an agent's bundle ETag is made of)."""
 
     workspace = models.OneToOneField(
         "workspaces.Workspace", on_delete=models.CASCADE, related_name="policy_settings"
     )
     protected_labels = ArrayField(
         models.SlugField(max_length=40), default=list, blank=True, help_text="Besides production."
+    )
+    revision = models.PositiveBigIntegerField(
+        default=0,
+        editable=False,
+        help_text="Bumped by every label move: the bundles' ETag (a 304 reads only this).",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

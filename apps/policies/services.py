@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -273,6 +273,10 @@ def move_label(
     permission and the review). The next bundle call sees it: bundles are read live."""
     current = Label.objects.select_for_update().filter(artifact=artifact, name=label).first()
     before = {"label": label, "version": current.version_id if current else None}
+    policy_settings_for(artifact.workspace_id)
+    PolicySettings.objects.filter(workspace_id=artifact.workspace_id).update(
+        revision=F("revision") + 1
+    )
     if current is None:
         current = Label(artifact=artifact, workspace_id=artifact.workspace_id, name=label)
     previous = current.version_id if current.pk else None

@@ -42,6 +42,9 @@ class VersionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class ArtifactSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     labels = serializers.SerializerMethodField()
+    pack_kind = serializers.ChoiceField(
+        choices=PackKind.choices, allow_blank=True, read_only=True, help_text="Policy packs only."
+    )
 
     class Meta:
         model = Artifact

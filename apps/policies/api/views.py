@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status
 from rest_framework.decorators import action
@@ -23,44 +25,24 @@ from apps.policies import selectors, services
 from apps.policies.api import serializers as s
 from apps.policies.models import Artifact, ArtifactVersion, Label
 from apps.policies.rules import Draft
-from apps.policies.services import label_checked
+from apps.policies.services import LABEL_MAX, label_checked
 from apps.reviews.api.views import token_scopes
 from apps.workspaces.models import Agent
 from apps.workspaces.roles import Action
 from apps.workspaces.scopes import Scope
 
+BUNDLE_CACHE_SECONDS = 600
 READ = Scope.POLICIES_READ.value
 PROPOSE = Scope.POLICIES_PROPOSE.value
 
 
+# What label_checked accepts, as the schema says it (a slug; no -- and no - or _ at the ends).
+LABEL_SCHEMA = {"type": "string", "maxLength": LABEL_MAX, "pattern": "^[a-z0-9]+([-_][a-z0-9]+)*$"}
+LABEL_IN_PATH = OpenApiParameter("label", LABEL_SCHEMA, OpenApiParameter.PATH)
+
+
 def _label_param(request: Request) -> str:
     return label_checked(request.query_params.get("label", "production"))
-
-
-def _bundle_body(agent: Agent, label: str) -> dict[str, Any]:
-    entries = selectors.agent_bundle(agent, label)
-    return {
-        "agent": agent.pk,
-        "label": label,
-        "artifacts": [
-            {
-                "kind": e.kind,
-                "name": e.name,
-                "pack_kind": e.pack_kind,
-                "artifact": e.artifact,
-                "version": e.version,
-                "version_id": e.version_id,
-                "label": e.label,
-                "content": e.content,
-                "content_hash": e.content_hash,
-                "source": e.source,
-                "team": e.team,
-                "agent": e.agent,
-                "overrides": e.overrides,
-            }
-            for e in entries
-        ],
-    }
 
 
 class BundleView(APIView):
@@ -71,7 +53,9 @@ class BundleView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("label", str, description="The label to resolve (production)."),
+            OpenApiParameter(
+                "label", LABEL_SCHEMA, description="The label to resolve (production)."
+            ),
             OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER),
         ],
         responses={200: dict, 304: None},
@@ -82,7 +66,7 @@ class BundleView(APIView):
             "`If-None-Match` to get `304 Not Modified` while nothing changed."
         ),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         agent = request.user
         if not isinstance(agent, Agent):  # IsAgent let it through: never
             raise NotFound("Agents only.")
@@ -90,7 +74,14 @@ class BundleView(APIView):
         etag = selectors.bundle_etag(agent, label)
         if etag in request.headers.get("If-None-Match", ""):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        return Response(_bundle_body(agent, label), headers={"ETag": etag})
+        # The rendered body is cached under its ETag: a label move changes the ETag, so a
+        # cached body is never served for another state of the bundle.
+        key = f"policies:bundle:{agent.pk}:{label}:{etag.strip(chr(34))}"
+        body = cache.get(key)
+        if body is None:
+            body = selectors.agent_bundle_json(agent, label)
+            cache.set(key, body, BUNDLE_CACHE_SECONDS)
+        return HttpResponse(body, content_type="application/json", headers={"ETag": etag})
 
 
 def _agent_for(request: Request, given: int | None) -> Agent:
@@ -112,6 +103,7 @@ def _agent_for(request: Request, given: int | None) -> Agent:
 class CheckView(APIView):
     permission_classes = [permissions.IsAuthenticated, HasTokenScopes]
     required_scopes = {"post": [READ]}
+    extra_error_statuses = {"post": [404]}  # an `agent` the person may not see
 
     @extend_schema(
         request=s.CheckSerializer,
@@ -234,7 +226,7 @@ class ArtifactViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
             "with the `policies:propose` scope, for artifacts that apply to them."
         ),
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
     def versions(self, request: Request, pk: str | None = None) -> Response:
         artifact = self.get_object()
         if request.method == "POST":
@@ -255,7 +247,7 @@ class ArtifactViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
         return Response(s.VersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: s.LabelEventSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request: Request, pk: str | None = None) -> Response:
         """Every label move of the artifact, newest first: before/after version, how, who."""
         artifact = self.get_object()
@@ -271,6 +263,7 @@ class ArtifactViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
             "is approved."
         ),
     )
+    @extend_schema(parameters=[LABEL_IN_PATH])
     @action(detail=True, methods=["post"], url_path=r"labels/(?P<label>[^/]+)")
     @idempotent
     def move(self, request: Request, pk: str | None = None, label: str = "") -> Response:
@@ -295,6 +288,7 @@ class ArtifactViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
             "reviewers and admins. A version the label never held is 409."
         ),
     )
+    @extend_schema(parameters=[LABEL_IN_PATH])
     @action(detail=True, methods=["post"], url_path=r"labels/(?P<label>[^/]+)/rollback")
     @idempotent
     def rollback(self, request: Request, pk: str | None = None, label: str = "") -> Response:

@@ -1,0 +1,3 @@
+from bench.policies.run import main
+
+main()
