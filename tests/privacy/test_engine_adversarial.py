@@ -352,6 +352,11 @@ def test_reported_pairs_are_both_masked(text: str, expected: list[tuple[EntityTy
             [(E.PHONE, "+1 415-594-5140"), (E.IP_ADDRESS, "2001:db8::1")],
         ),
         ("051-21-0692 44,449 units", [(E.US_SSN, "051-21-0692")]),
+        ("0049 30 9170601 12/22/2022", [(E.PHONE, "0049 30 9170601")]),
+        ("+12064549788/16/05/2022", [(E.PHONE, "+12064549788")]),
+        ("3578 0249 0142 6845 718-454-9594", [(E.PHONE, "718-454-9594")]),
+        ("792 90 6259 0015g64608XyZAbAAN", [(E.US_SSN, "792 90 6259")]),
+        ("#89765 07909 149 615", [(E.PHONE, "07909 149 615")]),
     ],
 )
 def test_neighbours_that_used_to_hide_a_value(

@@ -7,6 +7,7 @@ regexes, so no call compiles a pattern.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable, Iterator
 
 from apps.privacy.engine.detectors.address import detect_addresses
@@ -35,6 +36,7 @@ DETECTORS: dict[EntityType, tuple[Detector, ...]] = {
 _MAX_RESCANS = 3
 _BLANK = "\x00"
 _VALIDATED = frozenset({"card_luhn", "iban_mod97", "us_ssn", "uk_nino"})
+_DIGIT = re.compile(r"[0-9]")
 _NEAR = 3  # characters either side of a finding looked at for a neighbouring digit
 
 __all__ = ["DETECTORS", "NameBackend", "find_entities", "resolve_overlaps"]
@@ -101,13 +103,10 @@ def _candidates(text: str, policy: MaskingPolicy) -> list[Finding]:
 
 def _has_digit_neighbour(text: str, findings: list[Finding]) -> bool:
     return any(
-        _digit_in(text, max(0, f.start - _NEAR), f.start) or _digit_in(text, f.end, f.end + _NEAR)
+        _DIGIT.search(text, max(0, f.start - _NEAR), f.start) is not None
+        or _DIGIT.search(text, f.end, f.end + _NEAR) is not None
         for f in findings
     )
-
-
-def _digit_in(text: str, start: int, end: int) -> bool:
-    return any(char.isdigit() for char in text[start:end])
 
 
 def _blank(text: str, findings: list[Finding]) -> str:

@@ -39,13 +39,15 @@ _PHONE_WINDOW = re.compile(
 )
 # Where a window that is too long for one number can be cut into several: at whitespace or a
 # slash ("415-555-0199 020 7946 0958", "+44 7845 456397/2022-01-26").
-_WINDOW_CUT = re.compile(r"[ \t/\u00a0]+")
+# A slash inside a date ("12/22/2022") is no cut; one before a date ("...788/16/05/2022") is.
+_DATE_SLASH = r"(?<=/[0-9])|(?<=/[0-9]{2})|(?:(?<=[^0-9][0-9])|(?<=[^0-9][0-9]{2}))(?=/[0-9]{1,2}/)"
+_WINDOW_CUT = re.compile(rf"(?:[ \t\u00a0]+|(?!{_DATE_SLASH})/)+")
 # Parses spent on cutting windows, per text: enough for any real note, and a table of digits
 # built to be slow costs at most about one parse per 16 characters.
 _CUT_PARSES_BASE, _CUT_PARSES_PER_CHARS = 256, 16
 _MAX_DP_PIECES = 24
 _MAX_PIECES = 6  # "+33 1 42 68 53 00": no phone number is written in more groups
-_MIN_REFERENCE = 6  # digits in a reference number that ends at the first space
+_MIN_REFERENCE = 4  # digits in a reference number that ends at the first space
 # Shapes that are never phone numbers in any numbering plan: dates, dotted quads, versions
 # ("10.0.19045"), the SSN grouping 3-2-4 and the card groupings 4-4-4-4 and 4-6-5.
 _NOT_PHONE_WINDOW = re.compile(
@@ -75,6 +77,7 @@ _PHONE_CONFIDENCE = 0.85
 _MAX_DIGITS = 15  # E.164
 _MIN_DIGITS = 7
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
+_DIGITS_OUT = str.maketrans("", "", "0123456789")
 _LEADING_JUNK = " \t/\u00a0"
 
 
@@ -100,8 +103,7 @@ def detect_phones(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
         digits = _digit_count(window.group())
         whole = digits <= _MAX_DIGITS
         found = _phones_in_window(text, start, end, policy) if whole else []
-        complete = _opens(found, text, start) and _covered(found) == digits
-        if complete or budget.left <= 0 or _WINDOW_CUT.search(window.group()) is None:
+        if not _worth_cutting(window.group(), found, text, start, digits) or budget.left <= 0:
             yield from found
             continue
         cutter = _Cutter(text, _Pieces(text, start, end), policy, budget, whole and not found)
@@ -112,6 +114,16 @@ def detect_phones(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
 @dataclass
 class _Budget:
     left: int
+
+
+def _worth_cutting(window: str, found: list[Finding], text: str, start: int, digits: int) -> bool:
+    """A window with spaces or slashes whose numbers, if any, leave digits over; dates and
+    the other shapes that are never phone numbers are not cut."""
+    if _WINDOW_CUT.search(window) is None:
+        return False
+    if _opens(found, text, start) and _covered(found) == digits:
+        return False
+    return _NOT_PHONE_WINDOW.fullmatch(window.strip("()")) is None
 
 
 def _covered(findings: list[Finding]) -> int:
@@ -190,13 +202,16 @@ class _Pieces:
                 break
             lasts.append(last)
         lasts.reverse()
-        return sorted(lasts, key=lambda last: self._splits_block(last + 1, last))
+        return sorted(lasts, key=self.ends_in_block)
 
     def _formatted(self, first: int, last: int) -> bool:
         """Written as a phone number ("0711/8644512", "888.671.0508", "0049 160 ..."), not as
         a bare digit run."""
         span = self.text[self.starts[first] : self.ends[last]]
         return span.startswith("00") or any(not (ch.isdigit() or ch == " ") for ch in span)
+
+    def ends_in_block(self, last: int) -> bool:
+        return self._splits_block(last + 1, last)
 
     def _splits_block(self, cut: int, inner: int) -> bool:
         """A soft cut with 4-digit groups on both sides, continuing inside the candidate, is
@@ -222,8 +237,8 @@ class _Cutter:
     def phones(self) -> list[Finding]:
         greedy = self._greedy()
         digits = sum(self.pieces.sizes)
-        if _covered(greedy) == digits or len(self.pieces.sizes) > _MAX_DP_PIECES:
-            return greedy
+        if not greedy or _covered(greedy) == digits or len(self.pieces.sizes) > _MAX_DP_PIECES:
+            return greedy  # no greedy find means no piece run opens with a number at all
         return max(self._best_cover(), greedy, key=_covered)
 
     def _greedy(self) -> list[Finding]:
@@ -240,9 +255,10 @@ class _Cutter:
         best: list[tuple[int, list[Finding]]] = [(0, [])] * (count + 1)
         for first in range(count - 1, -1, -1):
             best[first] = best[first + 1]
-            for here in map(self._opening, self._lasts(first)):
-                if not here:
-                    continue
+            for span in self._lasts(first):
+                here = self._opening(span)
+                if not here or self.pieces.ends_in_block(span[1]):
+                    continue  # "030 901820/2221 3598 ...": the 2221 opens a card, not digits to win
                 rest = best[_next_piece(self.pieces.starts, here[-1].end)]
                 if _covered(here) + rest[0] > best[first][0]:
                     best[first] = (_covered(here) + rest[0], here + rest[1])
@@ -298,7 +314,7 @@ def _next_piece(starts: list[int], position: int) -> int:
 
 
 def _digit_count(window: str) -> int:
-    return sum(ch.isdigit() for ch in window) - window.count("(0)")
+    return len(window) - len(window.translate(_DIGITS_OUT)) - window.count("(0)")
 
 
 def _phone_shaped(window: str, text: str, start: int) -> bool:

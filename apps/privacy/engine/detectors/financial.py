@@ -19,7 +19,7 @@ from apps.privacy.engine.policy import MaskingPolicy
 # A maximal run of digit groups joined by single spaces or dashes. A run can hold a card and
 # its neighbours ("123-45-6789 4111 1111 1111 1111", a card and its CVV, two cards in a row),
 # so cards are searched at every group boundary of the run, not only at its start.
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]+(?:[ -][0-9]+)*")
+_DIGIT_RUN = re.compile(r"(?<![0-9])(?=[0-9 -]{14})[0-9]+(?:[ -][0-9]+)*")
 _GROUP = re.compile(r"[0-9]+")
 _GLUED_BEFORE = re.compile(r"[\w-]")
 _MIN_CARD, _MAX_CARD = 14, 19
@@ -28,10 +28,11 @@ _IBAN = re.compile(r"(?<![0-9A-Za-z])[A-Z]{2}[0-9]{2}(?: ?[0-9A-Z]){10,32}(?![0-
 
 def detect_cards(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
     for match in _DIGIT_RUN.finditer(text):
-        if match.end() - match.start() < _MIN_CARD:
+        run = match.group()
+        if len(run) - run.count(" ") - run.count("-") < _MIN_CARD:
             continue
         glued = match.start() > 0 and _GLUED_BEFORE.match(text[match.start() - 1]) is not None
-        for finding in _cards_in_run(_Run(match.group(), match.start(), glued)):
+        for finding in _cards_in_run(_Run(run, match.start(), glued)):
             if not inside_iban_shape(text, finding.start) and not _glued_after(text, finding.end):
                 yield finding
 
@@ -127,6 +128,14 @@ def _visible(run: _Run, first: int, last: int, rule: int) -> bool:
     return rule == _VISIBLE_OR_TAIL and tail
 
 
+def _glued_to_next(run: _Run, last: int) -> bool:
+    """A short last group joined to the next one by another separator starts the next value:
+    "... 6845 718-454-9594" ends a card at 6845, whatever Luhn says about "6845 718"."""
+    if run.sizes[last] >= 4 or last + 1 >= len(run.spans):
+        return False
+    return run.seps[last + 1] != run.seps[last]
+
+
 def _ends_at_boundary(run: _Run, last: int, first: int) -> bool:
     if last + 1 >= len(run.spans) or last == first:
         return True
@@ -146,6 +155,8 @@ def _card_at(run: _Run, first: int, rule: int) -> tuple[int, Finding] | None:
         if total > _MAX_CARD:
             break
         if total < _MIN_CARD or (rule != _ANY and not _visible(run, first, last, rule)):
+            continue
+        if _glued_to_next(run, last):
             continue
         if _is_card(run.digits(first, last), run.sizes[first : last + 1]):
             valid.append(last)

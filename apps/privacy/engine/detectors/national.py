@@ -14,11 +14,12 @@ from apps.privacy.engine.entities import EntityType, Finding
 from apps.privacy.engine.policy import MaskingPolicy
 
 # More digits right after the SSN's own separator make it part of a longer number
-# ("123 45 6789 012") unless they are a token of another shape ("723 75 0648 15-02-2020");
+# ("123 45 6789 012") unless they are a token of another shape ("723 75 0648 15-02-2020",
+# "792 90 6259 0015g64608");
 # after another separator ("123-45-6789 4111 ...") they are the next value.
 _SSN_SEPARATED = re.compile(
     r"(?<![\w-])([0-9]{3})([- ])([0-9]{2})\2([0-9]{4})"
-    r"(?![\w-]|\2[0-9]+(?![0-9]|[-:./,][0-9]))",
+    r"(?![\w-]|\2[0-9]+(?![0-9]|[-:./,][0-9]|[A-Za-z]))",
     re.ASCII,
 )
 _SSN_LABELLED = re.compile(
