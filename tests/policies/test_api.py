@@ -239,3 +239,19 @@ def test_skill_validate_of_an_unknown_skill_is_404(agent, skill):
     response = agent.post("/api/v1/skills/no-such/validate", {"arguments": {}}, format="json")
 
     assert_error(response, 404)
+
+
+def test_the_review_api_names_the_version_a_policy_request_is_about(crew, client_as, layered):
+    art = layered["Workspace tone."]
+    proposed = version(art, "Proposed tone.")
+    request = services.policy_label_move(
+        actor=crew.user("editor"), artifact=art, label="production", version=proposed
+    ).request
+
+    body = client_as("reviewer").get(f"/api/v1/reviews/{request.pk}").json()
+
+    assert (body["kind"], body["subject_id"], body["memory"]) == (
+        "policy_version",
+        proposed.pk,
+        None,
+    )

@@ -58,6 +58,7 @@ class ReviewRequestSerializer(serializers.ModelSerializer):  # type: ignore[type
             "memory",
             "memory_status",
             "conflict",
+            "subject_id",
             "priority",
             "requested_by",
             "created_at",
