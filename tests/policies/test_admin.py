@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from django.contrib.messages import get_messages
 
+from apps.audit.models import AuditEvent
 from apps.policies import services
-from apps.policies.models import ArtifactVersion, Label
+from apps.policies.models import Artifact, ArtifactVersion, Label
 from tests.api_helpers import WHO
 from tests.conftest import SYSTEM
 from tests.policies.conftest import artifact, in_production, state, version
@@ -180,3 +181,28 @@ def test_the_author_is_refused_on_the_decision_page_under_four_eyes(crew, client
 
     assert any("Four-eyes" in str(m) for m in get_messages(response.wsgi_request))
     assert state() == before
+
+
+@pytest.mark.parametrize(
+    ("who", "allowed"), [("editor", True), ("viewer", False), ("reviewer", False)]
+)
+def test_creating_an_artifact_from_the_admin_goes_through_the_service(crew, client, who, allowed):
+    client.force_login(crew.user(who))
+    before = state()
+    form = {
+        "workspace": crew.workspace.pk,
+        "kind": "prompt",
+        "name": "welcome",
+        "level": "workspace",
+    }
+
+    response = client.post("/admin/policies/prompt/add/", form)
+
+    if allowed:
+        assert response.status_code == 302, response.content[:500]
+        created = Artifact.objects.get(name="welcome")
+        assert created.kind == "prompt"
+        assert AuditEvent.objects.filter(action="policy.artifact_create").count() == 1
+    else:
+        assert response.status_code == 403
+        assert state() == before
