@@ -62,7 +62,7 @@ def register_audit() -> None:
     governed_model_register("policies.label")
     governed_model_register("policies.labelevent")
     governed_model_register("policies.policysettings", lazy_defaults=True, ignore={"revision"})
-    for action in ("policy.label_move", "policy.rollback"):
+    for action in ("policy.label_move", "policy.rollback", "policy.label_remove"):
         event_rows_register(action, _history_row)
 
 

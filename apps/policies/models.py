@@ -229,6 +229,7 @@ class LabelEvent(models.Model):
         SET = "set", "Moved directly (unprotected label)"
         APPROVED = "approved", "Moved on an approved review request"
         ROLLBACK = "rollback", "Rolled back to an earlier approved version"
+        REMOVED = "removed", "Removed (unprotected label)"
 
     artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="label_events")
     workspace = models.ForeignKey(
@@ -238,7 +239,14 @@ class LabelEvent(models.Model):
     from_version = models.ForeignKey(
         ArtifactVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    to_version = models.ForeignKey(ArtifactVersion, on_delete=models.CASCADE, related_name="+")
+    to_version = models.ForeignKey(
+        ArtifactVersion,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Empty when the label was removed.",
+    )
     how = models.CharField(max_length=10, choices=How.choices)
     review_request = models.ForeignKey(
         "reviews.ReviewRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -441,6 +441,52 @@ def policy_label_rollback(
 
 
 @transaction.atomic
+def policy_label_remove(
+    *, actor: Any, artifact: Artifact | int, label: str, reason: str = ""
+) -> LabelEvent:
+    """Take an unprotected label off the artifact (staging after a test, say): agents resolving
+    that label fall back to the next partition's. Protected labels are moved, never removed."""
+    principal = principal_of(actor)
+    if principal.kind == "agent":
+        raise Forbidden("Agents never move labels.")
+    label = label_checked(label)
+    artifact = _locked_artifact(artifact)
+    _require(principal, Action.EDIT, artifact)
+    if policy_settings_for(artifact.workspace_id).is_protected(label):
+        raise Conflict(f"{label} is protected: move it to another version instead.")
+    current = Label.objects.select_for_update().filter(artifact=artifact, name=label).first()
+    if current is None:
+        raise NotFound(f"This artifact has no {label} label.")
+    reason = masked_text(artifact.workspace_id, reason, "reason")
+    PolicySettings.objects.filter(workspace_id=artifact.workspace_id).update(
+        revision=F("revision") + 1
+    )
+    history = LabelEvent.objects.create(
+        artifact=artifact,
+        workspace_id=artifact.workspace_id,
+        label=label,
+        from_version_id=current.version_id,
+        to_version=None,
+        how=LabelEvent.How.REMOVED,
+        actor_user=principal.user if principal.kind == "user" else None,
+        actor_label=principal.label[:200],
+        reason=reason,
+    )
+    masked_rows_saved(workspace_id=artifact.workspace_id, rows=[history], fields=["reason"])
+    audit_event_record(
+        actor=principal,
+        action="policy.label_remove",
+        obj=current,
+        workspace_id=artifact.workspace_id,
+        before={"label": label, "version": current.version_id},
+        after={"label": label, "version": None, "history": history.pk},
+        reason=reason,
+    )
+    current.delete()
+    return history
+
+
+@transaction.atomic
 def policy_settings_update(
     *, actor: Any, workspace: Workspace, protected_labels: Collection[str]
 ) -> PolicySettings:

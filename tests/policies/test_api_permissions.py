@@ -322,3 +322,34 @@ def test_deciding_a_production_request_through_the_review_api(client_as, crew, w
         assert world["prompt"].labels.get(name="production").version == world["v1"]
     else:
         refused(response, status, before)
+
+
+@pytest.mark.parametrize(
+    ("who", "status"),
+    matrix(
+        **each(204, *EDITORS),
+        **each(403, *READ_ONLY, "team_admin", "team_viewer"),
+        **each(404, *OUTSIDE),
+    ),
+)
+def test_label_remove(client_as, crew, world, who, status):
+    from apps.policies import services
+
+    services.policy_label_move(
+        actor=crew.user("editor"), artifact=world["prompt"], label="staging", version=world["v1"]
+    )
+    before = state()
+
+    response = client_as(who).delete(
+        f"/api/v1/policies/artifacts/{world['prompt'].pk}/labels/staging"
+    )
+
+    if status == 204:
+        assert response.status_code == 204
+        assert not world["prompt"].labels.filter(name="staging").exists()
+        history = client_as("viewer").get(
+            f"/api/v1/policies/artifacts/{world['prompt'].pk}/history"
+        )
+        assert history.json()[0]["how"] == "removed" and history.json()[0]["to_version"] is None
+    else:
+        refused(response, status, before)

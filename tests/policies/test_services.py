@@ -333,3 +333,25 @@ def test_only_the_masked_changelog_of_a_version_may_be_rewritten_by_erasure_or_r
     saved.refresh_from_db()
     assert saved.message == "[scrubbed]"
     assert saved.content["text"] == "Write plainly."
+
+
+def test_removing_staging_is_in_the_history_and_production_cannot_be_removed(crew):
+    art = artifact(crew)
+    ver = version(art)
+    services.policy_label_move(
+        actor=crew.user("editor"), artifact=art, label="staging", version=ver
+    )
+    in_production(art, ver)
+
+    services.policy_label_remove(actor=crew.user("editor"), artifact=art, label="staging")
+
+    assert not Label.objects.filter(artifact=art, name="staging").exists()
+    removed = LabelEvent.objects.filter(artifact=art, how="removed").get()
+    assert (removed.from_version, removed.to_version) == (ver, None)
+    assert AuditEvent.objects.filter(action="policy.label_remove").count() == 1
+    before = state()
+    with pytest.raises(Conflict, match="protected"):
+        services.policy_label_remove(actor=crew.user("editor"), artifact=art, label="production")
+    with pytest.raises(Forbidden):
+        services.policy_label_remove(actor=crew.user("viewer"), artifact=art, label="staging")
+    assert state() == before

@@ -72,7 +72,7 @@ class LabelEventSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
     from_version = serializers.IntegerField(
         source="from_version.number", default=None, read_only=True
     )
-    to_version = serializers.IntegerField(source="to_version.number", read_only=True)
+    to_version = serializers.IntegerField(source="to_version.number", default=None, read_only=True)
     actor = serializers.CharField(source="actor_label", read_only=True)
 
     class Meta:

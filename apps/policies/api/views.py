@@ -255,6 +255,7 @@ class ArtifactViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
         return Response(s.LabelEventSerializer(rows, many=True).data)
 
     @extend_schema(
+        methods=["POST"],
         request=s.LabelMoveSerializer,
         responses={200: dict, 202: dict},
         description=(
@@ -264,10 +265,22 @@ class ArtifactViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
         ),
     )
     @extend_schema(parameters=[LABEL_IN_PATH])
-    @action(detail=True, methods=["post"], url_path=r"labels/(?P<label>[^/]+)")
+    @extend_schema(
+        methods=["DELETE"],
+        request=None,
+        responses={204: None},
+        description=(
+            "Remove an unprotected label (agents resolving it fall back to the next partition). "
+            "`production` and protected labels are moved, never removed (409)."
+        ),
+    )
+    @action(detail=True, methods=["post", "delete"], url_path=r"labels/(?P<label>[^/]+)")
     @idempotent
     def move(self, request: Request, pk: str | None = None, label: str = "") -> Response:
         artifact = self.get_object()
+        if request.method == "DELETE":
+            services.policy_label_remove(actor=self.principal, artifact=artifact, label=label)
+            return Response(status=status.HTTP_204_NO_CONTENT)
         data = s.LabelMoveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.policy_label_move(
