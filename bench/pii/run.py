@@ -223,7 +223,9 @@ def _report(
             "",
             "Throughput: `text_mask` over the whole corpus on one pinned core, median of 7 "
             "passes after a warm-up. CPU seconds are the headline; wall-clock seconds also count "
-            "whatever else the machine was running (see the load average above).",
+            "whatever else the machine was running (see the load average above). Before/after "
+            "columns come from two runs one after the other, so on a busy machine they also "
+            "differ by what else ran meanwhile.",
             "",
             *speed_rows,
             "",
@@ -246,8 +248,8 @@ def _report(
             "`1234 5678 9012 4111 1111 1111 1111` is one long number to any reader, and the "
             "card detector only starts a card inside such a run where the grouping changes. "
             "Known limit: German numbers have no fixed length, so one followed by a space and a "
-            "bare number (`07965 966734 5235 Main Road`) can take that number in; other seeds "
-            "of this set show it about once in 4,000 records.",
+            "bare number (`07965 966734 5235 Main Road`) can take that number in (seen once "
+            "while testing other seeds of this set).",
             "",
             "Rerun: `.venv/bin/python -m bench.pii` (add `--no-write` to only print, "
             "`--errors 20` to list misses, `--seed N --size M` for another sample, "
@@ -255,7 +257,9 @@ def _report(
             "Before/after: `git worktree add /tmp/pii_before <commit>`, copy `bench/pii/` into "
             "it, run `cd /tmp/pii_before && /work/main/.venv/bin/python -m bench.pii --no-write "
             "--save-scores /tmp/before.json`, then here `.venv/bin/python -m bench.pii "
-            "--baseline /tmp/before.json --baseline-commit <commit>`; remove the worktree.",
+            "--baseline /tmp/before.json --baseline-commit <commit>`; for CPU cost under the "
+            "same load, `.venv/bin/python -m bench.pii.interleave /tmp/pii_before`; remove the "
+            "worktree.",
             "",
         ]
     )
@@ -275,7 +279,7 @@ def _write(report: str) -> None:
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(text):
-        text = pattern.sub(lambda _: report, text, count=1)
+        text = pattern.sub(lambda _: report.rstrip("\n") + "\n\n", text, count=1)
     else:
         text = text.rstrip("\n") + "\n\n" + report
     DOCS.parent.mkdir(parents=True, exist_ok=True)
