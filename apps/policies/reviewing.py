@@ -85,7 +85,10 @@ class PolicyVersionReview(ReviewKind):
         close(principal, request, outcome, reason, f"review.{decision}")
 
     def panel_context(self, http_request: HttpRequest, request: ReviewRequest) -> dict[str, Any]:
-        artifact, version = _subject(request)
+        try:
+            artifact, version = _subject(request)
+        except Conflict:  # the artifact was deleted with its versions: say so, don't fail
+            return {"diff": None, "gone": True}
         label = str(request.details.get("label", ""))
         current = (
             Label.objects.select_related("version").filter(artifact=artifact, name=label).first()

@@ -206,3 +206,22 @@ def test_creating_an_artifact_from_the_admin_goes_through_the_service(crew, clie
     else:
         assert response.status_code == 403
         assert state() == before
+
+
+def test_a_request_whose_artifact_was_deleted_still_opens_and_cannot_be_approved(crew, client):
+    art = artifact(crew, "gone", kind="prompt")
+    request = services.policy_label_move(
+        actor=crew.user("editor"), artifact=art, label="production", version=version(art, "Hi.")
+    ).request
+    art.delete()
+    client.force_login(crew.user("reviewer"))
+
+    page = client.get(f"/admin/reviews/reviewrequest/{request.pk}/change/")
+    posted = client.post(
+        f"/admin/reviews/reviewrequest/{request.pk}/change/", {"decision": "approve"}
+    )
+
+    assert page.status_code == 200 and b"is gone" in page.content
+    assert any("gone" in str(m) for m in get_messages(posted.wsgi_request))
+    request.refresh_from_db()
+    assert request.status == "pending"
