@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -21,13 +22,15 @@ from apps.audit.services import audit_event_record
 from apps.compliance.models import ExportChunk, ExportFormat, ExportJob, ExportStatus
 from apps.core.exceptions import ValidationFailed
 from apps.core.outbox import outbox_enqueue
-from apps.workspaces.models import Workspace
+from apps.privacy.policies import field_mask
+from apps.workspaces.models import Agent, Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
 from apps.workspaces.services import require
 
 CHUNK_ROWS = 1000
 FILTER_KEYS = ("since", "until", "actor", "action", "object_type")
+TYPED = ("action", "object_type")
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -58,12 +61,58 @@ def clean_filters(raw: dict[str, Any]) -> dict[str, str]:
     return cleaned
 
 
+def stored_filters(workspace: Workspace, cleaned: dict[str, str]) -> dict[str, str]:
+    """The filters as the job stores them (ExportJob.filters is a masked field). Times stay
+    exact. Action and object type are masked: they name code-written values, which hold no
+    personal data, so a masked one selects what the raw one would. The actor is resolved
+    (_stored_actor), so no username is stored and the export still selects that actor."""
+    stored = {key: value for key, value in cleaned.items() if key not in ("actor", *TYPED)}
+    for key in TYPED:
+        if key in cleaned:
+            stored[key] = field_mask(workspace, ExportJob, "filters", cleaned[key], param=key)
+    if "actor" in cleaned:
+        stored.update(_stored_actor(workspace, cleaned["actor"]))
+    return stored
+
+
+def _stored_actor(workspace: Workspace, actor: str) -> dict[str, str]:
+    """A username or an agent's `<workspace id>/<slug>` becomes actor_kind and actor_id (the
+    audit trail stores labels masked, so only the id finds an e-mail-named user's events).
+    Other text (a system task's label, an id) is kept when it holds no personal data;
+    personal data naming nobody is refused: its masked form would select other people."""
+    resolved = _actor_by_label(workspace, actor)
+    if resolved is not None:
+        return {"actor_kind": resolved[0], "actor_id": resolved[1]}
+    if field_mask(workspace, ExportJob, "filters", actor, param="actor") != actor:
+        raise ValidationFailed(
+            "actor names no user or agent of this workspace; use a username, an agent's "
+            "<workspace id>/<slug>, or an id.",
+            fields={"actor": ["Unknown actor."]},
+        )
+    return {"actor": actor}
+
+
+def _actor_by_label(workspace: Workspace, label: str) -> tuple[str, str] | None:
+    user_id = get_user_model().objects.filter(username=label).values_list("pk", flat=True).first()
+    if user_id is not None:
+        return "user", str(user_id)
+    prefix, _, slug = label.partition("/")
+    if prefix == str(workspace.pk) and slug:
+        agents = Agent.objects.filter(workspace=workspace, slug=slug)
+        agent_id = agents.values_list("pk", flat=True).first()
+        if agent_id is not None:
+            return "agent", str(agent_id)
+    return None
+
+
 def events_for(workspace_id: int, filters: dict[str, str]) -> Any:
     queryset = AuditEvent.objects.filter(workspace_id=workspace_id)
     if "since" in filters:
         queryset = queryset.filter(created_at__gte=parse_datetime(filters["since"]))
     if "until" in filters:
         queryset = queryset.filter(created_at__lt=parse_datetime(filters["until"]))
+    if "actor_id" in filters:
+        queryset = queryset.filter(actor_kind=filters["actor_kind"], actor_id=filters["actor_id"])
     if "actor" in filters:
         queryset = queryset.filter(Q(actor_label=filters["actor"]) | Q(actor_id=filters["actor"]))
     if "action" in filters:
@@ -86,7 +135,7 @@ def export_job_start(
     job = ExportJob.objects.create(
         workspace=workspace,
         format=format,
-        filters=clean_filters(filters or {}),
+        filters=stored_filters(workspace, clean_filters(filters or {})),
         requested_by=as_principal(actor).user,
     )
     audit_event_record(

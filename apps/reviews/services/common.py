@@ -61,6 +61,12 @@ def masked_reason(workspace_id: int, reason: str) -> str:
         raise ValidationFailed(str(exc), fields={"reason": [str(exc)]}) from None
 
 
+def decider_label(workspace_id: int, principal: Principal) -> str:
+    """Who decided, for people: a username can be an e-mail address, so the label is stored
+    masked, as the audit trail's actor_label is (the id is in decided_by)."""
+    return text_mask(workspace_id, principal.label[:200]).text[:200]
+
+
 def snapshot(request: ReviewRequest) -> dict[str, Any]:
     return audit_snapshot(request, REQUEST_FIELDS)
 
@@ -155,7 +161,7 @@ def close(
     request.status = RequestStatus.DECIDED
     request.decision = decision
     request.decided_by = principal.user if principal.kind == "user" else None
-    request.decided_by_label = principal.label[:200]
+    request.decided_by_label = decider_label(request.workspace_id, principal)
     request.reason = reason
     request.decided_at = timezone.now()
     request.save(
@@ -168,7 +174,9 @@ def close(
             "decided_at",
         ]
     )
-    masked_rows_saved(workspace_id=request.workspace_id, rows=[request], fields=["reason"])
+    masked_rows_saved(
+        workspace_id=request.workspace_id, rows=[request], fields=["reason", "decided_by_label"]
+    )
     audit_event_record(
         actor=principal,
         action=action,
