@@ -183,7 +183,13 @@ class ArtifactViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
     """Artifacts you may see, with their labels; versions, label history, moves, rollback."""
 
     serializer_class = s.ArtifactSerializer
-    required_scopes = {"list": [READ], "retrieve": [READ], "versions": [READ], "history": [READ]}
+    required_scopes = {
+        "list": [READ],
+        "retrieve": [READ],
+        "versions": [READ],
+        "create_version": [READ],
+        "history": [READ],
+    }
     person_only = ("create", "move", "rollback")
 
     def get_permissions(self) -> Any:
@@ -213,12 +219,16 @@ class ArtifactViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
         return Response(s.ArtifactSerializer(created).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        methods=["GET"],
         responses={200: s.VersionSerializer(many=True)},
         description="Every version, newest first.",
     )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        artifact = self.get_object()
+        rows = ArtifactVersion.objects.filter(artifact=artifact).order_by("-number")[:200]
+        return Response(s.VersionSerializer(rows, many=True).data)
+
     @extend_schema(
-        methods=["POST"],
         request=s.VersionCreateSerializer,
         responses={201: s.VersionSerializer},
         description=(
@@ -226,16 +236,10 @@ class ArtifactViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
             "with the `policies:propose` scope, for artifacts that apply to them."
         ),
     )
-    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
-    def versions(self, request: Request, pk: str | None = None) -> Response:
-        artifact = self.get_object()
-        if request.method == "POST":
-            return self._create_version(request, artifact)
-        rows = ArtifactVersion.objects.filter(artifact=artifact).order_by("-number")[:200]
-        return Response(s.VersionSerializer(rows, many=True).data)
-
+    @versions.mapping.post
     @idempotent
-    def _create_version(self, request: Request, artifact: Artifact) -> Response:
+    def create_version(self, request: Request, pk: str | None = None) -> Response:
+        artifact = self.get_object()
         data = s.VersionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.policy_version_create(
