@@ -8,27 +8,39 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import JSONObject
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from unfold.contrib.filters.admin import FieldTextFilter, RangeDateTimeFilter
 from unfold.decorators import action
 from unfold.paginator import InfinitePaginator
 
-from apps.audit.models import AuditEvent, AuditRedaction, AuditVerificationRun
+from apps.audit.models import AuditEvent, AuditRedaction, AuditVerificationRun, RunStatus
 from apps.audit.services import (
     REDACTABLE_FIELDS,
     audit_event_redact,
     audit_event_unmasked_fields,
 )
 from apps.audit.signing import signed_head
+from apps.audit.verify_now import (
+    audit_verification_request,
+    audited_workspace_ids,
+    may_request_verification,
+)
 from apps.core.admin_site import ScopedModelAdmin, per_request
 from apps.core.exceptions import ServiceError
 from apps.workspaces.models import Workspace
+from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
 
 
@@ -63,10 +75,90 @@ class AuditedWorkspaceFilter(admin.SimpleListFilter):
         return queryset.filter(workspace_id=value) if value and value.isdigit() else queryset
 
 
+def _runs(request: HttpRequest) -> tuple[AuditVerificationRun | None, AuditVerificationRun | None]:
+    """(the last finished run, the active run), read in one query once per request."""
+
+    def load() -> tuple[AuditVerificationRun | None, AuditVerificationRun | None]:
+        last_done = AuditVerificationRun.objects.filter(status=RunStatus.DONE).order_by("-id")
+        rows = list(
+            AuditVerificationRun.objects.filter(
+                Q(active=True) | Q(pk=Subquery(last_done.values("pk")[:1]))
+            ).order_by()
+        )
+        done = next((r for r in rows if not r.active), None)
+        return done, next((r for r in rows if r.active), None)
+
+    return per_request(request, ("audit-runs",), load)
+
+
 def last_run(request: HttpRequest) -> AuditVerificationRun | None:
-    return per_request(
-        request, ("audit-last-run",), lambda: AuditVerificationRun.objects.order_by("-id").first()
+    """The last finished verification (a run still going has covered nothing yet)."""
+    return _runs(request)[0]
+
+
+def visible_results(request: HttpRequest, run: AuditVerificationRun) -> list[Any]:
+    """The run's results for the chains this user audits (all of them for operators)."""
+    if request.user.is_superuser:
+        return list(run.results)
+    mine = per_request(
+        request,
+        ("audit-workspaces",),
+        lambda: set(audited_workspace_ids(as_principal(request.user))),
     )
+    return [r for r in run.results if r["workspace_id"] in mine]
+
+
+def verification_state(request: HttpRequest) -> dict[str, Any]:
+    """What the "Verify now" panel and its poll show: the active run's progress, or the last
+    finished run's result over this user's chains with the first broken link."""
+    done, active = _runs(request)
+    run = active or done
+    if run is None:
+        return {"active": False, "status": "none", "text": "Not verified yet.", "broken": None}
+    if run.active:
+        return {
+            "active": True,
+            "status": run.status,
+            "checked": run.events_checked,
+            "total": run.events_total,
+            "text": _progress_text(run),
+            "broken": None,
+        }
+    return {"active": False, "status": run.status, **_result_state(request, run)}
+
+
+def _progress_text(run: AuditVerificationRun) -> str:
+    if run.status == RunStatus.QUEUED:
+        return "Verification queued: waiting for a worker."
+    total = f" of {run.events_total:,}" if run.events_total is not None else ""
+    return f"Verifying: {run.events_checked:,}{total} events checked."
+
+
+def _result_state(request: HttpRequest, run: AuditVerificationRun) -> dict[str, Any]:
+    when = f"{run.finished_at or run.started_at:%Y-%m-%d %H:%M}"
+    if run.status != RunStatus.DONE:
+        text = f"The verification of {when} did not finish ({run.get_status_display().lower()})."
+        return {"text": text, "broken": None}
+    results = visible_results(request, run)
+    broken = next((r for r in results if not r["ok"]), None)
+    checked = sum(r["checked"] for r in results)
+    if broken is None:
+        text = f"Last verification {when}: intact, {checked:,} events checked."
+        return {"text": text, "broken": None}
+    chain = broken["workspace_id"] or "(no workspace)"
+    event_id = broken["first_broken_event_id"]
+    return {
+        "text": f"Last verification {when}: BROKEN.",
+        "broken": {
+            "chain": chain,
+            "seq": broken["first_broken_seq"],
+            "event_id": event_id,
+            "problem": broken["problem"],
+            "url": (
+                reverse("admin:audit_auditevent_change", args=[event_id]) if event_id else None
+            ),
+        },
+    }
 
 
 def redaction_text(redaction: dict[str, Any]) -> str:
@@ -120,6 +212,7 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
         AuditedWorkspaceFilter,
     ]
     list_filter_submit = True
+    list_before_template = "admin/audit/verify_panel.html"
     paginator = InfinitePaginator  # the trail only grows: no COUNT(*) over it per page
     list_select_related = ["workspace"]
     search_fields = ["=actor_label", "=actor_id", "=object_id", "=request_id", "action"]
@@ -155,6 +248,46 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
             .values(json=JSONObject(at="created_at", job="job", fields="fields"))[:1]
         )
         return super().get_queryset(request).annotate(last_redaction=Subquery(latest))
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("verify-now/", view(self.verify_now_view), name="audit_auditevent_verify_now"),
+            path(
+                "verify-status/",
+                view(self.verify_status_view),
+                name="audit_auditevent_verify_status",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {
+            **(extra_context or {}),
+            "may_verify": may_request_verification(request.user),
+            "verification": verification_state(request),
+        }
+        return super().changelist_view(request, context)
+
+    def verify_now_view(self, request: HttpRequest) -> HttpResponse:
+        """POST only: start a verification of every chain, or join the one under way."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self.has_view_permission(request) and may_request_verification(request.user)):
+            raise PermissionDenied
+        _run, started = audit_verification_request(actor=request.user)
+        if started:
+            self.message_user(request, "Verification started: progress shows above the trail.")
+        else:
+            self.message_user(request, "A verification is already under way; showing its progress.")
+        return HttpResponseRedirect(reverse("admin:audit_auditevent_changelist"))
+
+    def verify_status_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse(verification_state(request))
 
     @admin.display(description="Redactions")
     def redactions(self, obj: AuditEvent) -> str:
@@ -350,18 +483,7 @@ class AuditVerificationRunAdmin(ReadOnlyMixin, ScopedModelAdmin):
     paginator = InfinitePaginator
 
     def _visible_results(self, request: HttpRequest, run: AuditVerificationRun) -> list[Any]:
-        if request.user.is_superuser:
-            return list(run.results)
-        mine = per_request(
-            request,
-            ("audit-workspaces",),
-            lambda: set(
-                Workspace.objects.visible_to(request.user, Action.AUDIT).values_list(
-                    "pk", flat=True
-                )
-            ),
-        )
-        return [r for r in run.results if r["workspace_id"] in mine]
+        return visible_results(request, run)
 
     def status(self, obj: AuditVerificationRun) -> str:
         """Declared for the system checks; every page uses `_bound`'s copy for its user."""
@@ -383,6 +505,8 @@ class AuditVerificationRunAdmin(ReadOnlyMixin, ScopedModelAdmin):
 
         @admin.display(description="Result")
         def status(obj: AuditVerificationRun) -> str:
+            if obj.status != RunStatus.DONE:
+                return _progress_text(obj) if obj.active else obj.get_status_display()
             broken = [r for r in self._visible_results(request, obj) if not r["ok"]]
             return f"BROKEN ({len(broken)} chain(s))" if broken else "intact"
 
@@ -395,6 +519,8 @@ class AuditVerificationRunAdmin(ReadOnlyMixin, ScopedModelAdmin):
 
     @admin.display(description="Duration")
     def duration(self, obj: AuditVerificationRun) -> str:
+        if obj.finished_at is None:
+            return "-"
         return f"{(obj.finished_at - obj.started_at).total_seconds():.1f} s"
 
 

@@ -45,6 +45,6 @@ def register_pii_fields() -> None:
     )
     register_exempt_fields(
         "audit.AuditVerificationRun",
-        ("trigger", "results", "problem"),
-        reason="written by the verifier: trigger name, per-chain counts, ids and hashes",
+        ("trigger", "status", "results", "problem"),
+        reason="written by the verifier: trigger and status names, per-chain counts, ids, hashes",
     )

@@ -218,15 +218,32 @@ class AuditRedaction(models.Model):
         raise AppendOnlyError("Audit redactions are append-only; delete() is refused.")
 
 
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Finished"
+    FAILED = "failed", "Failed"
+    ABANDONED = "abandoned", "Abandoned"
+
+
 class AuditVerificationRun(models.Model):
-    """One run of the chain verification (scheduled, command or admin) and what it found."""
+    """One run of the chain verification (scheduled, command or admin) and what it found.
+
+    A run asked for from the admin ("verify now") is created queued and `active`; at most one
+    run is active at a time (the partial unique constraint is the claim), and while it runs
+    `events_checked` grows against `events_total` (written from the walk's progress hook in
+    short transactions of their own; `heartbeat_at` says when it last moved)."""
 
     started_at = models.DateTimeField()
-    finished_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
     trigger = models.CharField(max_length=20)
-    ok = models.BooleanField()
-    chains = models.IntegerField()
-    events_checked = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.DONE)
+    active = models.BooleanField(default=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True)
+    chains = models.IntegerField(default=0)
+    events_checked = models.BigIntegerField(default=0)
+    events_total = models.BigIntegerField(null=True, blank=True)
     results = models.JSONField(default=list, help_text="One ChainVerification per chain.")
     problem = models.TextField(blank=True, help_text="The first broken link, if any.")
 
@@ -234,9 +251,15 @@ class AuditVerificationRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"], condition=Q(active=True), name="audit_one_active_verification"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"verification {self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'BROKEN'}"
+        state = {True: "ok", False: "BROKEN", None: self.status}[self.ok]
+        return f"verification {self.started_at:%Y-%m-%d %H:%M} {state}"
 
     def result_for(self, workspace_id: int | None) -> dict[str, Any] | None:
         return next((r for r in self.results if r["workspace_id"] == workspace_id), None)
