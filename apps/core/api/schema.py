@@ -79,6 +79,7 @@ ERROR_DESCRIPTIONS = {
     413: "The request body is over the size limit.",
     415: "Unsupported media type: send `Content-Type: application/json`.",
     429: "Too many requests from this agent; retry after `Retry-After` seconds.",
+    503: "A dependency (such as the embedding provider) failed; nothing was written. Retry later.",
 }
 ERROR_HEADERS = {
     401: {
@@ -104,6 +105,10 @@ TEXT_PATTERN = r"^[^\x00]*$"
 NON_BLANK_TEXT_PATTERN = rf"^[^\x00]*[^\x00{PY_SPACE}][^\x00]*$"
 
 
+def is_non_null_json(field: Any, schema: Any) -> bool:
+    return isinstance(field, serializers.JSONField) and not field.allow_null and schema == {}
+
+
 def is_free_text(field: Any, schema: Any) -> bool:
     return (
         isinstance(field, serializers.CharField)
@@ -117,8 +122,10 @@ def is_free_text(field: Any, schema: Any) -> bool:
 def strict_input_rules(serializer: Any) -> dict[str, Any]:
     """What a `StrictInput` serializer refuses, as JSON Schema: unknown keys; a missing required
     field even in a PATCH (the views never validate partially); an empty change
-    (`needs_a_change`, where `not_a_change` fields alone do not count); `at_least_one_of`; and
-    `exactly_one_of`."""
+    (`needs_a_change`, where `not_a_change` fields alone do not count); `at_least_one_of`;
+    `exactly_one_of`; `schema_variants` (groups of alternatives a service enforces, each group an
+    anyOf); and `required_for_people`, fields agents may omit but people must send (an
+    `x-required-for-people` extension: OpenAPI has no per-caller `required`)."""
     fields = {name: field for name, field in serializer.fields.items() if not field.read_only}
     rules: dict[str, Any] = {"additionalProperties": False}
     required = sorted(name for name, field in fields.items() if field.required)
@@ -132,6 +139,12 @@ def strict_input_rules(serializer: Any) -> dict[str, Any]:
     exactly_one = getattr(serializer, "exactly_one_of", ())
     if exactly_one:
         rules["oneOf"] = [{"required": [name]} for name in exactly_one]
+    groups = getattr(serializer, "schema_variants", ())
+    if groups:
+        rules["allOf"] = [{"anyOf": list(group)} for group in groups]
+    people_name = getattr(serializer, "required_for_people", ())
+    if people_name:
+        rules["x-required-for-people"] = list(people_name)
     return rules
 
 
@@ -150,8 +163,10 @@ class StewardAutoSchema(AutoSchema):
         return schema
 
     def _map_serializer_field(self, field: Any, direction: str, *args: Any, **kwargs: Any) -> Any:
-        """A dict field limited to known keys (`allowed_keys`) is an object of those keys."""
+        """Text, JSON and keyed-dict fields state what the server refuses (see the helpers)."""
         schema = super()._map_serializer_field(field, direction, *args, **kwargs)
+        if direction == "request" and is_non_null_json(field, schema):
+            schema["not"] = {"enum": [None]}  # any JSON value but null
         if direction == "request" and is_free_text(field, schema):
             schema["pattern"] = TEXT_PATTERN if field.allow_blank else NON_BLANK_TEXT_PATTERN
         allowed = getattr(field, "allowed_keys", None)
@@ -186,7 +201,8 @@ class StewardAutoSchema(AutoSchema):
     def error_statuses(self, operation: dict[str, Any]) -> list[int]:
         """What this operation can answer besides success, read off the view and the operation:
         input it validates (400), who may call it (401/403), an object in the path (404),
-        `@idempotent` writes (409), a request body (413/415), throttles (429)."""
+        `@idempotent` writes (409), a request body (413/415), throttles (429), and what the
+        view adds per action in `extra_error_statuses`."""
         statuses: list[int] = []
         takes_body = "requestBody" in operation or self.method in BODY_METHODS
         idempotent = is_idempotent(self._handler())
@@ -203,6 +219,8 @@ class StewardAutoSchema(AutoSchema):
             statuses += [413, 415]
         if self.view.get_throttles():
             statuses.append(429)
+        extra: dict[str, list[int]] = getattr(self.view, "extra_error_statuses", {})
+        statuses += extra.get(getattr(self.view, "action", None) or self.method.lower(), [])
         return statuses
 
     def _handler(self) -> Any:

@@ -115,6 +115,8 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
     filterset_class = MemoryFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     required_scopes = {"list": [READ], "retrieve": [READ], "versions": [READ]}
+    # Writes that embed content fail with 503 when the embedding provider does.
+    extra_error_statuses = {"create": [503], "batch": [503], "partial_update": [503]}
 
     def scoped_queryset(self) -> QuerySet[Any]:
         items = MemoryItem.objects.visible_to(self.principal, Action.VIEW).filter(
@@ -315,6 +317,7 @@ class ContextViewSet(ScopedViewSet):
 
     permission_classes = [permissions.IsAuthenticated, IsAgent, HasTokenScopes]
     required_scopes = {"create": [READ]}
+    extra_error_statuses = {"create": [503]}  # the task's embedding
 
     def scoped_queryset(self) -> QuerySet[Any]:
         return MemoryItem.objects.none()  # assembly reads through memories_for_context
@@ -373,6 +376,7 @@ class CoachingViewSet(ScopedViewSet):
     """Supervisors write coaching notes onto an agent's or a team's brain."""
 
     required_scopes = {"create": [Scope.DIRECTOR.value]}
+    extra_error_statuses = {"create": [503]}  # the note's embedding
 
     def scoped_queryset(self) -> QuerySet[Any]:
         return MemoryItem.objects.none()  # nothing is read here

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.memories.api.serializers import StrictCharField, StrictIntegerField
@@ -91,10 +93,45 @@ class LabelEventSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
         read_only_fields = fields
 
 
+def _is(name: str, value: str) -> dict[str, Any]:
+    # a pattern, not an enum: drf-spectacular would name every enum it meets as a choice set
+    return {name: {"type": "string", "pattern": f"^{value}$"}}
+
+
+def _without(*names: str) -> dict[str, Any]:
+    return {"not": {"anyOf": [{"required": [name]} for name in names]}}
+
+
+# What slugify() leaves unchanged: lowercase ASCII words joined by single - or _.
+SLUG_PATTERN = r"^[a-z0-9]+([-_][a-z0-9]+)*$"
+
+
 class ArtifactCreateSerializer(StrictInput):
+    # policies.services.policy_artifact_create's combinations, for the schema.
+    schema_variants = (
+        (
+            {"properties": _is("kind", ArtifactKind.POLICY_PACK), "required": ["pack_kind"]},
+            {
+                "properties": {"kind": {"not": _is("k", ArtifactKind.POLICY_PACK)["k"]}},
+                **_without("pack_kind"),
+            },
+        ),
+        (
+            {"properties": _is("level", Level.WORKSPACE), **_without("team", "agent")},
+            {"not": {"required": ["level"]}, **_without("team", "agent")},
+            {
+                "properties": _is("level", Level.TEAM),
+                "required": ["level", "team"],
+                **_without("agent"),
+            },
+            {"properties": _is("level", Level.AGENT), "required": ["level", "agent"]},
+        ),
+    )
     workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
     kind = serializers.ChoiceField(choices=ArtifactKind.choices)
-    name = StrictCharField(max_length=80)
+    name = StrictCharField(
+        max_length=80, validators=[RegexValidator(SLUG_PATTERN)], help_text="A slug: brand-voice."
+    )
     level = serializers.ChoiceField(choices=Level.choices, required=False, default=Level.WORKSPACE)
     team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
     agent = ScopedPrimaryKeyField(queryset=Agent.objects.all(), required=False, allow_null=True)
@@ -102,8 +139,13 @@ class ArtifactCreateSerializer(StrictInput):
     description = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
+@extend_schema_field({"type": "object"})
+class JSONObjectField(serializers.JSONField):
+    """Any JSON object (validate_content refuses other values)."""
+
+
 class VersionCreateSerializer(StrictInput):
-    content = serializers.JSONField()
+    content = JSONObjectField()
     message = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
 
     def validate_content(self, value: Any) -> Any:
@@ -118,6 +160,7 @@ class LabelMoveSerializer(StrictInput):
 
 
 class CheckSerializer(StrictInput):
+    required_for_people = ("agent",)
     text = StrictCharField(max_length=MAX_TEXT, allow_blank=True, trim_whitespace=False)
     channel = serializers.ChoiceField(choices=CHANNELS)
     region = StrictCharField(max_length=20, required=False, allow_blank=True, default="")
@@ -137,6 +180,7 @@ class CheckSerializer(StrictInput):
 
 
 class SkillValidateSerializer(StrictInput):
+    required_for_people = ("agent",)
     at_least_one_of = ("arguments", "result")
     arguments = serializers.JSONField(required=False)
     result = serializers.JSONField(required=False)

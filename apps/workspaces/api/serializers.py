@@ -27,6 +27,8 @@ class StrictInput(serializers.Serializer):  # type: ignore[type-arg]
     not_a_change: tuple[str, ...] = ()  # fields that alone are no change (an edit's reason)
     exactly_one_of: tuple[str, ...] = ()  # for the schema; `validate` enforces it
     at_least_one_of: tuple[str, ...] = ()  # likewise
+    schema_variants: tuple[tuple[dict[str, Any], ...], ...] = ()  # a service's combinations
+    required_for_people: tuple[str, ...] = ()  # agents may omit them (their own, by default)
     strict_input = True  # the OpenAPI schema states these rules (apps.core.api.schema)
 
     def to_internal_value(self, data: Any) -> Any:

@@ -1,0 +1,264 @@
+"""The contract tests' world: the shared cast (tests/conftest.py) with one object of every model
+the API or the admin can address by id, on BOTH sides of the workspace boundary.
+
+`FACTORIES` maps a model label to a function that makes (or picks) one object of that model
+belonging to a side. The isolation tests read the API operations and the admin URLs and fail,
+naming the model, when a model they can address has no entry here: a new app adds its models
+with one line each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.db.models import Model
+
+from apps.audit.models import AuditEvent
+from apps.compliance.models import ErasureRequest, ExportJob, RetentionRule
+from apps.compliance.retention import retention_rules_ensure
+from apps.memories.models import MemoryItem, Status, Tier
+from apps.memories.services import memory_write
+from apps.policies.services import (
+    policy_artifact_create,
+    policy_settings_for,
+    policy_version_create,
+)
+from apps.privacy.models import PiiScanJob, PrivacyPolicy
+from apps.reviews.models import ReviewRequest, ReviewSettings
+from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
+from apps.workspaces.scopes import DEFAULT_SCOPES, Scope
+from apps.workspaces.services import agent_token_issue
+from tests.conftest import SYSTEM, Cast
+from tests.memories.factories import MemoryItemFactory
+from tests.workspaces.factories import TeamFactory
+
+WRITE_SCOPES = [
+    Scope.MEMORIES_READ.value,
+    Scope.MEMORIES_WRITE_PERSONAL.value,
+    Scope.MEMORIES_WRITE_TEAM.value,
+    Scope.MEMORIES_WRITE_WORKSPACE.value,
+]
+# The contract test's agent may do everything an agent can, so every write path is exercised.
+AGENT_SCOPES = sorted({*DEFAULT_SCOPES, *WRITE_SCOPES, Scope.DIRECTOR.value})
+
+
+@dataclass
+class Side:
+    """One workspace and the people, agent and token that belong to it."""
+
+    workspace: Workspace
+    team: Team
+    agent: Agent
+    token: AgentToken
+    secret: str
+    owner: Any
+    objects: dict[str, Model] = field(default_factory=dict)
+
+    def object(self, label: str) -> Model:
+        if label not in self.objects:
+            self.objects[label] = FACTORIES[label](self)
+        return self.objects[label]
+
+
+def _membership(side: Side) -> Membership:
+    return Membership.objects.filter(workspace=side.workspace, user=side.owner).get()
+
+
+def _memory(side: Side) -> MemoryItem:
+    """An approved personal memory of the side's agent: it may be read, edited and promoted."""
+    return MemoryItemFactory(
+        workspace=side.workspace,
+        tier=Tier.PERSONAL,
+        agent=side.agent,
+        status=Status.APPROVED,
+        content=f"{side.workspace.name} prices its onboarding package per seat",
+        tags=["pricing"],
+        entities={"segment": "smb"},
+    )
+
+
+def _review(side: Side) -> ReviewRequest:
+    """An agent's unsure proposal: a pending request in the queue, with its memory."""
+    result = memory_write(
+        actor=side.agent,
+        workspace=side.workspace,
+        content=f"{side.workspace.name} prospects reply best on Tuesday mornings",
+        type="learning",
+        tier=Tier.TEAM if side.agent.team_id else Tier.WORKSPACE,
+        team=side.agent.team,
+        confidence=0.3,
+        token_scopes=WRITE_SCOPES,
+    )
+    return ReviewRequest.objects.get(memory=result.item, status="pending")
+
+
+def _audit_event(side: Side) -> AuditEvent:
+    side.object("memories.MemoryItem")
+    side.object("reviews.ReviewRequest")  # written through a service: audited
+    return AuditEvent.objects.filter(workspace_id=side.workspace.pk).order_by("-id").first()
+
+
+def _erasure(side: Side) -> ErasureRequest:
+    return ErasureRequest.objects.create(
+        workspace=side.workspace, subject_label="s***@example.test", requested_by=side.owner
+    )
+
+
+def _export(side: Side) -> ExportJob:
+    return ExportJob.objects.create(
+        workspace=side.workspace, format="jsonl", requested_by=side.owner
+    )
+
+
+def _retention(side: Side) -> RetentionRule:
+    retention_rules_ensure(side.workspace)
+    return RetentionRule.objects.filter(workspace=side.workspace).order_by("id").first()
+
+
+def _privacy_policy(side: Side) -> PrivacyPolicy:
+    return PrivacyPolicy.objects.get_or_create(workspace=side.workspace)[0]
+
+
+def _review_settings(side: Side) -> ReviewSettings:
+    return ReviewSettings.objects.get_or_create(workspace=side.workspace)[0]
+
+
+def _access_attempt(side: Side) -> Model:
+    from axes.models import AccessAttempt
+
+    return AccessAttempt.objects.create(
+        username=side.owner.username, ip_address="192.0.2.1", failures_since_start=1
+    )
+
+
+def _access_log(side: Side) -> Model:
+    from axes.models import AccessLog
+
+    return AccessLog.objects.create(username=side.owner.username, ip_address="192.0.2.1")
+
+
+def _artifact(side: Side) -> Model:
+    return policy_artifact_create(
+        actor=SYSTEM,
+        workspace=side.workspace,
+        kind="policy_pack",
+        name=f"{side.workspace.slug}-voice",
+        pack_kind="brand",
+    )
+
+
+def _skill(side: Side) -> Model:
+    return policy_artifact_create(
+        actor=SYSTEM, workspace=side.workspace, kind="skill", name=f"{side.workspace.slug}-lookup"
+    )
+
+
+def _prompt(side: Side) -> Model:
+    return policy_artifact_create(
+        actor=SYSTEM, workspace=side.workspace, kind="prompt", name=f"{side.workspace.slug}-intro"
+    )
+
+
+def _artifact_version(side: Side) -> Model:
+    return policy_version_create(
+        actor=SYSTEM,
+        artifact=side.object("policies.Artifact"),
+        content={"text": "Write plainly."},
+        message="v1",
+    )
+
+
+def _group(side: Side) -> Group:
+    return Group.objects.get_or_create(name=f"{side.workspace.slug}-reviewers")[0]
+
+
+def SHARED(side: Side) -> Model:
+    """Marks a model that belongs to no workspace by design (every auditor sees that a chain
+    verification ran): it has no "other workspace's" object to try."""
+    raise AssertionError("a shared model has no per-workspace object")
+
+
+FACTORIES: dict[str, Callable[[Side], Model]] = {
+    "workspaces.Workspace": lambda side: side.workspace,
+    "workspaces.Team": lambda side: side.team,
+    "workspaces.Membership": _membership,
+    "workspaces.Agent": lambda side: side.agent,
+    "workspaces.AgentToken": lambda side: side.token,
+    "auth.User": lambda side: side.owner,
+    "auth.Group": _group,
+    "memories.MemoryItem": _memory,
+    "reviews.ReviewRequest": _review,
+    "reviews.ReviewSettings": _review_settings,
+    "audit.AuditEvent": _audit_event,
+    "audit.AuditVerificationRun": SHARED,
+    "privacy.PrivacyPolicy": _privacy_policy,
+    "privacy.PiiScanJob": lambda side: PiiScanJob.objects.create(workspace=side.workspace),
+    "compliance.ErasureRequest": _erasure,
+    "compliance.RetentionRule": _retention,
+    "compliance.ExportJob": _export,
+    "policies.Artifact": lambda side: side.object("policies.PolicyPack"),
+    "policies.PolicyPack": _artifact,
+    "policies.Prompt": _prompt,
+    "policies.Skill": _skill,
+    "policies.ArtifactVersion": _artifact_version,
+    "policies.PolicySettings": lambda side: policy_settings_for(side.workspace.pk),
+    "axes.AccessAttempt": _access_attempt,
+    "axes.AccessLog": _access_log,
+}
+
+
+# Body and query fields that name another object, and the model they name.
+REFERENCES = {
+    "workspace": "workspaces.Workspace",
+    "team": "workspaces.Team",
+    "agent": "workspaces.Agent",
+    "memory": "memories.MemoryItem",
+    "parents": "memories.MemoryItem",
+    "version": "policies.ArtifactVersion",
+}
+
+
+@dataclass
+class World:
+    cast: Cast
+    mine: Side
+    theirs: Side
+
+
+def build_world(cast: Cast) -> World:
+    """Our side is the cast's Acme (SDR Bot with every agent scope); theirs is Globex, with a
+    team of its own and its agent's token."""
+    token, secret = agent_token_issue(
+        actor=SYSTEM, agent=cast.agent, name="contract", scopes=AGENT_SCOPES
+    )
+    other_team = TeamFactory(workspace=cast.other_workspace, name="Field", slug="field")
+    cast.other_agent.team = other_team
+    cast.other_agent.save(update_fields=["team"])
+    other_token, other_secret = agent_token_issue(
+        actor=SYSTEM, agent=cast.other_agent, name="contract", scopes=AGENT_SCOPES
+    )
+    mine = Side(cast.workspace, cast.sales, cast.agent, token, secret, cast.user("owner"))
+    theirs = Side(
+        cast.other_workspace,
+        other_team,
+        cast.other_agent,
+        other_token,
+        other_secret,
+        cast.user("outsider"),
+    )
+    return World(cast=cast, mine=mine, theirs=theirs)
+
+
+def model_label_of(path: str) -> str | None:
+    """The model an API path with an `{id}` addresses, read off the view that serves it (its
+    serializer's model); None when the view names none."""
+    from django.urls import resolve
+
+    view = resolve(re.sub(r"\{[^}]+\}", "1", path)).func
+    serializer = getattr(getattr(view, "cls", None), "serializer_class", None)
+    model = getattr(getattr(serializer, "Meta", None), "model", None)
+    return None if model is None else str(model._meta.label)
