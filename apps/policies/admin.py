@@ -1,9 +1,10 @@
 """Policies, prompts and skills in the admin: a list per kind with each artifact's labels, and
 a detail page with the version history, a side-by-side diff of any two versions, the label
-history, and the actions (save a new version, move a label, propose to production, roll back),
-each through apps.policies.services. Versions are read-only everywhere: editing saves a new
-one. Editors write versions, reviewers and admins approve (in the review queue) and roll back,
-auditors and viewers read."""
+history, and the actions (save a new version, move a label, propose to production, roll back,
+remove an unprotected label after a confirm page), each through apps.policies.services.
+Versions are read-only everywhere: editing saves a new one. Editors write versions and move or
+remove labels, reviewers and admins approve (in the review queue) and roll back, auditors and
+viewers read."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from unfold.decorators import display
 
 from apps.core.admin_site import (
@@ -173,8 +174,58 @@ class ArtifactAdmin(ScopedModelAdmin):
             else None,
             "may_edit": may_edit,
             "may_review": may_review,
+            "protected_labels": selectors.protected_labels(obj.workspace_id) if may_edit else (),
+            "remove_url": reverse(f"admin:{self._remove_url_name()}", args=[obj.pk]),
             "content_json": json.dumps(versions[0].content, indent=2) if versions else "",
         }
+
+    def get_urls(self) -> list[URLPattern]:
+        remove = self.admin_site.admin_view(self.remove_label_view)
+        return [
+            path("<path:object_id>/remove-label/", remove, name=self._remove_url_name()),
+            *super().get_urls(),
+        ]
+
+    def _remove_url_name(self) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_remove_label"
+
+    def remove_label_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """GET ?label=x asks to confirm; POST (label, reason) takes an unprotected label off
+        through policy_label_remove, which checks the role and audits. Editors' action."""
+        refuse_read_only_post(request)
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if is_read_only(request) or not self._allowed(request, Action.EDIT, obj):
+            raise PermissionDenied
+        page = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk])
+        label = (request.POST if request.method == "POST" else request.GET).get("label", "")
+        if request.method == "POST":
+            try:
+                services.policy_label_remove(
+                    actor=as_principal(request.user),
+                    artifact=obj,
+                    label=label,
+                    reason=request.POST.get("reason", ""),
+                )
+            except ServiceError as exc:
+                self.message_user(request, f"Nothing was changed: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Removed the {label} label.", messages.SUCCESS)
+            return HttpResponseRedirect(page)
+        current = obj.labels.select_related("version").filter(name=label).first()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Remove the {label} label of {obj}?",
+            "opts": self.opts,
+            "original": obj,
+            "artifact": obj,
+            "label": label,
+            "current": current,
+            "protected": label in selectors.protected_labels(obj.workspace_id),
+            "change_page": page,
+        }
+        return TemplateResponse(request, "admin/policies/remove_label_confirm.html", context)
 
     def _act(self, request: HttpRequest, obj: Artifact) -> HttpResponse:
         op = request.POST.get("op", "")

@@ -228,3 +228,14 @@ def label_history(artifact_id: int) -> QuerySet[LabelEvent]:
         .select_related("from_version", "to_version")
         .order_by("-id")
     )
+
+
+def protected_labels(workspace_id: int) -> frozenset[str]:
+    """The labels that are moved, never removed: production and the workspace's protected
+    ones (read only: a workspace without settings has the defaults)."""
+    found = (
+        PolicySettings.objects.filter(workspace_id=workspace_id)
+        .values_list("protected_labels", flat=True)
+        .first()
+    )
+    return frozenset({"production", *(found or [])})

@@ -225,3 +225,95 @@ def test_a_request_whose_artifact_was_deleted_still_opens_and_cannot_be_approved
     assert any("gone" in str(m) for m in get_messages(posted.wsgi_request))
     request.refresh_from_db()
     assert request.status == "pending"
+
+
+# --- removing an unprotected label ---------------------------------------------------------------
+
+REMOVE_URL = "/admin/policies/artifact/{}/remove-label/"
+MAY_REMOVE = {"owner", "admin", "editor", "operator"}
+
+
+def _with_staging(crew: Any, art: Any) -> Any:
+    services.policy_label_move(
+        actor=crew.user("editor"),
+        artifact=art,
+        label="staging",
+        version=art.versions.get(number=1),
+    )
+    return art
+
+
+@pytest.mark.parametrize("who", PEOPLE)
+def test_remove_label_matrix(crew, client, prompt, who):
+    # given: staging (unprotected) and production on the prompt
+    _with_staging(crew, prompt)
+    client.force_login(crew.user(who))
+    before = state()
+
+    # when: the page, the confirm page, the removal
+    page = client.get(ARTIFACT_URL.format(prompt.pk))
+    confirm = client.get(REMOVE_URL.format(prompt.pk), {"label": "staging"})
+    response = client.post(REMOVE_URL.format(prompt.pk), {"label": "staging", "reason": "done"})
+
+    # then
+    if who in MAY_REMOVE:
+        assert b'data-testid="remove-label"' in page.content
+        assert confirm.status_code == 200 and b"Remove the label" in confirm.content
+        assert response.status_code == 302
+        assert not Label.objects.filter(artifact=prompt, name="staging").exists()
+        assert Label.objects.filter(artifact=prompt, name="production").exists()
+        event = AuditEvent.objects.get(action="policy.label_remove")
+        assert event.actor_id == str(crew.user(who).pk) and event.reason == "done"
+    else:
+        assert page.status_code in (200, 302, 403, 404)
+        assert b'data-testid="remove-label"' not in page.content
+        assert confirm.status_code in (302, 403, 404)
+        assert response.status_code in (302, 403, 404)
+        assert state() == before
+
+
+def test_only_unprotected_labels_offer_removal_and_production_is_refused(crew, client, prompt):
+    _with_staging(crew, prompt)
+    client.force_login(crew.user("editor"))
+    before = state()
+
+    page = client.get(ARTIFACT_URL.format(prompt.pk))
+    confirm = client.get(REMOVE_URL.format(prompt.pk), {"label": "production"})
+    response = client.post(REMOVE_URL.format(prompt.pk), {"label": "production"})
+
+    assert page.content.count(b'data-testid="remove-label"') == 1
+    assert b"?label=staging" in page.content and b"?label=production" not in page.content
+    assert b"is protected" in confirm.content and b"Remove the label" not in confirm.content
+    assert response.status_code == 302
+    notes = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("Nothing was changed" in n and "protected" in n for n in notes), notes
+    assert state() == before
+
+
+def test_removing_a_label_the_artifact_lacks_changes_nothing(crew, client, prompt):
+    client.force_login(crew.user("editor"))
+    before = state()
+
+    confirm = client.get(REMOVE_URL.format(prompt.pk), {"label": "staging"})
+    response = client.post(REMOVE_URL.format(prompt.pk), {"label": "staging"})
+
+    assert b"nothing to remove" in confirm.content
+    notes = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("Nothing was changed" in n for n in notes), notes
+    assert state() == before
+
+
+def test_a_removal_is_in_the_label_history_of_the_page(crew, client, prompt):
+    _with_staging(crew, prompt)
+    client.force_login(crew.user("editor"))
+
+    client.post(REMOVE_URL.format(prompt.pk), {"label": "staging", "reason": "test over"})
+    page = client.get(ARTIFACT_URL.format(prompt.pk))
+
+    newest = page.context["history"][0]
+    assert (newest.label, newest.how, newest.to_version, newest.reason) == (
+        "staging",
+        "removed",
+        None,
+        "test over",
+    )
