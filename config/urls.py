@@ -27,5 +27,6 @@ urlpatterns = [
 ]
 
 handler400 = "apps.core.api.errors.bad_request"
-handler404 = "apps.core.api.errors.page_not_found"
+handler403 = "apps.core.views.permission_denied"
+handler404 = "apps.core.views.page_not_found"
 handler500 = "apps.core.api.errors.server_error"

@@ -8,8 +8,10 @@ from typing import Any
 import redis
 from django.db import connection
 from django.db.models import Max
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from redis.backoff import NoBackoff
@@ -109,3 +111,50 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if failing:
         body["message"] = f"Unreachable: {', '.join(failing)}."
     return JsonResponse(body, status=503 if failing else 200)
+
+
+# --- error pages (handler403 / handler404 in config/urls.py) ---------------------------------
+
+ERROR_TEMPLATE = "admin/error_page.html"
+ERROR_PAGES = {
+    403: (
+        "Not allowed",
+        "Your role does not allow this page or this action; nothing was done. Ask an owner of "
+        "the workspace if you need it.",
+    ),
+    404: (
+        "Page not found",
+        "There is nothing at this address, or nothing you may see. The link may be old, or the "
+        "item may have been removed.",
+    ),
+}
+
+
+def _error_page(request: HttpRequest, status: int) -> HttpResponse:
+    """The admin's own look (the sign-in layout, which needs no sidebar or permissions), a way
+    back, and nothing about the site's URLs or internals."""
+    from django.contrib import admin
+
+    title, message = ERROR_PAGES[status]
+    context = {
+        **admin.site.each_context(request),
+        "title": title,
+        "message": message,
+        "status": status,
+        "signed_in": request.user.is_authenticated if hasattr(request, "user") else False,
+    }
+    return TemplateResponse(request, ERROR_TEMPLATE, context, status=status).render()
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    from apps.core.api.errors import page_not_found as api_aware_not_found
+
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return api_aware_not_found(request, exception)
+    return _error_page(request, 404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return defaults.permission_denied(request, exception)
+    return _error_page(request, 403)

@@ -1,12 +1,24 @@
-"""Local development and the `make run` demo: debug on, demo seeding allowed."""
+"""Local development and the `make run` demo: demo seeding allowed.
+
+DEBUG stays off unless asked for (DEBUG=true): Django's debug 404 page lists every URL
+pattern, and the demo is shown to people. Static files are still served by runserver's
+process: WhiteNoise reads them from the apps' folders (finders), with no collectstatic and no
+manifest. Tracebacks go to the console log.
+"""
 
 import os
 
-os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("STEWARD_ALLOW_DEMO", "true")
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import STEWARD_HOME
+from config.settings.base import STEWARD_HOME, STORAGES
+
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 
 def _dev_secret_key() -> str:
