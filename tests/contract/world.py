@@ -24,6 +24,7 @@ from apps.memories.models import MemoryItem, Status, Tier
 from apps.memories.services import memory_write
 from apps.policies.services import (
     policy_artifact_create,
+    policy_label_move,
     policy_settings_for,
     policy_version_create,
 )
@@ -164,12 +165,15 @@ def _prompt(side: Side) -> Model:
 
 
 def _artifact_version(side: Side) -> Model:
-    return policy_version_create(
-        actor=SYSTEM,
-        artifact=side.object("policies.Artifact"),
-        content={"text": "Write plainly."},
-        message="v1",
+    """A version on `staging` (a label history whose first move has no `from`), waiting for
+    review for `production` (a review request about no memory)."""
+    artifact = side.object("policies.Artifact")
+    version = policy_version_create(
+        actor=SYSTEM, artifact=artifact, content={"text": "Write plainly."}, message="v1"
     )
+    policy_label_move(actor=SYSTEM, artifact=artifact, label="staging", version=version)
+    policy_label_move(actor=SYSTEM, artifact=artifact, label="production", version=version)
+    return version
 
 
 def _group(side: Side) -> Group:
@@ -250,7 +254,9 @@ def build_world(cast: Cast) -> World:
         other_secret,
         cast.user("outsider"),
     )
-    return World(cast=cast, mine=mine, theirs=theirs)
+    world = World(cast=cast, mine=mine, theirs=theirs)
+    mine.object("policies.ArtifactVersion")  # our lists show a label history and a policy review
+    return world
 
 
 def model_label_of(path: str) -> str | None:

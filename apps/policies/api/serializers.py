@@ -71,10 +71,12 @@ class ArtifactSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 
 class LabelEventSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    from_version = serializers.IntegerField(
-        source="from_version.number", default=None, read_only=True
+    from_version = serializers.IntegerField(  # null: the label's first move
+        source="from_version.number", default=None, read_only=True, allow_null=True
     )
-    to_version = serializers.IntegerField(source="to_version.number", default=None, read_only=True)
+    to_version = serializers.IntegerField(  # null: the label was removed
+        source="to_version.number", default=None, read_only=True, allow_null=True
+    )
     actor = serializers.CharField(source="actor_label", read_only=True)
 
     class Meta:

@@ -41,7 +41,9 @@ class ReviewRequestSerializer(serializers.ModelSerializer):  # type: ignore[type
         choices=Decision.choices, read_only=True, allow_null=True, help_text="null until decided."
     )
     decided_by = serializers.SerializerMethodField()
-    memory_status = serializers.CharField(source="memory.status", read_only=True, default=None)
+    memory_status = serializers.CharField(  # null for requests about no memory (a policy)
+        source="memory.status", read_only=True, default=None, allow_null=True
+    )
     target_tier = serializers.SerializerMethodField()
 
     class Meta:
