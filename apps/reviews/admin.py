@@ -257,8 +257,11 @@ class ReviewRequestAdmin(ScopedModelAdmin):
 
     @display(description="Age", ordering="created_at")
     def age(self, obj: ReviewRequest) -> str:
-        hours = int((timezone.now() - obj.created_at).total_seconds() // 3600)
-        text = f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h"
+        """How long a waiting request has waited; for a decided one, how long it waited."""
+        if obj.status != RequestStatus.PENDING:
+            waited = (obj.decided_at or obj.created_at) - obj.created_at
+            return f"decided after {_duration(waited)}"
+        text = _duration(timezone.now() - obj.created_at)
         if getattr(obj, "overdue", False):
             return format_html(
                 '<span class="review-overdue" title="Past the SLA">⚠ {} overdue</span>', text
@@ -344,13 +347,15 @@ class ReviewRequestAdmin(ScopedModelAdmin):
             done = self._decide_from_post(request, obj, queue)
             if done is not None:
                 return done
+        panels = decision_context(request, obj, queue)
         context = {
             **self.admin_site.each_context(request),
-            **decision_context(request, obj, queue),
+            **panels,
             "title": f"Review #{obj.pk}: {obj.get_kind_display()}",
             "opts": self.opts,
             "original": obj,
             "may_decide": may_decide and obj.status == RequestStatus.PENDING,
+            **_decision_buttons(panels, four_eyes_blocked(request, obj, panels["four_eyes"])),
             "changelist_url": reverse("admin:reviews_reviewrequest_changelist"),
         }
         return TemplateResponse(request, "admin/reviews/decide.html", context)
@@ -372,11 +377,9 @@ class ReviewRequestAdmin(ScopedModelAdmin):
                 **given,
             )
         except ServiceError as exc:
-            self.message_user(request, f"Nothing was changed: {exc.message}", messages.ERROR)
+            self.message_user(request, refusal_text(exc.message), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
-        self.message_user(
-            request, f"Review #{obj.pk}: {decision.replace('_', ' ')} done.", messages.SUCCESS
-        )
+        self.message_user(request, f"Review #{obj.pk}: {done_text(decision)}.", messages.SUCCESS)
         if decision == "edit":
             return HttpResponseRedirect(request.get_full_path())
         following = queue.exclude(pk=obj.pk).order_by("-priority", "created_at", "id").first()
@@ -387,14 +390,88 @@ class ReviewRequestAdmin(ScopedModelAdmin):
         )
 
 
+DONE = {
+    "approve": "approved",
+    "edit": "edited",
+    "edit_approve": "edited and approved",
+    "reject": "rejected",
+    "request_changes": "sent back for changes",
+    "expire": "expired",
+    "merge": "merged",
+    "promote": "approved and promoted",
+}
+# Decisions that approve: refused under four eyes to whoever requested or edited the request;
+# the editing ones also count the caller's edit now (apps/reviews/services/common.py).
+APPROVING = ("approve", "promote")
+APPROVING_BY_EDIT = ("edit_approve", "merge")
+
+
+def done_text(decision: str) -> str:
+    return DONE.get(decision, f"{decision.replace('_', ' ')} recorded")
+
+
+def refusal_text(message: str) -> str:
+    """One "Nothing was changed", whether or not the service's message already says it."""
+    if "nothing was changed" in message.lower():
+        return message
+    return f"Nothing was changed: {message}"
+
+
+def _duration(delta: dt.timedelta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours = minutes // 60
+    return f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h"
+
+
+def four_eyes_blocked(request: HttpRequest, obj: ReviewRequest, four_eyes: bool) -> dict[str, str]:
+    """The decisions the four-eyes rule refuses this person, each with why, so the page shows
+    them disabled instead of refusing after the click. The service still decides (a kind may
+    name more authors, e.g. a policy version's writer)."""
+    if not four_eyes:
+        return {}
+    me = request.user.pk
+    blocked = dict.fromkeys(
+        APPROVING_BY_EDIT,
+        f"Four-eyes rule for the {obj.tier} tier: whoever edits this may not also approve it. "
+        "Edit it, and another reviewer approves.",
+    )
+    if me in {obj.requested_by_user_id, obj.edited_by_id}:
+        why = (
+            f"Four-eyes rule for the {obj.tier} tier: you requested or edited this, so another "
+            "reviewer must approve it."
+        )
+        blocked.update(dict.fromkeys(APPROVING, why))
+    return blocked
+
+
+def _decision_buttons(panels: dict[str, Any], blocked: dict[str, str]) -> dict[str, Any]:
+    """(decision, label, why it is disabled or "") per button, and the one explanation shown
+    under them (the approve one first)."""
+    shown = [d for d, _ in panels["decision_labels"] if d in blocked]
+    why = blocked.get("approve") or (blocked[shown[0]] if shown else "")
+    return {
+        "decision_buttons": [
+            (d, label, blocked.get(d, "")) for d, label in panels["decision_labels"]
+        ],
+        "four_eyes_why": why,
+    }
+
+
 class ReviewSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
     four_eyes_tiers = forms.MultipleChoiceField(
-        choices=ReviewTier.choices, required=False, widget=forms.CheckboxSelectMultiple
+        label="Four-eyes tiers",
+        choices=ReviewTier.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="In these tiers, whoever requested or edited an item may not also approve it.",
     )
 
     class Meta:
         model = ReviewSettings
         fields = ["sla_hours", "four_eyes_tiers"]
+        labels = {"sla_hours": "SLA hours"}
 
 
 @admin.register(ReviewSettings)
@@ -405,8 +482,16 @@ class ReviewSettingsAdmin(ScopedModelAdmin):
     view_action = Action.MANAGE
     change_action = Action.MANAGE
     form = ReviewSettingsForm
-    list_display = ["workspace", "sla_hours", "four_eyes_tiers", "updated_at"]
+    list_display = ["workspace", "sla", "four_eyes", "updated_at"]
     list_select_related = ["workspace"]
+
+    @display(description="SLA hours", ordering="sla_hours")
+    def sla(self, obj: ReviewSettings) -> int:
+        return obj.sla_hours
+
+    @display(description="Four-eyes tiers")
+    def four_eyes(self, obj: ReviewSettings) -> str:
+        return ", ".join(obj.four_eyes_tiers) or "none"
 
     def can_add(self, request: HttpRequest) -> bool:
         return False
