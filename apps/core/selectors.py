@@ -50,7 +50,13 @@ def workspaces_with_counts(user: Any, workspaces: QuerySet[Any] | None = None) -
 def dashboard_for(user: Any) -> dict[str, Any]:
     """Counts per visible workspace and the audit activity of the last two weeks."""
     workspaces = list(workspaces_with_counts(user).order_by("name")[:20])
-    tokens = AgentToken.objects.usable().visible_to(user, Action.MANAGE).count()
+    # A count of the usable tokens of the agents the person sees: reviewers and auditors read
+    # the number too (the tokens' details stay with those who manage the agents).
+    tokens = (
+        AgentToken.objects.usable()
+        .filter(agent__in=Agent.objects.visible_to(user, Action.VIEW).values("pk"))
+        .count()
+    )
     return {
         "workspaces": workspaces,
         "totals": {

@@ -1084,12 +1084,13 @@ DASHBOARD = {
     # who: (people with access, active agents, usable tokens, activity chart shown)
     "owner": (8, 1, 1, True),
     "admin": (8, 1, 1, True),
-    "reviewer": (8, 1, 0, False),
-    "editor": (8, 1, 0, False),
-    "auditor": (8, 1, 0, True),
-    "viewer": (8, 1, 0, False),
+    # usable tokens: of the agents the person sees, whatever the role (issue 16, finding 7)
+    "reviewer": (8, 1, 1, False),
+    "editor": (8, 1, 1, False),
+    "auditor": (8, 1, 1, True),
+    "viewer": (8, 1, 1, False),
     "team_admin": (2, 1, 1, False),
-    "team_viewer": (2, 1, 0, False),
+    "team_viewer": (2, 1, 1, False),
     "outsider": (1, 1, 1, True),
     "operator": (9, 2, 2, True),
 }
