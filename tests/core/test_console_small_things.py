@@ -60,3 +60,23 @@ def test_a_reviewer_with_waiting_requests_sees_the_count(cast, client):
 
     after = review_queue_link(page).split("Review queue", 1)[1]
     assert re.search(r"<span[^>]*>\s*1\s*</span>", after)
+
+
+def test_an_empty_list_says_so_in_plain_words(cast, client):
+    client.force_login(cast.user("auditor"))
+
+    page = client.get(reverse("admin:audit_auditverificationrun_changelist")).content.decode()
+
+    assert "There are no audit verification runs to show here yet." in page
+    assert "yielded" not in page
+
+
+def test_an_empty_search_says_nothing_matches(cast, client):
+    client.force_login(cast.user("owner"))
+
+    page = client.get(
+        reverse("admin:workspaces_agent_changelist"), {"q": "no-such-agent-anywhere"}
+    ).content.decode()
+
+    assert "Nothing matches this search or these filters." in page
+    assert "yielded" not in page
