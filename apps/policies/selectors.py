@@ -48,16 +48,26 @@ def _labels(agent: Agent, label: str) -> QuerySet[Label]:
     )
 
 
-def bundle_etag(agent: Agent, label: str) -> str:
+# Read with the agent's token (BundleView.token_joined, AgentTokenAuthentication): no query
+# of its own. A workspace with no settings row has had no label moved: revision 0.
+REVISION_JOIN = (
+    'COALESCE(ps."revision", 0)',
+    f'LEFT OUTER JOIN "{PolicySettings._meta.db_table}" ps ON ps."workspace_id" = a."workspace_id"',
+)
+
+
+def bundle_etag(agent: Agent, label: str, revision: int | None = None) -> str:
     """Changes whenever what the bundle could return changes: the workspace's label revision
-    (bumped by every label move, in its transaction), the agent and its team, the label. One
-    indexed lookup, so polling with If-None-Match stays cheap; a move elsewhere in the
-    workspace changes it too (a spare 200, never a stale 304)."""
-    revision = (
-        PolicySettings.objects.filter(workspace_id=agent.workspace_id)
-        .values_list("revision", flat=True)
-        .first()
-    )
+    (bumped by every label move, in its transaction), the agent and its team, the label.
+    `revision` as read with the caller's token (REVISION_JOIN), else one indexed lookup, so
+    polling with If-None-Match stays cheap; a move elsewhere in the workspace changes it too
+    (a spare 200, never a stale 304)."""
+    if revision is None:
+        revision = (
+            PolicySettings.objects.filter(workspace_id=agent.workspace_id)
+            .values_list("revision", flat=True)
+            .first()
+        )
     key = f"{agent.workspace_id}:{revision or 0}:{agent.pk}:{agent.team_id}:{label}"
     return f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"'
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from apps.policies import services
@@ -99,6 +100,32 @@ def test_etag_gives_304_until_something_changes(crew, agent, layered):
     assert same.status_code == 304 and same.content == b""
     assert still.status_code == 304
     assert changed.status_code == 200 and changed["ETag"] != etag
+
+
+def test_a_304_is_one_query_and_a_built_bundle_two(crew, agent, layered, django_assert_num_queries):
+    # given: the ETag of the current bundle, and no cached body
+    etag = agent.get(BUNDLE)["ETag"]
+    cache.clear()
+
+    # when / then: the token lookup reads the label revision too
+    with django_assert_num_queries(1):
+        same = agent.get(BUNDLE, HTTP_IF_NONE_MATCH=etag)
+    with django_assert_num_queries(2):
+        built = agent.get(BUNDLE)
+    assert same.status_code == 304 and built.status_code == 200 and built["ETag"] == etag
+
+
+def test_removing_a_label_changes_the_etag_on_the_very_next_call(crew, agent, layered):
+    art = layered["Workspace tone."]
+    services.policy_label_move(
+        actor=crew.user("editor"), artifact=art, label="staging", version=art.versions.first()
+    )
+    etag = agent.get(BUNDLE, {"label": "staging"})["ETag"]
+
+    services.policy_label_remove(actor=crew.user("editor"), artifact=art, label="staging")
+    after = agent.get(BUNDLE, {"label": "staging"}, HTTP_IF_NONE_MATCH=etag)
+
+    assert after.status_code == 200 and after.json()["artifacts"] == []
 
 
 def test_label_resolves_another_label(crew, agent, layered):

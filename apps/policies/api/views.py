@@ -48,6 +48,8 @@ def _label_param(request: Request) -> str:
 class BundleView(APIView):
     """`GET /api/v1/agents/me/bundle[?label=staging]`: the calling agent's resolved artifacts."""
 
+    # The agent's token is read with its workspace's label revision: a 304 is one query.
+    token_joined = selectors.REVISION_JOIN
     permission_classes = [permissions.IsAuthenticated, IsAgent, HasTokenScopes]
     required_scopes = {"get": [READ]}
 
@@ -71,9 +73,9 @@ class BundleView(APIView):
         if not isinstance(agent, Agent):  # IsAgent let it through: never
             raise NotFound("Agents only.")
         label = _label_param(request)
-        etag = selectors.bundle_etag(agent, label)
+        etag = selectors.bundle_etag(agent, label, getattr(request.auth, "joined", None))
         if etag in request.headers.get("If-None-Match", ""):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+            return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         # The rendered body is cached under its ETag: a label move changes the ETag, so a
         # cached body is never served for another state of the bundle.
         key = f"policies:bundle:{agent.pk}:{label}:{etag.strip(chr(34))}"
