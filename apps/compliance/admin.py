@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from unfold.decorators import action, display
 
@@ -68,6 +69,70 @@ def _form_page(
         **extra,
     }
     return TemplateResponse(request, "admin/compliance/form_page.html", context)
+
+
+PLAN_PARTS = {
+    "delete": "To delete",
+    "deleted": "Deleted",
+    "scrub": "Personal data to remove from",
+    "scrubbed": "Personal data removed from",
+    "kept": "Kept (the audit trail and other records that must stay)",
+    "legacy_tokens": "Kept, holding an old token of the subject",
+}
+
+
+def _model_name(label: str) -> str:
+    """ "memories.memoryitem" -> "memory items" (the label itself when it is no model)."""
+    try:
+        return str(apps.get_model(label)._meta.verbose_name_plural)
+    except (LookupError, ValueError):
+        return label
+
+
+def _plan_rows(groups: dict[str, Any]) -> list[tuple[str, int, str]]:
+    rows = []
+    for label, entry in sorted(groups.items()):
+        count = entry["count"] if isinstance(entry, dict) else int(entry)
+        ids = entry.get("ids", []) if isinstance(entry, dict) else []
+        more = " …" if len(ids) < count else ""
+        shown = f"ids {', '.join(map(str, ids))}{more}" if ids else ""
+        rows.append((_model_name(label), count, shown))
+    return rows
+
+
+def plan_text(plan: dict[str, Any]) -> str:
+    """One line: "To delete: 3 memory items; Personal data to remove from: 1 audit events"."""
+    parts = [
+        f"{PLAN_PARTS.get(part, part)}: "
+        + ", ".join(f"{count} {name}" for name, count, _ in _plan_rows(groups))
+        for part, groups in plan.items()
+        if groups
+    ]
+    return "; ".join(parts) or "nothing"
+
+
+def _plan_panel(value: Any) -> SafeString:
+    """A dry run or a result as a person reads it: per part, what kind of record and how many
+    (with the first ids), instead of the stored JSON."""
+    if not isinstance(value, dict) or not any(value.values()):
+        return format_html("<p>{}</p>", "Nothing." if isinstance(value, dict) else "Not yet.")
+    sections = [
+        (
+            PLAN_PARTS.get(part, part),
+            format_html_join(
+                "",
+                "<tr><td class='pr-4'>{}</td><td class='pr-4 text-right'>{}</td>"
+                "<td class='text-font-subtle-light'>{}</td></tr>",
+                _plan_rows(groups),
+            ),
+        )
+        for part, groups in value.items()
+        if isinstance(groups, dict) and groups
+    ]
+    body = format_html_join(
+        "", "<p class='font-semibold mt-2'>{}</p><table class='text-sm'>{}</table>", sections
+    )
+    return format_html('<div data-testid="plan-panel">{}</div>', body)
 
 
 def _json_panel(value: Any) -> SafeString:
@@ -125,11 +190,11 @@ class ErasureRequestAdmin(ScopedModelAdmin):
 
     @display(description="Dry run")
     def plan_panel(self, obj: ErasureRequest) -> SafeString:
-        return _json_panel(obj.plan)
+        return _plan_panel(obj.plan)
 
     @display(description="Result")
     def result_panel(self, obj: ErasureRequest) -> SafeString:
-        return _json_panel(obj.result)
+        return _plan_panel(obj.result)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False  # the "New erasure request" page runs the dry run
@@ -268,7 +333,7 @@ class ErasureRequestAdmin(ScopedModelAdmin):
             f"{label}: {obj}",
             form,
             submit_label=label,
-            intro=f"Dry run: {json.dumps(erasure._counts(obj.plan))}",
+            intro=f"Dry run: {plan_text(obj.plan)}.",
         )
 
     def report_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
