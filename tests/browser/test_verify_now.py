@@ -33,8 +33,15 @@ def test_an_auditor_verifies_the_chain_now(
     # given: events nobody has verified yet
     events = _record(cast.workspace.pk, 4)
     page = admin_login("auditor")
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.goto(f"{live_server.url}/admin/audit/auditevent/")
     assert "not verified yet" in page.content()
+    # the trail fits its column beside the sidebar (no sideways scrolling)
+    widths = page.evaluate(
+        "() => { const t = document.querySelector('#result_list');"
+        " return [t.scrollWidth, t.parentElement.clientWidth]; }"
+    )
+    assert widths[0] <= widths[1], widths
 
     # when
     page.get_by_role("button", name="Verify now").click()
