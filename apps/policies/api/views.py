@@ -49,7 +49,7 @@ class BundleView(APIView):
     """`GET /api/v1/agents/me/bundle[?label=staging]`: the calling agent's resolved artifacts."""
 
     # The agent's token is read with its workspace's label revision: a 304 is one query.
-    token_joined = selectors.REVISION_JOIN
+    token_joined = selectors.REVISION_WITH_TOKEN
     permission_classes = [permissions.IsAuthenticated, IsAgent, HasTokenScopes]
     required_scopes = {"get": [READ]}
 
