@@ -273,7 +273,10 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
             raise PermissionDenied
         _run, started = audit_verification_request(actor=request.user)
         if started:
-            self.message_user(request, "Verification started: progress shows above the trail.")
+            self.message_user(
+                request,
+                "Verification started: its progress, then its result, show above the trail.",
+            )
         else:
             self.message_user(request, "A verification is already under way; showing its progress.")
         return HttpResponseRedirect(reverse("admin:audit_auditevent_changelist"))
