@@ -104,7 +104,7 @@ def _without(*names: str) -> dict[str, Any]:
     return {"not": {"anyOf": [{"required": [name]} for name in names]}}
 
 
-# What slugify() leaves unchanged: lowercase ASCII words joined by single - or _.
+# What slugify() leaves unchanged (names and labels): lowercase ASCII words joined by - or _.
 SLUG_PATTERN = r"^[a-z0-9]+([-_][a-z0-9]+)*$"
 
 
@@ -171,7 +171,10 @@ class CheckSerializer(StrictInput):
         required=False, allow_null=True, default=None, min_value=0
     )
     label = StrictCharField(  # type: ignore[assignment]
-        max_length=40, required=False, default="production"
+        max_length=40,
+        required=False,
+        default="production",
+        validators=[RegexValidator(SLUG_PATTERN)],
     )
     agent = StrictIntegerField(min_value=1, required=False, help_text="People: whose bundle.")
 
@@ -187,7 +190,10 @@ class SkillValidateSerializer(StrictInput):
     arguments = serializers.JSONField(required=False)
     result = serializers.JSONField(required=False)
     label = StrictCharField(  # type: ignore[assignment]
-        max_length=40, required=False, default="production"
+        max_length=40,
+        required=False,
+        default="production",
+        validators=[RegexValidator(SLUG_PATTERN)],
     )
     agent = StrictIntegerField(min_value=1, required=False, help_text="People: whose bundle.")
 

@@ -129,6 +129,13 @@ class UserField(serializers.CharField):
 
 
 class MembershipSerializer(StrictInput, serializers.ModelSerializer):  # type: ignore[type-arg]
+    # The service's rule: owner is a workspace-wide role, never given for one team.
+    schema_variants = (
+        (
+            {"properties": {"role": {"not": {"type": "string", "pattern": f"^{Role.OWNER}$"}}}},
+            {"not": {"required": ["team"]}},
+        ),
+    )
     workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
     team = ScopedPrimaryKeyField(queryset=Team.objects.all(), allow_null=True, required=False)
     user = UserField()
