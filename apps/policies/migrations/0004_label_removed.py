@@ -5,20 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('policies', '0003_settings_revision'),
+        ("policies", "0003_settings_revision"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='labelevent',
-            name='how',
-            field=models.CharField(choices=[('set', 'Moved directly (unprotected label)'), ('approved', 'Moved on an approved review request'), ('rollback', 'Rolled back to an earlier approved version'), ('removed', 'Removed (unprotected label)')], max_length=10),
+            model_name="labelevent",
+            name="how",
+            field=models.CharField(
+                choices=[
+                    ("set", "Moved directly (unprotected label)"),
+                    ("approved", "Moved on an approved review request"),
+                    ("rollback", "Rolled back to an earlier approved version"),
+                    ("removed", "Removed (unprotected label)"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='labelevent',
-            name='to_version',
-            field=models.ForeignKey(blank=True, help_text='Empty when the label was removed.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='policies.artifactversion'),
+            model_name="labelevent",
+            name="to_version",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Empty when the label was removed.",
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="policies.artifactversion",
+            ),
         ),
     ]
