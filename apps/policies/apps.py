@@ -40,13 +40,16 @@ def register_pii_fields() -> None:
     register_exempt_fields(
         "policies.ArtifactVersion",
         ("content_hash", "author_label"),
-        reason="a SHA-256 digest; the author's display label (as audit actor labels)",
+        reason=(
+            "a SHA-256 digest; the author's display label, masked on write like the audit "
+            "trail's actor labels (versions are immutable, so the re-scan cannot rewrite it)"
+        ),
     )
     register_exempt_fields("policies.Label", ("name",), reason="a label slug")
     register_exempt_fields(
         "policies.LabelEvent",
         ("label", "how", "actor_label"),
-        reason="a label slug, a fixed vocabulary, the actor's display label",
+        reason="a label slug, a fixed vocabulary, the actor's display label (masked on write)",
     )
     register_exempt_fields("policies.PolicySettings", ("protected_labels",), reason="label slugs")
 

@@ -34,7 +34,7 @@ from apps.policies.models import (
     PolicySettings,
 )
 from apps.privacy.engine import PIIInputError
-from apps.privacy.policies import text_mask
+from apps.privacy.policies import label_mask, text_mask
 from apps.privacy.saved import masked_rows_saved
 from apps.reviews.models import Kind, Priority, RequestStatus, ReviewRequest
 from apps.workspaces.models import Agent, Team, Workspace
@@ -126,11 +126,11 @@ def _partition(
     return agent.team, agent
 
 
-def _author(principal: Principal) -> dict[str, Any]:
+def _author(workspace_id: int, principal: Principal) -> dict[str, Any]:
     return {
         "author_user": principal.user if principal.kind == "user" else None,
         "author_agent": principal.agent if principal.kind == "agent" else None,
-        "author_label": principal.label[:200],
+        "author_label": label_mask(workspace_id, principal.label),
     }
 
 
@@ -234,7 +234,7 @@ def policy_version_create(
         content=checked,
         content_hash=content_hash(checked),
         message=masked_text(artifact.workspace_id, message, "message"),
-        **_author(principal),
+        **_author(artifact.workspace_id, principal),
     )
     masked_rows_saved(workspace_id=artifact.workspace_id, rows=[version], fields=["message"])
     audit_event_record(
@@ -292,7 +292,7 @@ def move_label(
         how=how,
         review_request=request,
         actor_user=principal.user if principal.kind == "user" else None,
-        actor_label=principal.label[:200],
+        actor_label=label_mask(artifact.workspace_id, principal.label),
         reason=reason,
     )
     masked_rows_saved(workspace_id=artifact.workspace_id, rows=[history], fields=["reason"])
@@ -469,7 +469,7 @@ def policy_label_remove(
         to_version=None,
         how=LabelEvent.How.REMOVED,
         actor_user=principal.user if principal.kind == "user" else None,
-        actor_label=principal.label[:200],
+        actor_label=label_mask(artifact.workspace_id, principal.label),
         reason=reason,
     )
     masked_rows_saved(workspace_id=artifact.workspace_id, rows=[history], fields=["reason"])

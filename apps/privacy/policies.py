@@ -125,6 +125,12 @@ def text_mask(workspace: Any, text: str) -> MaskResult:
     return result
 
 
+def label_mask(workspace: Any, label: str, *, limit: int = 200) -> str:
+    """A person's or agent's display label as stored beside a row they wrote (a username can be
+    an e-mail address): masked like the audit trail's actor_label, clipped to `limit`."""
+    return text_mask(workspace, label[:limit]).text[:limit]
+
+
 def json_mask(workspace: Any, value: Any) -> JsonMaskResult:
     """Mask every string (and dict key) of a JSON value with the workspace's policy."""
     return engine.json_mask(value, policy_for(workspace), masking_keys())

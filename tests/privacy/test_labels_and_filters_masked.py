@@ -150,3 +150,42 @@ def test_an_email_naming_nobody_is_refused_and_no_job_is_written(cast):
 
     assert "actor" in refused.value.fields
     assert ExportJob.objects.count() == before
+
+
+def test_a_memory_approved_outside_the_queue_closes_its_request_with_a_masked_decider(cast):
+    # given: a waiting proposal, and an owner whose username is an e-mail address
+    from apps.memories import services as memories
+
+    owner = email_named(cast, "owner")
+    request = propose(cast, "Logistics prospects want a reference call first")
+
+    # when: the owner approves the memory itself, not the request
+    memories.memory_approve(actor=owner, item=request.memory, reason="checked")
+
+    # then: the request closed elsewhere names its decider masked
+    request.refresh_from_db()
+    assert request.status == "decided"
+    assert request.decided_by_label == "<EMAIL_1>"
+    assert_no_raw_pii(stored_row("reviews_reviewrequest", request.pk))
+
+
+def test_a_policy_version_and_label_move_by_an_email_named_editor_store_masked_labels(cast):
+    # given: an editor whose username is an e-mail address
+    from apps.policies import services as policies
+    from apps.policies.models import LabelEvent
+    from tests.policies.conftest import artifact, version
+
+    editor = email_named(cast, "editor")
+    art = artifact(cast)
+
+    # when: they save a version and move the (unprotected) staging label to it
+    saved = version(art, "Write plainly.", actor=editor)
+    policies.policy_label_move(actor=editor, artifact=art, label="staging", version=saved)
+
+    # then: the version's author and the label history's actor are stored masked
+    saved.refresh_from_db()
+    moved = LabelEvent.objects.get(artifact=art, label="staging")
+    assert saved.author_label == "<EMAIL_1>"
+    assert moved.actor_label == "<EMAIL_1>"
+    assert_no_raw_pii(stored_row("policies_artifactversion", saved.pk))
+    assert_no_raw_pii(stored_row("policies_labelevent", moved.pk))

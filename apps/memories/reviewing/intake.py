@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apps.memories.models import MemoryConflict, MemoryItem, Tier
 from apps.reviews.models import Decision, Kind, Priority, RequestStatus, ReviewRequest
-from apps.reviews.services.common import masked_reason
+from apps.reviews.services.common import decider_label, masked_reason
 from apps.workspaces.principal import Principal
 
 
@@ -90,7 +90,7 @@ def memories_decided(
         status=RequestStatus.DECIDED,
         decision=decision,
         decided_by=principal.user if principal.kind == "user" else None,
-        decided_by_label=principal.label[:200],
+        decided_by_label=decider_label(workspace_id, principal),
         reason=masked_reason(workspace_id, reason),
         decided_at=timezone.now(),
     )

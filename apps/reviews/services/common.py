@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.privacy.engine import PIIInputError
-from apps.privacy.policies import text_mask
+from apps.privacy.policies import label_mask, text_mask
 from apps.privacy.saved import masked_rows_saved
 from apps.reviews.models import RequestStatus, ReviewRequest, ReviewSettings
 from apps.workspaces.principal import Principal, as_principal
@@ -64,7 +64,7 @@ def masked_reason(workspace_id: int, reason: str) -> str:
 def decider_label(workspace_id: int, principal: Principal) -> str:
     """Who decided, for people: a username can be an e-mail address, so the label is stored
     masked, as the audit trail's actor_label is (the id is in decided_by)."""
-    return text_mask(workspace_id, principal.label[:200]).text[:200]
+    return label_mask(workspace_id, principal.label)
 
 
 def snapshot(request: ReviewRequest) -> dict[str, Any]:
