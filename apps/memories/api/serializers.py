@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from apps.core.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
 from apps.memories.models import ENTITY_KEYS, MemoryItem, MemoryVersion, Tier
 from apps.memories.selectors import content_diff
 from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
@@ -21,36 +21,6 @@ MAX_TASK_CHARS = 8000
 DEFAULT_VERSIONS_LIMIT = 50
 MAX_VERSIONS_LIMIT = 500
 MAX_VERSION_NUMBER = 2**31 - 1
-
-
-# --- strict scalars: JSON types are checked, never coerced ("5" is not 5, 1 is not "1") -------
-
-
-class StrictCharField(serializers.CharField):
-    default_error_messages = {"not_a_string": "Must be a string."}
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return str(super().to_internal_value(data))
-
-
-class StrictFloatField(serializers.FloatField):
-    default_error_messages = {"not_a_number": "Must be a JSON number."}
-
-    def to_internal_value(self, data: Any) -> float:
-        if isinstance(data, bool) or not isinstance(data, int | float) or math.isinf(data):
-            self.fail("not_a_number")
-        return float(super().to_internal_value(data))
-
-
-class StrictIntegerField(serializers.IntegerField):
-    default_error_messages = {"not_an_integer": "Must be a JSON integer."}
-
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("not_an_integer")
-        return int(super().to_internal_value(data))
 
 
 class StrictDictField(serializers.DictField):

@@ -8,7 +8,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.memories.api.serializers import StrictCharField, StrictIntegerField
+from apps.core.api.fields import StrictCharField, StrictIntegerField
 from apps.policies.models import (
     Artifact,
     ArtifactKind,

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.memories.api.serializers import StrictCharField, StrictIntegerField
+from apps.core.api.fields import StrictCharField, StrictIntegerField
 from apps.reviews.models import Decision, Priority, ReviewRequest
 from apps.workspaces.api.serializers import StrictInput
 
