@@ -42,6 +42,12 @@ MEMORY_MAX_BATCH = env_int("MEMORY_MAX_BATCH", 500, minimum=1, maximum=5000)
 # Near-duplicate threshold (cosine) for workspaces whose WritePolicy does not set its own.
 MEMORY_DEDUP_THRESHOLD = _env_float("MEMORY_DEDUP_THRESHOLD", 0.9, minimum=0.5, maximum=1.0)
 MEMORY_REINFORCE_DELTA = _env_float("MEMORY_REINFORCE_DELTA", 0.05, minimum=0.0, maximum=0.5)
+# The review decision page lists approved items at least this alike (1 - cosine distance);
+# 0.5 sits between unrelated pairs and near-duplicates for both the hashing and the model2vec
+# embedders (docs/reviews-design.md, "Similar existing items").
+MEMORY_REVIEW_SIMILARITY_MIN = _env_float(
+    "MEMORY_REVIEW_SIMILARITY_MIN", 0.5, minimum=0.0, maximum=1.0
+)
 
 # --- context assembly: score = w_i*importance + w_r*recency + w_v*relevance --------------------
 MEMORY_WEIGHT_IMPORTANCE = _env_float("MEMORY_WEIGHT_IMPORTANCE", 0.3, minimum=0, maximum=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -24,11 +25,26 @@ from apps.workspaces.roles import Action
 SIMILAR_LIMIT = 5
 
 
-def similar_memories(user: Any, item: MemoryItem, limit: int = SIMILAR_LIMIT) -> list[Any]:
-    """Existing approved items closest in meaning that the reviewer may see: duplicates and
-    contradictions to check before approving. Through the workspace's HNSW index where it has
-    one (iterative scan, so the reviewer's scope can't starve it; an exact scan of a large
-    workspace took ~940 ms at 1M memories), else an exact scan (`+ 0` keeps any index out)."""
+def similar_memories(
+    user: Any,
+    item: MemoryItem,
+    limit: int = SIMILAR_LIMIT,
+    *,
+    min_similarity: float | None = None,
+) -> list[Any]:
+    """Existing approved items closest in meaning that the reviewer may see, at least
+    `min_similarity` alike (default MEMORY_REVIEW_SIMILARITY_MIN; similarity = 1 - cosine
+    distance, higher is closer): duplicates and contradictions to check before approving.
+    Each row carries `.similarity` and `.admin_url`.
+
+    The `limit` nearest come through the workspace's HNSW index where it has one (iterative
+    scan, so the reviewer's scope can't starve it; an exact scan of a large workspace took
+    ~940 ms at 1M memories), else an exact scan (`+ 0` keeps any index out); the threshold is
+    applied to those rows here, not in SQL, so a page with nothing similar doesn't walk the
+    index up to MEMORY_HNSW_MAX_SCAN_TUPLES looking for rows that aren't there. Nearest first,
+    so this is exactly "the `limit` nearest above the threshold"."""
+    if min_similarity is None:
+        min_similarity = float(settings.MEMORY_REVIEW_SIMILARITY_MIN)
     distance = CosineDistance("embedding", item.embedding)
     rows = (
         MemoryItem.objects.visible_to(user, Action.VIEW)
@@ -38,14 +54,23 @@ def similar_memories(user: Any, item: MemoryItem, limit: int = SIMILAR_LIMIT) ->
         .select_related("type", "team", "agent")
         .defer("embedding", "search")
     )
+    nearest: list[Any]
     if item.workspace_id not in indexed_workspaces():
-        return list(rows.order_by(distance + 0, "id")[:limit])
-    scan = hnsw_scan_settings(limit)
-    with transaction.atomic(), connection.cursor() as cursor:
-        # One round trip for the three SET LOCALs of the context path.
-        calls = ", ".join("set_config(%s, %s, true)" for _ in scan)
-        cursor.execute(f"SELECT {calls}", [part for item in scan.items() for part in item])
-        return list(rows.order_by(distance)[:limit])
+        nearest = list(rows.order_by(distance + 0, "id")[:limit])
+    else:
+        scan = hnsw_scan_settings(limit)
+        with transaction.atomic(), connection.cursor() as cursor:
+            # One round trip for the three SET LOCALs of the context path.
+            calls = ", ".join("set_config(%s, %s, true)" for _ in scan)
+            cursor.execute(f"SELECT {calls}", [part for item in scan.items() for part in item])
+            nearest = list(rows.order_by(distance)[:limit])
+    similar = []
+    for other in nearest:
+        other.similarity = 1.0 - float(other.distance)
+        if other.similarity >= min_similarity:
+            other.admin_url = reverse("admin:memories_memoryitem_change", args=[other.pk])
+            similar.append(other)
+    return similar
 
 
 def memory_diff(obj: ReviewRequest, item: MemoryItem | None) -> dict[str, Any] | None:
@@ -94,6 +119,7 @@ def memory_panel(http_request: HttpRequest, obj: ReviewRequest) -> dict[str, Any
         "item_url": reverse("admin:memories_memoryitem_change", args=[item.pk]) if item else None,
         "edit_text": item.content if item is not None else "",
         "similar": similar_memories(http_request.user, item) if item is not None else [],
+        "similar_min": settings.MEMORY_REVIEW_SIMILARITY_MIN,
         "diff": memory_diff(obj, item),
         "pairs": list(obj.edit_pairs.select_related("edited_by").order_by("id")),
         "promotion_tiers": promotion_tiers(item),
