@@ -40,6 +40,7 @@ from apps.audit.verify_now import (
 )
 from apps.core.admin_site import ScopedModelAdmin, per_request
 from apps.core.exceptions import ServiceError
+from apps.privacy.display import masked_chips
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
@@ -221,11 +222,11 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
         "action",
         "object_type",
         "object_id",
-        "object_repr",
+        "object_label",
         "object_links",
         "before_pretty",
         "after_pretty",
-        "reason",
+        "reason_text",
         "request_id",
         "chain_seq",
         "prev_hash",
@@ -334,7 +335,7 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
             '<span style="{}" title="{}">{}</span><span class="text-xs" style="{}">{}</span>',
             CLIPPED,
             obj.object_repr,
-            obj.object_repr or "-",
+            masked_chips(obj.object_repr or "-"),
             CLIPPED,
             obj.object_type,
         )
@@ -369,11 +370,19 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
 
     @admin.display(description="Before")
     def before_pretty(self, obj: AuditEvent) -> str:
-        return format_html("<pre class='text-xs'>{}</pre>", json.dumps(obj.before, indent=2))
+        return format_html("<pre class='text-xs'>{}</pre>", _chips_json(obj.before))
 
     @admin.display(description="After")
     def after_pretty(self, obj: AuditEvent) -> str:
-        return format_html("<pre class='text-xs'>{}</pre>", json.dumps(obj.after, indent=2))
+        return format_html("<pre class='text-xs'>{}</pre>", _chips_json(obj.after))
+
+    @admin.display(description="Reason")
+    def reason_text(self, obj: AuditEvent) -> str:
+        return masked_chips(obj.reason)
+
+    @admin.display(description="Object repr")
+    def object_label(self, obj: AuditEvent) -> str:
+        return masked_chips(obj.object_repr)
 
     def has_download_heads_permission(self, request: HttpRequest) -> bool:
         return bool(self.has_view_permission(request))
@@ -482,6 +491,11 @@ def _per_request(request: HttpRequest, name: Any) -> Any:
         )
 
     return chain
+
+
+def _chips_json(document: Any) -> str:
+    """A snapshot as indented JSON, its masking tokens as chips (the stored row is unchanged)."""
+    return masked_chips(json.dumps(document, indent=2))
 
 
 def _object_admin_url(obj: AuditEvent) -> str | None:

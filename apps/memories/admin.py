@@ -44,6 +44,7 @@ from apps.memories.models import (
     Tier,
 )
 from apps.memories.selectors import memory_versions_with_diff
+from apps.privacy.display import Labelled, masked_chips, masked_labels
 from apps.workspaces.grants import Grants
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import as_principal
@@ -164,6 +165,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
         "status_label",
         "version",
         "evidence_count",
+        "content_text",
         "provenance_panel",
         "versions_panel",
         "retrievals_panel",
@@ -184,7 +186,9 @@ class MemoryItemAdmin(ScopedModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = self.has_change_permission(request, obj)
-        content = [*EDITABLE, "reason"] if editable else list(EDITABLE)
+        # Someone who may edit sees the stored text raw in its textarea; a reader, the chips.
+        readonly = ["content_text", *EDITABLE[1:]]
+        content = [*EDITABLE, "reason"] if editable else readonly
         return [
             (None, {"fields": ["workspace", "tier", "owner", "status_label", "version"]}),
             ("Content", {"fields": content}),
@@ -192,6 +196,16 @@ class MemoryItemAdmin(ScopedModelAdmin):
             ("Version history", {"fields": ["versions_panel"]}),
             ("Retrieval history", {"fields": ["retrievals_panel", "updated_at"]}),
         ]
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        """The page's title and header name the item by its content: tokens as labels, not
+        ciphertext."""
+        context["subtitle"] = masked_labels(context.get("subtitle"))
+        if context.get("original") is not None:
+            context["original"] = Labelled(context["original"])
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def has_review_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._allowed(request, Action.REVIEW, obj)
@@ -213,7 +227,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
 
     @display(description="Content")
     def summary(self, obj: MemoryItem) -> str:
-        return obj.content if len(obj.content) <= 90 else f"{obj.content[:90]}…"
+        return masked_chips(obj.content, limit=90)
 
     @display(description="Tier", label={"workspace": "info", "team": "success"})
     def tier_label(self, obj: MemoryItem) -> str:
@@ -241,6 +255,10 @@ class MemoryItemAdmin(ScopedModelAdmin):
 
     # --- detail panels ------------------------------------------------------------------
 
+    @display(description="Content")
+    def content_text(self, obj: MemoryItem) -> SafeString:
+        return format_html('<p style="white-space:pre-wrap">{}</p>', masked_chips(obj.content))
+
     @display(description="Source and links")
     @once_per_object
     def provenance_panel(self, obj: MemoryItem) -> SafeString:
@@ -259,7 +277,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
             creator,
             obj.source_trace_id or "—",
             links or "—",
-            obj.provenance or {},
+            masked_chips(obj.provenance or {}),
         )
 
     @display(description="Versions (newest first)")
@@ -276,7 +294,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
                     entry.version.version,
                     entry.version.created_at.strftime("%Y-%m-%d %H:%M"),
                     entry.version.actor_label,
-                    entry.version.reason or "—",
+                    masked_chips(entry.version.reason or "—"),
                     _diff_html(entry.diff),
                 )
                 for entry in versions
@@ -374,7 +392,7 @@ def _diff_html(diff: str) -> SafeString:
     lines = format_html_join(
         "\n",
         '<span style="color:{}">{}</span>',
-        ((colours.get(line[:1], "inherit"), line) for line in diff.splitlines()),
+        ((colours.get(line[:1], "inherit"), masked_chips(line)) for line in diff.splitlines()),
     )
     return format_html('<pre style="white-space:pre-wrap">{}</pre>', lines)
 

@@ -28,6 +28,7 @@ from apps.core.admin_site import (
     visible_filter,
 )
 from apps.core.exceptions import ServiceError
+from apps.privacy.display import masked_chips
 from apps.reviews import services
 from apps.reviews.kinds import review_kind_or_none, review_kinds
 from apps.reviews.models import (
@@ -235,9 +236,10 @@ class ReviewRequestAdmin(ScopedModelAdmin):
 
     @display(description="Item")
     def summary(self, obj: ReviewRequest) -> str:
+        """Masked values as chips, clipped at 90 characters but never inside a token."""
         handler = review_kind_or_none(obj.kind)
         text = handler.summary(obj) if handler is not None else obj.get_kind_display()
-        return text if len(text) <= 90 else f"{text[:90]}…"
+        return masked_chips(text, limit=90)
 
     @display(
         description="Kind",

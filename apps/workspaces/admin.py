@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
 from guardian.admin import GuardedModelAdminMixin
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
@@ -22,6 +23,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from apps.core.admin_site import ScopedModelAdmin, per_request
 from apps.core.selectors import workspaces_with_counts
 from apps.memories.admin import coaching_page, coaching_permission
+from apps.privacy.display import masked_chips
 from apps.workspaces import services
 from apps.workspaces.forms import AgentTokenAddForm, MembershipAddForm
 from apps.workspaces.grants import grants_of
@@ -237,7 +239,15 @@ def _through_service(form_class: Any, request: HttpRequest, holder: str) -> Any:
 class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin):
     workspace_choices_in_part = True
     rows_need_a_role_or_agent_grant = True
-    list_display = ["name", "workspace", "team", "active_badge", "token_total", "created_at"]
+    list_display = [
+        "name",
+        "description_text",
+        "workspace",
+        "team",
+        "active_badge",
+        "token_total",
+        "created_at",
+    ]
     list_filter = [_only_visible("workspace"), _only_visible("team"), "is_active"]
     list_select_related = ["workspace", "team"]
     search_fields = ["name", "slug", "description"]
@@ -274,6 +284,11 @@ class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin)
     def token_total(self, obj: Any) -> int:
         return int(obj.token_count)
 
+    @display(description="Description")
+    def description_text(self, obj: Agent) -> str:
+        """Masked values as chips; the edit form's textarea keeps the stored text raw."""
+        return masked_chips(obj.description, limit=90)
+
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
@@ -285,10 +300,18 @@ class AgentAdmin(_ManagedChoicesMixin, GuardedModelAdminMixin, ScopedModelAdmin)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         base = ["workspace", "team", "name", "slug", "description"]
-        return [*base, "is_active"] if obj is not None else base
+        if obj is None:
+            return base
+        if not self.has_change_permission(request, obj):
+            base[-1] = "description_full"
+        return [*base, "is_active"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["workspace", "slug"] if obj is not None else []
+        return ["workspace", "slug", "description_full"] if obj is not None else []
+
+    @display(description="Description")
+    def description_full(self, obj: Agent) -> str:
+        return format_html('<p style="white-space:pre-wrap">{}</p>', masked_chips(obj.description))
 
     def create_via_service(self, actor: Any, obj: Agent, form: Any) -> None:
         created = services.agent_create(
