@@ -40,7 +40,7 @@ from apps.audit.verify_now import (
 )
 from apps.core.admin_site import ScopedModelAdmin, per_request
 from apps.core.exceptions import ServiceError
-from apps.privacy.display import masked_chips
+from apps.privacy.display import masked_chips, masked_labels
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
@@ -334,7 +334,7 @@ class AuditEventAdmin(ReadOnlyMixin, ScopedModelAdmin):
         return format_html(
             '<span style="{}" title="{}">{}</span><span class="text-xs" style="{}">{}</span>',
             CLIPPED,
-            obj.object_repr,
+            masked_labels(obj.object_repr),
             masked_chips(obj.object_repr or "-"),
             CLIPPED,
             obj.object_type,

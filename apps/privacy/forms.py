@@ -43,8 +43,10 @@ class PrivacyPolicyForm(forms.ModelForm):  # type: ignore[type-arg]
     default_operator = forms.ChoiceField(
         choices=OPERATOR_CHOICES,
         widget=UnfoldAdminSelectWidget,
-        help_text="Placeholder <EMAIL_1>; hash <EMAIL:3f9a…> (stable); redact; encrypt "
-        "<ENC:…> (reversible by people allowed to reveal).",
+        help_text='Placeholder <code class="pii-token-example">&lt;EMAIL_1&gt;</code>; hash '
+        '<code class="pii-token-example">&lt;EMAIL:3f9a…&gt;</code> (stable); redact; encrypt '
+        '<code class="pii-token-example">&lt;ENC:…&gt;</code> (reversible by people allowed to '
+        "reveal).",
     )
     allow_values = forms.CharField(
         required=False,
@@ -142,7 +144,8 @@ class RevealForm(forms.Form):
     )
     text = forms.CharField(
         widget=UnfoldAdminTextareaWidget(attrs={"rows": 6}),
-        help_text="Paste text containing <ENC:…> tokens.",
+        help_text='Paste text containing <code class="pii-token-example">&lt;ENC:…&gt;</code> '
+        "tokens.",
     )
 
     def __init__(self, *args: Any, workspaces: list[Any], **kwargs: Any) -> None:
