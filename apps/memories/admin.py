@@ -207,6 +207,17 @@ class MemoryItemAdmin(ScopedModelAdmin):
             context["original"] = Labelled(context["original"])
         return super().render_change_form(request, context, *args, **kwargs)
 
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """As the change page: the title and breadcrumb name the item with labels."""
+        response = super().history_view(request, object_id, extra_context)
+        context = getattr(response, "context_data", None)
+        if context is not None and context.get("object") is not None:
+            context["title"] = masked_labels(context.get("title"))
+            context["object"] = Labelled(context["object"])
+        return response
+
     def has_review_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._allowed(request, Action.REVIEW, obj)
 

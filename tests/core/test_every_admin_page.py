@@ -28,6 +28,8 @@ from django.urls import reverse
 from apps.core.demo import seed_demo
 from apps.privacy.engine.entities import EntityType
 from apps.workspaces.roles import Role
+from tests.memories.api_world import make_item
+from tests.workspaces.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
 CHANGES_PER_MODEL = 3
 MAX_PAGES_PER_ROLE = 250  # the operator, who sees most, reaches about 195
@@ -175,3 +177,23 @@ def test_every_admin_page_renders_without_raw_tokens_or_server_errors(demo, clie
     assert not offenders, f"{username}: raw tokens on {len(offenders)} pages: " + "; ".join(
         f"{url} {tokens}" for url, tokens in sorted(offenders.items())
     )
+
+
+@pytest.mark.django_db
+def test_the_history_page_of_a_memory_names_it_by_labels_not_tokens(client):
+    # Given a memory whose label (its content's start) holds a placeholder and a ciphertext
+    # (own rows, not the shared cast: the module's demo may hold its slugs)
+    workspace = WorkspaceFactory()
+    owner = UserFactory()
+    MembershipFactory(user=owner, workspace=workspace, role=Role.OWNER)
+    item = make_item(workspace, content="Jordan <EMAIL_1> and <ENC:PHONE:k1:QUJD> call back")
+    client.force_login(owner)
+
+    # When the owner opens its history
+    response = client.get(reverse("admin:memories_memoryitem_history", args=[item.pk]))
+
+    # Then the title and header show labels
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert raw_tokens(html) == []
+    assert "Jordan [email 1] and [encrypted phone] call back" in html
