@@ -122,17 +122,31 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
+def _fresh_broker_pools() -> None:
+    """Drop this process's broker connection and producer pools, as Celery does after a fork:
+    the next publish connects to the broker configured now. A pool closed with
+    force_close_all() stays closed ("Acquire on closed pool" for whichever test publishes
+    next in this process), and one opened earlier still points at the previous broker."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    amqp = celery_app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
 @pytest.fixture
 def redis_broker(redis_server: RedisServer) -> Iterator[RedisServer]:
     """This test process publishes to the test's Redis, as base.py configures it for REDIS_URL."""
     before = celery_app.conf.broker_url, celery_app.conf.broker_transport_options
     celery_app.conf.broker_url = redis_server.url
     celery_app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    _fresh_broker_pools()
     try:
         yield redis_server
     finally:
         celery_app.conf.broker_url, celery_app.conf.broker_transport_options = before
-        celery_app.pool.force_close_all()
+        _fresh_broker_pools()
 
 
 @dataclass
