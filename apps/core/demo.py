@@ -297,7 +297,12 @@ def _seed_memories() -> None:
             continue
         # A little looser than the default, so the demo's contradiction meets its original
         # whichever embedder runs.
-        memories.write_policy_update(actor=SEED_ACTOR, workspace=workspace, dedup_threshold=0.85)
+        memories.write_policy_update(
+            actor=SEED_ACTOR,
+            workspace=workspace,
+            dedup_threshold=0.85,
+            reason="Demo: a looser near-duplicate threshold, so the demo's contradiction is found",
+        )
         for agent_slug, tier, kind, content, confidence, entities in rows:
             agent = Agent.objects.get(workspace=workspace, slug=agent_slug) if agent_slug else None
             team = (
