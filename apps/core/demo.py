@@ -174,6 +174,7 @@ def seed_demo() -> DemoCredentials:
         _seed_workspace(slug, spec, creds)
     _seed_memories()
     __import__("apps.memories.console_demo", fromlist=["seed_console_demo"]).seed_console_demo()
+    __import__("apps.memories.write_policy_demo", fromlist=["x"]).seed_write_policy_demo()
     __import__("apps.compliance.demo", fromlist=["seed_compliance"]).seed_compliance()
     __import__("apps.policies.demo", fromlist=["seed_policies"]).seed_policies()
     __import__("apps.reviews.demo", fromlist=["seed_reviews"]).seed_reviews()

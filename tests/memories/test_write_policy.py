@@ -263,8 +263,8 @@ def test_policy_changes_lists_rules_removed_added_and_the_threshold():
     }
 
     assert policy.policy_changes({**before, "dedup_threshold": 0.9}, after) == [
-        "- approve at once: tier personal, confidence >= 0.8",
-        "+ approve at once: actor_kind user",
+        "- approve at once: personal tier, confidence >= 0.8",
+        "+ approve at once: written by a person",
         "+ approve at once: any write",
         "dedup_threshold 0.9 -> 0.85",
     ]
@@ -387,3 +387,30 @@ def test_preview_takes_a_constant_number_of_queries(cast, django_assert_max_num_
         services.write_policy_preview(
             actor=cast.user("owner"), workspace=cast.workspace, rules=USER_ONLY
         )
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def test_the_demo_gives_each_workspace_a_history_once(cast):
+    from apps.memories.write_policy_demo import seed_write_policy_demo
+    from tests.workspaces.factories import MembershipFactory, UserFactory
+
+    ws = cast.workspace
+    for role in ("owner", "admin"):
+        MembershipFactory(user=UserFactory(username=f"{ws.slug}-{role}"), workspace=ws, role=role)
+
+    assert seed_write_policy_demo((ws.slug,)) == 2
+    assert seed_write_policy_demo((ws.slug,)) == 0
+
+    versions = list(WritePolicyVersion.objects.filter(workspace=ws))
+    assert [(v.number, v.actor_label) for v in versions] == [
+        (2, f"{ws.slug}-admin"),
+        (1, f"{ws.slug}-owner"),
+    ]
+    rules = services.write_policy_for(ws).rules["auto_approve"]
+    assert {"tier": "personal", "min_confidence": 0.85} in rules
+    assert policy.policy_changes(versions[0].before, versions[0].after) == [
+        "- approve at once: personal tier, confidence >= 0.8",
+        "+ approve at once: personal tier, confidence >= 0.85",
+    ]

@@ -153,8 +153,8 @@ def test_versions(world, who, caller, status):
     assert rows[0]["actor"] == {"kind": "system", "label": "system:tests"}
     assert rows[0]["before"]["rules"] == USER_ONLY and rows[0]["after"]["rules"] == STRICT
     assert rows[0]["changes"] == [
-        "- approve at once: actor_kind user",
-        "+ approve at once: tier personal, confidence >= 0.95",
+        "- approve at once: written by a person",
+        "+ approve at once: personal tier, confidence >= 0.95",
     ]
 
 

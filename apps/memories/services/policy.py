@@ -207,12 +207,20 @@ def may_change_write_policy(actor: Any, workspace: Workspace) -> bool:
     return Workspace.objects.visible_to(principal, Action.MANAGE).filter(pk=workspace.pk).exists()
 
 
+WRITERS = {"agent": "written by an agent", "user": "written by a person", "system": "by the system"}
+
+
 def rule_text(condition: Mapping[str, Any]) -> str:
-    """One condition as people read it: 'tier personal, confidence >= 0.8'; 'any write'."""
-    keys = ("tier", "actor_kind", "source")
-    parts = [f"{key} {condition[key]}" for key in keys if key in condition]
+    """One condition as people read it: 'personal tier, confidence >= 0.8'; 'any write'."""
+    parts = []
+    if "tier" in condition:
+        parts.append(f"{condition['tier']} tier")
+    if "actor_kind" in condition:
+        parts.append(WRITERS.get(condition["actor_kind"], str(condition["actor_kind"])))
+    if "source" in condition:
+        parts.append(f"source {condition['source']}")
     if "types" in condition:
-        parts.append("types " + "/".join(condition["types"]))
+        parts.append("type " + " or ".join(condition["types"]))
     if "min_confidence" in condition:
         parts.append(f"confidence >= {condition['min_confidence']:g}")
     return ", ".join(parts) or "any write"
