@@ -414,3 +414,67 @@ def test_the_demo_gives_each_workspace_a_history_once(cast):
         "- approve at once: personal tier, confidence >= 0.8",
         "+ approve at once: personal tier, confidence >= 0.85",
     ]
+
+
+def test_the_preview_reads_the_workspace_writes_through_its_index(cast):
+    """3,000 writes of another workspace over 60 days and 40 of ours: the preview's query is a
+    range scan of memory_ws_created (newest first, stopping at the cap), not a table scan."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.memories.models import MemoryItem
+    from tests.memories.factories import memory_type
+
+    now = timezone.now()
+    vector = [0.1] * settings.EMBEDDING_DIMENSIONS
+
+    def rows(workspace: Any, count: int, span_days: int) -> list[MemoryItem]:
+        kind = memory_type(workspace)
+        return [
+            MemoryItem(
+                workspace=workspace,
+                type=kind,
+                tier=Tier.WORKSPACE,
+                content=f"write {n}",
+                embedding=vector,
+                created_at=now - datetime.timedelta(hours=n * 24 * span_days / count),
+            )
+            for n in range(count)
+        ]
+
+    MemoryItem.objects.bulk_create(rows(cast.other_workspace, 3000, 60), batch_size=1000)
+    MemoryItem.objects.bulk_create(rows(cast.workspace, 40, 14))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memoryitem")
+    services.write_policy_for(cast.workspace)
+
+    with CaptureQueriesContext(connection) as queries:
+        preview = services.write_policy_preview(
+            actor=SYSTEM, workspace=cast.workspace, rules=USER_ONLY
+        )
+
+    assert preview.writes == 20  # 40 over 14 days: the last 7 days' half
+    sql = next(q["sql"] for q in queries.captured_queries if "created_at" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "memory_ws_created" in plan, plan
+    assert "Seq Scan on memories_memoryitem" not in plan, plan
+
+
+def test_changes_and_restores_are_all_audited(cast):
+    from tests.audit.reconciling import reconcile
+
+    def mutate() -> None:
+        _update(cast, USER_ONLY)
+        _update(cast, STRICT, dedup_threshold=0.8)
+        services.write_policy_restore(
+            actor=cast.user("owner"), workspace=cast.workspace, number=1, reason="undo"
+        )
+
+    result = reconcile(mutate)
+
+    assert result.missing == []
+    assert result.count("memories.writepolicyversion") == 3
+    assert result.count("memories.writepolicy") >= 1
