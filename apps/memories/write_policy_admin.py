@@ -18,7 +18,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.forms import formset_factory
+from django.forms import BaseFormSet, formset_factory
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -84,9 +84,6 @@ class RuleForm(forms.Form):
     def __init__(self, *args: Any, type_choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["types"].choices = type_choices  # type: ignore[attr-defined]
-        if "DELETE" in self.fields:
-            self.fields["DELETE"].widget = UnfoldBooleanWidget()
-            self.fields["DELETE"].label = "Remove"
 
     def condition(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -100,8 +97,21 @@ class RuleForm(forms.Form):
         return found
 
 
+class BaseRuleFormSet(BaseFormSet):  # type: ignore[type-arg]
+    def add_fields(self, form: Any, index: Any) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:  # the formset adds it after the form's __init__
+            form.fields["DELETE"].widget = UnfoldBooleanWidget()
+            form.fields["DELETE"].label = "Remove"
+
+
 RuleFormSet = formset_factory(
-    RuleForm, extra=2, can_delete=True, max_num=policy_service.MAX_RULES, validate_max=True
+    RuleForm,
+    formset=BaseRuleFormSet,
+    extra=2,
+    can_delete=True,
+    max_num=policy_service.MAX_RULES,
+    validate_max=True,
 )
 
 

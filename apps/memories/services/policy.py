@@ -73,11 +73,11 @@ def _clean_condition(
             index, f"unknown key(s) {', '.join(unknown)}; use {', '.join(RULE_KEYS)}."
         )
     clean: dict[str, Any] = {}
-    for key, allowed in (("tier", Tier.values), ("actor_kind", ACTOR_KINDS), ("source", None)):
+    choices_of = {"tier": Tier.values, "actor_kind": list(ACTOR_KINDS), "source": Source.values}
+    for key, choices in choices_of.items():
         if key not in condition:
             continue
         value = condition[key]
-        choices = list(allowed) if allowed is not None else list(Source.values)
         if not isinstance(value, str) or value not in choices:
             raise _rule_error(index, f"{key} must be one of {', '.join(choices)} (got {value!r}).")
         clean[key] = value
