@@ -33,6 +33,7 @@ unmasked).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -392,11 +393,11 @@ def _stem(word: str) -> str:
 CLAIM_STEMS = frozenset(_stem(word) for word in CLAIM_WORDS)
 
 
-def _entity_spans(text: str, entities: Mapping[str, str] | None) -> list[tuple[int, int]]:
+def _entity_spans(text: str, values: tuple[str, ...]) -> list[tuple[int, int]]:
     spans = []
     lowered = text.lower()
-    for value in (entities or {}).values():
-        needle = str(value).strip().lower()
+    for value in values:
+        needle = value.strip().lower()
         if len(needle) < 2:
             continue
         start = lowered.find(needle)
@@ -408,8 +409,15 @@ def _entity_spans(text: str, entities: Mapping[str, str] | None) -> list[tuple[i
 
 def read(text: str, entities: Mapping[str, str] | None = None) -> Reading:
     """The subject words, names, quantities and negation count of one text."""
+    values = tuple(sorted({str(v) for v in (entities or {}).values()}))
+    return _read(text, values)
+
+
+@functools.lru_cache(maxsize=256)
+def _read(text: str, entity_values: tuple[str, ...]) -> Reading:
+    """Cached: the write path reads the same pair twice (is it distinct? why a conflict?)."""
     text = text.replace(APOSTROPHE, "'")
-    spans = _entity_spans(text, entities)
+    spans = _entity_spans(text, entity_values)
     subject: set[str] = set()
     names: set[str] = set()
     quantities: list[Quantity] = []
@@ -449,7 +457,8 @@ def read(text: str, entities: Mapping[str, str] | None = None) -> Reading:
             previous_capitalised = (
                 raw[0].isupper()
                 and not raw.endswith("'s")
-                and lower not in STOPWORDS | NEUTRAL
+                and lower not in STOPWORDS
+                and lower not in NEUTRAL
                 and lower not in MONTHS
             )
             continue
