@@ -590,6 +590,19 @@ def judge(
     return Verdict(CONFLICT, f"The numbers differ ({shown}) for the same subject.")
 
 
+def is_distinct(
+    existing: str,
+    new: str,
+    *,
+    entities: Mapping[str, str] | None = None,
+    existing_entities: Mapping[str, str] | None = None,
+) -> bool:
+    """Similar wording about another subject: store `new` as its own item (neither reinforce
+    nor conflict)."""
+    verdict = judge(existing, new, entities=entities, existing_entities=existing_entities)
+    return verdict.kind == DISTINCT
+
+
 def contradiction_reason(
     existing: str,
     new: str,

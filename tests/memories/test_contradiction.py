@@ -322,3 +322,36 @@ def test_the_write_path_reinforces_a_restatement_with_a_name_holding_digits(cast
     assert (again.outcome, again.item.pk) == ("reinforced", first.pk)
     assert not MemoryConflict.objects.exists()
     assert MemoryItem.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("existing", "new"),
+    [
+        pytest.param(
+            "Tier 1 accounts get a QBR every 90 days.",
+            "Tier 2 accounts get a QBR every 180 days.",
+            id="another-tier",
+        ),
+        pytest.param(
+            "Video messages to insurance carriers got a 14.6% reply rate.",
+            "Video messages to enterprise healthcare got a 1.8% reply rate.",
+            id="another-segment",
+        ),
+    ],
+)
+def test_the_write_path_stores_a_distinct_look_alike_as_its_own_item(cast, existing, new):
+    """Neither merged into the other (reinforce) nor held back as a conflict."""
+    policy = services.write_policy_for(cast.workspace)
+    policy.dedup_threshold = 0.3  # the hashing test embedder: make sure the two are compared
+    policy.save()
+    first = _write(cast, existing).item
+
+    second = _write(cast, new)
+
+    assert second.outcome in {"created", "proposed"}
+    assert second.item.pk != first.pk
+    first.refresh_from_db()
+    assert first.evidence_count == 1
+    assert not MemoryConflict.objects.exists()
+    assert MemoryItem.objects.count() == 2
