@@ -8,8 +8,8 @@ A write whose nearest item embeds alike (cosine >= the dedup threshold) is one o
 
 How (docs/memories-design.md, "Conflicts"):
 1. Each text is read into tokens: quantities (percentages, amounts with their currency,
-   durations normalised to days, counts, multiples, dates, months, weekdays, years, quarters,
-   times of day), identifiers (letters and digits together: 3PL, Q3, B2B, SOC2, GPT-4, #4521,
+   durations normalised to days, counts, multiples, dates, months, weekdays, years, times of
+   day), identifiers (letters and digits together: 3PL, Q3, B2B, SOC2, GPT-4, #4521,
    masking tokens, a number right after a capitalised word or a label such as "Tier 2" or
    "Route 66", a number inside an entity value) and words. Identifiers are names, never claims.
 2. The subject is the set of content words (stop words and claim-neutral verbs such as
@@ -22,11 +22,13 @@ How (docs/memories-design.md, "Conflicts"):
 4. Same subject: quantities are compared kind by kind (percent with percent, amount in one
    currency with amounts in that currency, ...), equal up to the precision written ("$40k" =
    "$40,000", "two weeks" = "14 days", "about 15%" = "15.2%"). A kind whose values differ is a
-   contradicting claim, unless a scoping quantity (a year, date, month, quarter, or a number
+   contradicting claim, unless a scoping quantity (a year, date, month, weekday, or a number
    after within/under/over/after/with...) differs as well: then the two are about different
    periods or conditions (distinct).
-Anything subtler (antonyms, a changed name as the claimed value) is left to reviewers; a missed
-conflict means the write reinforces instead, and reinforcement is visible and reversible.
+The write path asks `is_distinct` first (distinct -> a new item), then `contradiction_reason`
+(None -> reinforce). Anything subtler (antonyms, a changed name as the claimed value, another
+currency) is left to reviewers: such a write reinforces or, if it reads as another subject,
+becomes a new item; reinforcement is visible and reversible.
 The reason sentence holds only numbers and fixed words, never words of the texts (it is stored
 unmasked).
 """
