@@ -363,7 +363,7 @@ def _number(text: str) -> tuple[float, float]:
 
 
 def _leading_number(text: str) -> tuple[float, float, str]:
-    match = re.match(rf"[-+]?(?:{_NUM})|{_NUMWORD}|an?\b|one\b", text, re.IGNORECASE)
+    match = re.match(rf"[-+]?(?:{_NUM})|(?:{_NUMWORD}|an?|one)\b", text, re.IGNORECASE)
     if match is None:  # cannot happen: the token patterns all start with a number
         return 0.0, 1.0, text
     raw = match.group(0).lower()

@@ -3,15 +3,20 @@ a contradicting claim; numbers inside names and identifiers are not claims (issu
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apps.memories import services
 from apps.memories.contradiction import (
     CONFLICT,
     DISTINCT,
     DUPLICATE,
+    MONTH_NAMES,
+    WEEKDAY_NAMES,
     contradiction_reason,
     judge,
     read,
@@ -355,3 +360,135 @@ def test_the_write_path_stores_a_distinct_look_alike_as_its_own_item(cast, exist
     assert first.evidence_count == 1
     assert not MemoryConflict.objects.exists()
     assert MemoryItem.objects.count() == 2
+
+
+# --- properties over odd mixtures of the tokens above -------------------------------------
+
+TOKENS = [
+    "Acme",
+    "Robotics'",
+    "3PL",
+    "Q3",
+    "H2",
+    "$40k",
+    "$1.2M",
+    "€40k",
+    "40,000 dollars",
+    "14.6%",
+    "9 percent",
+    "two-week",
+    "14-day",
+    "24 hours",
+    "a day",
+    "not",
+    "doesn't",
+    "never",
+    "without",
+    "March 3",
+    "3 March",
+    "June",
+    "Tuesday",
+    "2024",
+    "10am",
+    "within",
+    "over",
+    "Route 66",
+    "SOC 2",
+    "Tier",
+    "2",
+    "#4521",
+    "<PERSON_1>",
+    "<EMAIL_2>",
+    "5-step",
+    "3M",
+    "7-Eleven",
+    "twice",
+    "3x",
+    "sixty",
+    "seats",
+    "reps",
+    "reply",
+    "rate",
+    "got",
+    "insurance",
+    "carriers",
+    "the",
+    "at",
+    "is",
+    ".",
+    ",",
+    ";",
+    "(",
+    ")",
+    "500+",
+    "1st",
+    "v2.1",
+    "GPT-4",
+    "May",
+    "may",
+    "e-mail",
+    "K-12",
+    "'s",
+    "\u2019s",
+    "-",
+    "$",
+    "%",
+    "0.5",
+    ".5",
+]
+FIXED_REASON_WORDS = {
+    "The",
+    "numbers",
+    "differ",
+    "vs",
+    "for",
+    "the",
+    "same",
+    "subject",
+    "One",
+    "says",
+    "opposite",
+    "of",
+    "other",
+    "negation",
+    "differs",
+    "days",
+    "points",
+    "USD",
+    "EUR",
+    "GBP",
+    "x",
+    "am",
+    "pm",
+    *MONTH_NAMES,
+    *WEEKDAY_NAMES,
+}
+words_lists = st.lists(st.sampled_from(TOKENS), min_size=1, max_size=14)
+
+
+@st.composite
+def text_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    """Two unrelated texts, or one text and itself with one token swapped (same subject more
+    often, so conflicts come up too)."""
+    first = draw(words_lists)
+    if draw(st.booleans()):
+        return " ".join(first), " ".join(draw(words_lists))
+    second = list(first)
+    second[draw(st.integers(0, len(first) - 1))] = draw(st.sampled_from(TOKENS))
+    return " ".join(first), " ".join(second)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(text_pairs())
+def test_any_pair_gets_one_verdict_both_ways_and_a_reason_without_its_words(pair):
+    first, second = pair
+    forward, backward = judge(first, second), judge(second, first)
+
+    assert forward.kind in {DUPLICATE, CONFLICT, DISTINCT}
+    assert forward.kind == backward.kind
+    assert judge(first, first).kind == DUPLICATE
+    reason = contradiction_reason(first, second)
+    assert (reason is None) == (forward.kind != CONFLICT)
+    if reason is not None:
+        words = set(re.findall(r"[A-Za-z]+", reason))
+        assert words <= FIXED_REASON_WORDS, words - FIXED_REASON_WORDS
