@@ -38,7 +38,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DUPLICATE, CONFLICT, DISTINCT = "duplicate", "conflict", "distinct"
 APOSTROPHE = "\u2019"  # a typographic apostrophe, read as '
@@ -298,6 +298,7 @@ TOKEN = re.compile(
 )
 
 
+CLAUSE_BREAK = re.compile(r"[,.;:()!?]")
 SENTENCE_END = re.compile(r"[.!?:;]\s")
 
 
@@ -307,6 +308,15 @@ class Quantity:
     value: float | str
     step: float  # the precision it was written with (1 for "15%", 0.1 for "15.2%", 1000 for "$40k")
     scoping: bool  # temporal, or after a condition word: scopes the claim rather than states it
+    # For counts, the subject words right after the number ("40 paid seats" -> seat): the thing
+    # counted. Empty when nothing follows.
+    anchor: frozenset[str] = frozenset()
+
+    def fits(self, other: Quantity) -> bool:
+        """The same value of the same thing (a count of seats is no count of admins)."""
+        if self.anchor and other.anchor and not self.anchor & other.anchor:
+            return False
+        return self.same_as(other)
 
     def same_as(self, other: Quantity) -> bool:
         if isinstance(self.value, str) or isinstance(other.value, str):
@@ -429,11 +439,18 @@ def _read(text: str, entity_values: tuple[str, ...]) -> Reading:
     # Where sentences end: the first word of a sentence is capitalised anyway, not a name.
     ends = [m.end() for m in SENTENCE_END.finditer(text)]
     next_end, previous_end = 0, 0
+    # Counts waiting for the words after them (what they count): index -> words, and how many
+    # more word tokens may still name it; punctuation or another number ends the wait.
+    anchors: dict[int, set[str]] = {}
+    waiting: list[int] = []
+    window = 0
     for match in TOKEN.finditer(text):
         first = previous_end == 0
         while next_end < len(ends) and ends[next_end] <= match.start():
             next_end += 1
             first = True
+        if CLAUSE_BREAK.search(text, previous_end, match.start()):
+            waiting = []
         previous_end = match.end()
         group, raw = match.lastgroup or "word", match.group(0)
         inside_entity = any(s <= match.start() and match.end() <= e for s, e in spans)
@@ -451,8 +468,13 @@ def _read(text: str, entity_values: tuple[str, ...]) -> Reading:
                 stem = _stem(raw)
                 if stem and stem not in NEUTRAL and stem not in CLAIM_STEMS:
                     subject.add(stem)
+                    for index in waiting:
+                        anchors[index].add(stem)
                     if (raw[0].isupper() and not first) or inside_entity:
                         names.add(stem)
+            window -= 1
+            if window <= 0:
+                waiting = []
             if quantity is not None:
                 quantities.append(quantity)
             previous = lower
@@ -464,10 +486,12 @@ def _read(text: str, entity_values: tuple[str, ...]) -> Reading:
                 and lower not in MONTHS
             )
             continue
+        waiting = []
+        counted = ""
         if group == "ident" and re.fullmatch(r"\d+-[a-z][a-z-]*", raw):
             # "5-step", "500-employee": a number modifying a lower-case noun is a quantity.
             group = "number"
-            raw = raw.partition("-")[0]
+            raw, _, counted = raw.partition("-")
         if group in {"masked", "hash", "ident", "quarter"} or (
             group == "number" and (inside_entity or previous in LABELS or previous_capitalised)
         ):
@@ -504,9 +528,16 @@ def _read(text: str, entity_values: tuple[str, ...]) -> Reading:
             value, step = _number(raw)
             quantity = Quantity("count", value, step, scoping)
         if quantity is not None:
+            if quantity.kind == "count":
+                anchors[len(quantities)] = {_stem(counted)} if counted else set()
+                waiting, window = [len(quantities)], 3
             quantities.append(quantity)
         previous, previous_capitalised = "", False
-    return Reading(frozenset(subject), frozenset(names), tuple(quantities), negations)
+    counted_quantities = tuple(
+        replace(q, anchor=frozenset(anchors[i])) if i in anchors else q
+        for i, q in enumerate(quantities)
+    )
+    return Reading(frozenset(subject), frozenset(names), counted_quantities, negations)
 
 
 def _date(raw: str) -> str:
@@ -544,11 +575,11 @@ def _differing(first: Reading, second: Reading) -> list[tuple[Quantity, Quantity
     for kind in sorted(kinds):
         ours = [q for q in first.quantities if q.kind == kind]
         theirs = [q for q in second.quantities if q.kind == kind]
-        ours_covered = all(any(q.same_as(t) for t in theirs) for q in ours)
-        theirs_covered = all(any(t.same_as(q) for q in ours) for t in theirs)
+        ours_covered = all(any(q.fits(t) for t in theirs) for q in ours)
+        theirs_covered = all(any(t.fits(q) for q in ours) for t in theirs)
         if not (ours_covered or theirs_covered):
-            left = next(q for q in ours if not any(q.same_as(t) for t in theirs))
-            right = next(t for t in theirs if not any(t.same_as(q) for q in ours))
+            left = next(q for q in ours if not any(q.fits(t) for t in theirs))
+            right = next(t for t in theirs if not any(t.fits(q) for q in ours))
             found.append((left, right))
     return found
 

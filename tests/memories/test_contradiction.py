@@ -153,6 +153,12 @@ CONFLICTS = [
         "3x vs 5x",
         id="multiple",
     ),
+    pytest.param(
+        "Acme Robotics has 40 seats and 3 admins.",
+        "Acme Robotics has 3 seats and 40 admins.",
+        "40 vs 3",
+        id="counts-bound-to-what-they-count",
+    ),
 ]
 
 
@@ -233,6 +239,11 @@ DUPLICATES = [
         id="reworded",
     ),
     pytest.param("Hooli does not take cold calls.", "Hooli never takes cold calls.", id="neg"),
+    pytest.param(
+        "Stark Logistics has 12 open support tickets.",
+        "Stark Logistics has 12 open tickets.",
+        id="count-of-the-same-thing",
+    ),
 ]
 
 
