@@ -2,7 +2,7 @@
 
 Every labelled pair of bench/conflicts/dataset.py is put through
 1. the rule alone: `contradiction_reason` before (bench/conflicts/baseline.py, the code as it was)
-   and after (apps/memories/contradiction.py); None counts as reinforce, as the write path
+   and after (apps/memories/contradiction/); None counts as reinforce, as the write path
    treats it; and the new rule's three-way `judge` (duplicate / conflict / distinct);
 2. the write path's decision: cosine similarity of the two texts from the real embedder (the
    default model2vec + wordllama table, or `--model2vec-path DIR`), below the dedup threshold
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from apps.memories import contradiction
+from apps.memories.contradiction import reading
 from bench.conflicts import baseline
 from bench.conflicts.dataset import Pair, held_out, held_out_attributes, pairs
 
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
             args.threshold,
         )
 
-    contradiction._read.cache_clear()
+    reading._read.cache_clear()
     cpu_started = time.process_time()
     started = time.perf_counter()
     for pair in main_set:  # what a write that meets a near-duplicate runs (writes.py's order)

@@ -1,4 +1,4 @@
-"""The contradiction rule (apps/memories/contradiction.py): a conflict needs the same subject and
+"""The contradiction rule (apps/memories/contradiction/): a conflict needs the same subject and
 a contradicting claim; numbers inside names and identifiers are not claims (issue 15, item 6)."""
 
 from __future__ import annotations
