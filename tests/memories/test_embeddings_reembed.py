@@ -1,5 +1,7 @@
-"""`manage.py reembed`: keyset batches with progress, idempotent, resumable, and the
-dimension change (explained without the flag, performed with --change-dimensions)."""
+"""`manage.py reembed`: re-embeds the items another embedder made, in keyset batches with a
+progress bar; the embedder recorded per item is the progress (an interrupted run is picked up
+by the next one); --all, --from-id, --adopt; and the dimension change (explained without the
+flag, performed with --change-dimensions)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from apps.memories.embeddings import current_embedder
 from apps.memories.embeddings.hashing import hashed_vector
 from apps.memories.management.commands.reembed import column_state
 from apps.memories.models import MemoryItem
@@ -19,6 +22,8 @@ from tests.memories.factories import MemoryItemFactory
 from tests.workspaces.factories import WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
+
+OLD = "model2vec/wordllama-l2_supercat_256/256d"  # what made the stale vectors below
 
 
 def _stale(dim: int = 256) -> list[float]:
@@ -32,13 +37,18 @@ def _vectors() -> dict[int, list[float]]:
     }
 
 
-def _items(count: int) -> list[MemoryItem]:
+def _embedders() -> dict[int, str]:
+    return dict(MemoryItem._base_manager.values_list("id", "embedder"))
+
+
+def _items(count: int, embedder: str = OLD) -> list[MemoryItem]:
     workspace = WorkspaceFactory()
     return [
         MemoryItemFactory(
             workspace=workspace,
             content=f"Customer {i} prefers calls on Tuesday",
             embedding=_stale(),
+            embedder=embedder,
         )
         for i in range(count)
     ]
@@ -50,19 +60,50 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def test_reembeds_everything_in_batches_with_progress_and_is_idempotent() -> None:
+def test_reembeds_other_embedders_items_in_batches_with_a_progress_bar() -> None:
     items = _items(5)
     items[0].deleted_at = items[0].created_at  # soft-deleted rows are re-embedded too
     items[0].save()
+    current = current_embedder()
+    assert current == "hashing/256d"
+    # Already made by the current embedder: left alone (its stale vector proves it untouched).
+    (kept,) = _items(1, embedder=current)
+
     output = run("--batch-size", "2")
-    assert "2/5 (40.0%)" in output and "4/5" in output and "5/5 (100.0%)" in output
+
+    assert "1 items already have vectors of hashing/256d; 5 to re-embed." in output
+    assert f"[{'#' * 12}{'-' * 18}] 2/5 (40.0%)" in output
+    assert "4/5" in output and f"[{'#' * 30}] 5/5 (100.0%)" in output
     assert "items/s" in output and "ETA" in output
     assert "Re-embedded 5 memory items." in output
     vectors = _vectors()
     for item in items:
         assert vectors[item.pk] == pytest.approx(hashed_vector(item.content, 256), abs=1e-6)
-    run("--batch-size", "3")
+    assert vectors[kept.pk] == _stale()
+    assert set(_embedders().values()) == {current}
+
+    again = run("--batch-size", "3")  # nothing left: idempotent
+    assert "6 items already have vectors of hashing/256d; 0 to re-embed." in again
+    assert "Re-embedded 0 memory items." in again
     assert _vectors() == vectors
+
+
+def test_all_reembeds_items_of_the_current_embedder_too() -> None:
+    (item,) = _items(1, embedder=current_embedder())
+    assert "1/1 (100.0%)" in run("--all")
+    assert _vectors()[item.pk] == pytest.approx(hashed_vector(item.content, 256), abs=1e-6)
+
+
+def test_adopt_records_the_current_embedder_for_unrecorded_items_without_recomputing() -> None:
+    unrecorded = _items(2, embedder="")
+    other = _items(1)
+    output = run("--adopt")
+    assert "Recorded hashing/256d for 2 items stored before embedders." in output
+    assert "1/1 (100.0%)" in output  # only the other embedder's item is recomputed
+    vectors = _vectors()
+    assert all(vectors[item.pk] == _stale() for item in unrecorded)
+    assert vectors[other[0].pk] != _stale()
+    assert set(_embedders().values()) == {"hashing/256d"}
 
 
 def test_from_id_resumes_after_that_item() -> None:
@@ -89,10 +130,22 @@ def test_a_failing_batch_says_where_to_resume(monkeypatch: pytest.MonkeyPatch) -
         return original(texts)
 
     monkeypatch.setattr(provider, "embed", flaky)
-    with pytest.raises(CommandError, match=rf"resume with --from-id {items[1].pk}"):
+    with pytest.raises(CommandError, match=rf"resume with --from-id {items[1].pk}") as exc:
         run("--batch-size", "2")
+    assert "run the command again to continue" in str(exc.value)
+    # The first batch is recorded as done; the failed one wrote nothing.
+    assert _embedders() == {
+        items[0].pk: "hashing/256d",
+        items[1].pk: "hashing/256d",
+        items[2].pk: OLD,
+        items[3].pk: OLD,
+    }
+    assert _vectors()[items[2].pk] == _stale()
     monkeypatch.setattr(provider, "embed", original)
-    assert "2/2" in run("--from-id", str(items[1].pk))
+    # A plain rerun picks up where the failed one stopped: only the two left.
+    output = run("--batch-size", "2")
+    assert "2 items already have vectors of hashing/256d; 2 to re-embed." in output
+    assert "2/2 (100.0%)" in output
     assert all(v != _stale() for v in _vectors().values())
 
 
