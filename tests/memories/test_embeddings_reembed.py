@@ -196,3 +196,19 @@ def test_a_dimension_change_drops_the_workspace_indexes_for_the_next_sync(settin
     assert "Dropped 1 per-workspace HNSW indexes." in output
     assert workspace_indexes() == []
     assert column_state() == (48, False)
+
+
+def test_make_run_reembeds_memories_of_another_embedder_before_serving() -> None:
+    from apps.core.management.commands.run_stack import Command as RunStack
+
+    out = StringIO()
+    RunStack(stdout=out)._reembed_if_needed()
+    assert out.getvalue() == ""  # nothing to do: not a word
+    items = _items(2)
+
+    RunStack(stdout=out)._reembed_if_needed()
+
+    assert "Memories of another embedder found: re-embedding with hashing/256d." in out.getvalue()
+    assert "2/2 (100.0%)" in out.getvalue()
+    assert set(_embedders().values()) == {"hashing/256d"}
+    assert all(_vectors()[item.pk] != _stale() for item in items)
