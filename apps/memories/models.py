@@ -286,8 +286,9 @@ class MemoryItem(models.Model):
                 include=["expires_at", "valid_from"],
             ),
             # Which embedders a workspace's vectors come from, as two index probes (min, max):
-            # the check before context ranks (apps/memories/embeddings/consistency.py).
-            models.Index(fields=["workspace", "embedder"], name="memory_ws_embedder"),
+            # the check before context ranks (apps/memories/embeddings/consistency.py),
+            # and `reembed`'s batches, workspace by workspace, in id order.
+            models.Index(fields=["workspace", "embedder", "id"], name="memory_ws_embedder"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -130,9 +130,9 @@ def test_a_failing_batch_says_where_to_resume(monkeypatch: pytest.MonkeyPatch) -
         return original(texts)
 
     monkeypatch.setattr(provider, "embed", flaky)
-    with pytest.raises(CommandError, match=rf"resume with --from-id {items[1].pk}") as exc:
+    with pytest.raises(CommandError, match=rf"after id {items[1].pk}\. Nothing") as exc:
         run("--batch-size", "2")
-    assert "run the command again to continue" in str(exc.value)
+    assert "run the command again to continue where it stopped" in str(exc.value)
     # The first batch is recorded as done; the failed one wrote nothing.
     assert _embedders() == {
         items[0].pk: "hashing/256d",
@@ -212,3 +212,40 @@ def test_make_run_reembeds_memories_of_another_embedder_before_serving() -> None
     assert "2/2 (100.0%)" in out.getvalue()
     assert set(_embedders().values()) == {"hashing/256d"}
     assert all(_vectors()[item.pk] != _stale() for item in items)
+
+
+def test_workspaces_are_done_one_after_the_other_so_each_is_served_again_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apps.memories.embeddings import get_provider
+    from apps.memories.embeddings.consistency import EmbeddingsMixed, embedders_consistent_or_refuse
+
+    first, second = WorkspaceFactory(), WorkspaceFactory()
+    items = [  # ids interleave the two workspaces
+        MemoryItemFactory(workspace=ws, content=f"Note {i}", embedding=_stale(), embedder=OLD)
+        for i in range(3)
+        for ws in (first, second)
+    ]
+    provider = get_provider()
+    calls = {"n": 0}
+    original = provider.embed
+
+    def fails_third(texts: Any) -> list[list[float]]:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("endpoint down")
+        return original(texts)
+
+    monkeypatch.setattr(provider, "embed", fails_third)
+    with pytest.raises(CommandError, match=f"in workspace {second.pk}"):
+        run("--batch-size", "2")
+
+    embedders = _embedders()
+    assert {embedders[i.pk] for i in items if i.workspace_id == first.pk} == {"hashing/256d"}
+    assert {embedders[i.pk] for i in items if i.workspace_id == second.pk} == {OLD}
+    embedders_consistent_or_refuse(first.pk)  # served again
+    with pytest.raises(EmbeddingsMixed):
+        embedders_consistent_or_refuse(second.pk)
+    monkeypatch.setattr(provider, "embed", original)
+    assert "3/3 (100.0%)" in run()
+    embedders_consistent_or_refuse(second.pk)

@@ -33,6 +33,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="memoryitem",
-            index=models.Index(fields=["workspace", "embedder"], name="memory_ws_embedder"),
+            index=models.Index(fields=["workspace", "embedder", "id"], name="memory_ws_embedder"),
         ),
     ]

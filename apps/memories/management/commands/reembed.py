@@ -202,63 +202,102 @@ class Command(BaseCommand):
 
     # --- the batches ------------------------------------------------------------------------------
     def _reembed(self, from_id: int, batch_size: int, embedder: str, *, everything: bool) -> int:
+        """Workspace by workspace (context refuses a workspace only while it holds vectors of
+        another embedder, so each comes back as soon as its own items are done), and within
+        one, per stale embedder, in id order: each batch an index range scan of
+        memory_ws_embedder (workspace, embedder, id). Then, as a last sweep, any item left
+        without a vector (an interrupted dimension change). `--all`: every item, by id."""
         manager = MemoryItem._base_manager  # every row: soft-deleted and expired ones too
-        pending = manager.filter(id__gt=from_id)
-        if not everything:
+        scope = manager.filter(id__gt=from_id)
+        if everything:
+            total = scope.count()
+            batches = [scope]
+        else:
             # The record of which embedder made each vector is the progress: what is left.
-            pending = pending.exclude(embedder=embedder, embedding__isnull=False)
-        total = pending.count()
-        already = manager.count() - total if not everything and not from_id else None
-        if already is not None:
-            self.stdout.write(
-                f"{already} items already have vectors of {embedder}; {total} to re-embed."
+            pending = scope.exclude(embedder=embedder, embedding__isnull=False)
+            total = pending.count()
+            if not from_id:
+                self.stdout.write(
+                    f"{manager.count() - total} items already have vectors of {embedder}; "
+                    f"{total} to re-embed."
+                )
+            groups = (
+                scope.exclude(embedder=embedder)
+                .order_by("workspace_id", "embedder")
+                .values_list("workspace_id", "embedder")
+                .distinct()
             )
+            batches = [scope.filter(workspace_id=ws, embedder=name) for ws, name in groups]
+            batches.append(scope.filter(embedding__isnull=True))
+        progress = _Progress(self, total)
+        for rows_of in batches:
+            self._run_batches(rows_of, batch_size, embedder, progress)
+        progress.finish()
+        return progress.done
+
+    def _run_batches(
+        self, rows_of: Any, batch_size: int, embedder: str, progress: _Progress
+    ) -> None:
         table = MemoryItem._meta.db_table
-        done = 0
-        last_id = from_id
-        started = time.monotonic()
-        live = self.stdout.isatty() if hasattr(self.stdout, "isatty") else False
+        last_id = 0
         while True:
             rows = list(
-                pending.filter(id__gt=last_id)
+                rows_of.filter(id__gt=last_id)
                 .order_by("id")
-                .values_list("id", "content")[:batch_size]
+                .values_list("id", "workspace_id", "content")[:batch_size]
             )
             if not rows:
-                break
+                return
             try:
-                vectors = get_provider().embed([content for _, content in rows])
+                vectors = get_provider().embed([content for _, _, content in rows])
             except Exception as exc:  # EmbeddingError, a provider's own errors
                 raise CommandError(
-                    f"Embedding failed after id {last_id} ({exc}). Nothing of this batch was "
-                    "written; the items done so far are recorded: run the command again to "
-                    f"continue (or resume with --from-id {last_id})."
+                    f"Embedding failed ({exc}) in workspace {rows[0][1]} after id {last_id}. "
+                    "Nothing of this batch was written; the items done so far are recorded: "
+                    "run the command again to continue where it stopped."
                 ) from exc
             values = ", ".join(["(%s, %s::vector)"] * len(rows))
             params: list[Any] = []
-            for (item_id, _), vector in zip(rows, vectors, strict=True):
-                params += [item_id, "[" + ",".join(repr(float(x)) for x in vector) + "]"]
+            for (item_id, _, _), vector in zip(rows, vectors, strict=True):
+                params += [item_id, "[" + ",".join(f"{x:.8g}" for x in vector) + "]"]
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(
                     f'UPDATE "{table}" AS m SET embedding = v.e, embedder = %s '  # noqa: S608
                     f"FROM (VALUES {values}) AS v(id, e) WHERE m.id = v.id",
                     [embedder, *params],
                 )
-            done += len(rows)
             last_id = rows[-1][0]
-            elapsed = max(time.monotonic() - started, 1e-9)
-            rate = done / elapsed
-            eta = (max(total - done, 0)) / rate if rate else 0.0
-            line = (
-                f"  {progress_bar(done, total)} {done}/{total} "
-                f"({100.0 * done / max(total, 1):.1f}%)  {rate:,.0f} items/s  "
-                f"ETA {_fmt_duration(eta)}  last id {last_id}"
-            )
-            if live:  # a terminal: one bar, redrawn in place
-                self.stdout.write("\r" + line, ending="")
-                self.stdout.flush()
-            else:
-                self.stdout.write(line)
-        if live and done:
-            self.stdout.write("")
-        return done
+            progress.advance(len(rows), rows[-1][1], last_id)
+
+
+class _Progress:
+    """done/total as a bar with rate and ETA: redrawn in place on a terminal, else a line
+    per batch."""
+
+    def __init__(self, command: BaseCommand, total: int) -> None:
+        self.command = command
+        self.total = total
+        self.done = 0
+        self.started = time.monotonic()
+        stdout = command.stdout
+        self.live = bool(stdout.isatty()) if hasattr(stdout, "isatty") else False
+
+    def advance(self, count: int, workspace_id: int, last_id: int) -> None:
+        self.done += count
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.done / elapsed
+        eta = max(self.total - self.done, 0) / rate if rate else 0.0
+        line = (
+            f"  {progress_bar(self.done, self.total)} {self.done}/{self.total} "
+            f"({100.0 * self.done / max(self.total, 1):.1f}%)  {rate:,.0f} items/s  "
+            f"ETA {_fmt_duration(eta)}  workspace {workspace_id}, last id {last_id}"
+        )
+        if self.live:
+            self.command.stdout.write("\r" + line, ending="")
+            self.command.stdout.flush()
+        else:
+            self.command.stdout.write(line)
+
+    def finish(self) -> None:
+        if self.live and self.done:
+            self.command.stdout.write("")
