@@ -83,7 +83,8 @@ def test_the_doc_lists_exactly_the_manifest_with_licence_and_sha256() -> None:
 
 def test_the_installed_folder_holds_exactly_the_manifest() -> None:
     # Set-up (make run / make test) put it there; an extra or altered file fails here.
-    assert fetch.folder_problems(installed_folder()) == []
+    problems = fetch.folder_problems(installed_folder())
+    assert problems == [], f"{problems}: set-up is `python -m apps.memories.embeddings.fetch`"
 
 
 def test_the_default_install_loads_only_files_in_the_manifest(
