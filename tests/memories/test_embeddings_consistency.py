@@ -128,3 +128,36 @@ def test_an_empty_workspace_passes_and_the_check_is_one_indexed_query(cast: Any)
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "memory_ws_embedder" in plan
+
+
+def test_the_default_embedder_end_to_end(cast: Any, settings: Any) -> None:
+    """What `make run` does: potion-base-8M embeds the write and the task, records itself, and
+    context finds the paraphrased memory."""
+    settings.EMBEDDING_PROVIDER = "model2vec"
+    settings.EMBEDDING_MODEL2VEC_PATH = ""
+    settings.EMBEDDING_MODEL2VEC_PACKAGE = ""
+    written = [
+        services.memory_write(
+            actor=cast.agent,
+            workspace=cast.workspace,
+            content=content,
+            type="learning",
+            token_scopes=[Scope.MEMORIES_WRITE_PERSONAL.value],
+        ).item
+        for content in (
+            "The customer wants their money back for the annual plan.",
+            "Webinars on Thursdays get the best attendance.",
+        )
+    ]
+    assert {item.embedder for item in written} == {"model2vec/potion-base-8M/256d"}
+    for item in written:
+        services.memory_approve(actor=cast.user("reviewer"), item=item)
+
+    result = memories_for_context(
+        agent=cast.agent,
+        task_text="Client is asking for a refund of the yearly subscription",
+        token_scopes=READ,
+    )
+
+    assert result.items[0].item.pk == written[0].pk
+    assert result.items[0].vector_similarity > result.items[1].vector_similarity
