@@ -249,3 +249,17 @@ def test_workspaces_are_done_one_after_the_other_so_each_is_served_again_early(
     monkeypatch.setattr(provider, "embed", original)
     assert "3/3 (100.0%)" in run()
     embedders_consistent_or_refuse(second.pk)
+
+
+def test_on_a_terminal_the_bar_is_redrawn_in_place() -> None:
+    class Terminal(StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    _items(3)
+    out = Terminal()
+    call_command("reembed", "--batch-size", "1", stdout=out)
+    text = out.getvalue()
+    assert text.count("\r  [") == 3  # one bar, redrawn per batch
+    assert f"\r  [{'#' * 30}] 3/3 (100.0%)" in text
+    assert "\nRe-embedded 3 memory items." in text  # the bar's line is ended first
