@@ -161,3 +161,38 @@ def test_the_default_embedder_end_to_end(cast: Any, settings: Any) -> None:
 
     assert result.items[0].item.pk == written[0].pk
     assert result.items[0].vector_similarity > result.items[1].vector_similarity
+
+
+@pytest.mark.parametrize("made_by_current", [True, False])
+def test_a_promotion_reuses_the_vector_only_if_the_current_embedder_made_it(
+    cast: Any, made_by_current: bool
+) -> None:
+    from apps.memories.embeddings.hashing import hashed_vector
+    from apps.reviews import services as reviews
+    from tests.memories.helpers import ALL_WRITE
+
+    content = "Northwind prefers Tuesday calls"
+    item = services.memory_write(
+        actor=cast.agent,
+        workspace=cast.workspace,
+        content=content,
+        type="preference",
+        agent=cast.agent,
+        confidence=0.95,
+        token_scopes=ALL_WRITE,
+    ).item
+    marker = [1.0] + [0.0] * 255  # not what any embedder makes of the content
+    MemoryItem.objects.filter(pk=item.pk).update(
+        embedding=marker, embedder="hashing/256d" if made_by_current else OLD
+    )
+    item.refresh_from_db()
+    request = reviews.review_promotion_request(
+        actor=cast.user("editor"), item=item, tier="workspace", reason="for everyone"
+    )
+
+    reviews.review_approve(actor=cast.user("reviewer"), request=request)
+
+    promoted = MemoryItem.objects.get(parents=item)
+    assert promoted.embedder == "hashing/256d"
+    expected = marker if made_by_current else hashed_vector(content, 256)
+    assert [float(x) for x in promoted.embedding] == pytest.approx(expected, abs=1e-6)
