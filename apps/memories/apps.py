@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 def _clear_provider(*, setting: str, **kwargs: Any) -> None:
-    if setting in {"EMBEDDING_PROVIDER", "EMBEDDING_DIMENSIONS"}:
+    if setting.startswith("EMBEDDING_"):
         from apps.memories.embeddings import get_provider
 
         get_provider.cache_clear()
@@ -48,6 +48,11 @@ def register_pii_fields() -> None:
     register_exempt_fields("memories.ContextAssembly", ("strategy",), reason=choices)
     register_exempt_fields("memories.MemoryConflict", ("status",), reason=choices)
     register_exempt_fields(version, ("actor_kind", "actor_id"), reason="actor kind and id")
+    register_exempt_fields(
+        item,
+        ("embedder",),
+        reason="the embedder's name from the settings (provider/model/size), never input",
+    )
     register_exempt_fields(
         "memories.MemoryConflict",
         ("reason",),

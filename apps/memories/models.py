@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import VectorField
 
+from apps.memories.embeddings import EMBEDDER_MAX_CHARS, current_embedder
 from apps.workspaces.models import ScopedQuerySet, Team, team_ids_for, workspace_ids_for
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
@@ -266,6 +267,12 @@ class MemoryItem(models.Model):
         db_persist=True,
     )
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    # Which embedder made `embedding` ("model2vec/potion-base-8M/256d"): set to the current one
+    # whenever a vector is computed; "" for items stored before it was recorded. Context refuses
+    # a workspace whose items disagree (docs/embeddings.md); `manage.py reembed` aligns them.
+    embedder = models.CharField(
+        max_length=EMBEDDER_MAX_CHARS, default=current_embedder, editable=False
+    )
     importance = models.FloatField(default=0.5)
     confidence = models.FloatField(default=0.5)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
@@ -323,6 +330,10 @@ class MemoryItem(models.Model):
                 condition=Q(status="approved", deleted_at__isnull=True),
                 include=["expires_at", "valid_from"],
             ),
+            # Which embedders a workspace's vectors come from, as two index probes (min, max):
+            # the check before context ranks (apps/memories/embeddings/consistency.py),
+            # and `reembed`'s batches, workspace by workspace, in id order.
+            models.Index(fields=["workspace", "embedder", "id"], name="memory_ws_embedder"),
         ]
         constraints = [
             models.CheckConstraint(
