@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from apps.audit.services import audit_event_record
+from apps.core import clock
 from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.core.outbox import outbox_enqueue
 from apps.memories.contradiction import contradiction_reason
@@ -187,7 +187,7 @@ def _nearest(write: Write) -> tuple[MemoryItem, float] | None:
 
 
 def insert(principal: Principal, write: Write, status: str) -> MemoryItem:
-    now = timezone.now()
+    now = clock.now()
     item = MemoryItem.objects.create(
         workspace=write.workspace,
         tier=write.tier,
@@ -222,7 +222,7 @@ def _reinforce(principal: Principal, existing: MemoryItem, write: Write, similar
     before = snapshot(existing)
     existing.evidence_count += 1
     existing.importance = min(1.0, existing.importance + settings.MEMORY_REINFORCE_DELTA)
-    existing.updated_at = timezone.now()
+    existing.updated_at = clock.now()
     fields = ["evidence_count", "importance", "updated_at"]
     if write.source_trace_id:
         traces = list(existing.provenance.get("trace_ids", []))[-49:]
