@@ -571,18 +571,22 @@ class Month:
         return self.cast.templates[slug][n], dict(entities)
 
     def _about(self, template: Template) -> list[dict[str, str]]:
+        """What a template can be about. An agent's own learnings are fine-grained (account
+        and channel, segment and persona); its team's are per account or segment, so they
+        are fewer: most of a day's learnings are personal, a few go to the team's review."""
         cast = self.cast
+        personal = template.tier == Tier.PERSONAL
         if template.entity == "account":
             return [
-                {"account": account, "channel": channel}
+                {"account": account, **({"channel": channel} if channel else {})}
                 for account in sorted(cast.accounts)
-                for channel in cast.channels
+                for channel in (cast.channels if personal else [""])
             ]
         if template.entity == "segment":
             return [
-                {"segment": segment, "persona": persona}
+                {"segment": segment, **({"persona": persona} if persona else {})}
                 for segment in cast.segments
-                for persona in cast.personas
+                for persona in (cast.personas if personal else [""])
             ]
         return [{}]
 
