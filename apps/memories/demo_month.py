@@ -191,8 +191,8 @@ ACME = Cast(
             Template(
                 "learning",
                 "personal",
-                "Subject lines naming a {segment} pain point lifted opens to {pct}% in the "
-                "{month} nurture sequence.",
+                "Subject lines naming the pain points of {segment} buyers lifted opens to "
+                "{pct}% in the {month} nurture sequence.",
                 "segment",
             ),
             Template(
@@ -274,7 +274,7 @@ ACME = Cast(
             "Draft a follow-up to {account} after the demo; they said the arm is too expensive",
             "Prepare call notes for {account}'s budget conversation in {city}",
             "Answer {account}'s question about payback time and the {city} pilot",
-            "Write a first-touch e-mail to a {segment} prospect who downloaded the ROI calculator",
+            "Write a first-touch e-mail to {segment} prospects who downloaded the ROI calculator",
             "Plan the next step with {account} after they mentioned {competitor}",
         ],
         "campaign-bot": [
@@ -339,7 +339,7 @@ GLOBEX = Cast(
         "wingtip": "Wingtip Travel",
         "fourth-coffee": "Fourth Coffee",
     },
-    segments=["enterprise", "mid-market", "smb", "public-sector"],
+    segments=["enterprise", "mid-market", "small-business", "public-sector"],
     personas=["cro", "sales-manager", "it-admin", "finance", "account-exec", "support-lead"],
     channels=["email", "phone", "slack", "portal"],
     people=[
@@ -431,7 +431,7 @@ GLOBEX = Cast(
             Template(
                 "objection_response",
                 "team",
-                "When a {segment} customer asks for a refund over downtime, offer {w} weeks of "
+                "When {segment} customers ask for a refund over downtime, offer {w} weeks of "
                 "credit first; {pct}% accept.",
                 "segment",
             ),
@@ -493,7 +493,7 @@ GLOBEX = Cast(
         ],
         "support-bot": [
             "Answer {account}'s ticket about SSO login failures",
-            "Reply to a {segment} customer asking for a refund after the outage",
+            "Reply to {segment} customers asking for a refund after the outage",
             "Triage {account}'s export errors on version 4.{n}",
             "Draft the weekly ticket summary for {account}",
         ],
@@ -539,6 +539,7 @@ GLOBEX = Cast(
 CASTS = {"acme": ACME, "globex": GLOBEX}
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August"]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
+POSSESSIVE = re.compile(r"(?<=s)'s\b")
 
 
 @dataclass
@@ -708,7 +709,8 @@ def _fill(month: Month, text: str, *, account: str = "", segment: str = "") -> s
         "month": rng.choice(MONTHS),
         "weekday": rng.choice(WEEKDAYS),
     }
-    return text.format(**values)
+    filled = POSSESSIVE.sub("'", text.format(**values))  # "Soylent Foods'" not "Foods's"
+    return filled[:1].upper() + filled[1:]
 
 
 def _spec(
