@@ -189,7 +189,10 @@ def seed_demo(*, month_days: int = MONTH_DAYS) -> DemoCredentials:
         start=start, days=month_days
     )
     # Today's part: the month's last minute (start is on the minute, so never in the future).
+    # The write policy's history (owner and admin tighten it "after last week") belongs here,
+    # so the month ran under the default rules.
     with clock.frozen_at(start + dt.timedelta(days=MONTH_DAYS)):
+        __import__("apps.memories.write_policy_demo", fromlist=["x"]).seed_write_policy_demo()
         __import__("apps.compliance.demo", fromlist=["x"]).seed_compliance()
         __import__("apps.policies.demo", fromlist=["x"]).seed_policies()
         __import__("apps.reviews.demo", fromlist=["x"]).seed_reviews()
@@ -313,7 +316,12 @@ def _seed_memories() -> None:
             continue
         # A little looser than the default, so the demo's contradiction meets its original
         # whichever embedder runs.
-        memories.write_policy_update(actor=SEED_ACTOR, workspace=workspace, dedup_threshold=0.85)
+        memories.write_policy_update(
+            actor=SEED_ACTOR,
+            workspace=workspace,
+            dedup_threshold=0.85,
+            reason="Demo: a looser near-duplicate threshold, so the demo's contradiction is found",
+        )
         for agent_slug, tier, kind, content, confidence, entities in rows:
             agent = Agent.objects.get(workspace=workspace, slug=agent_slug) if agent_slug else None
             team = (
