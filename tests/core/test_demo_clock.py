@@ -54,7 +54,9 @@ def test_services_defaults_auto_now_and_the_audit_chain_follow_the_frozen_clock(
             tier="workspace",
         )
     with clock.frozen_at(WHEN + dt.timedelta(hours=5)):
-        memories.write_policy_update(actor=owner, workspace=workspace, dedup_threshold=0.8)
+        memories.write_policy_update(
+            actor=owner, workspace=workspace, dedup_threshold=0.8, reason="Fewer repeats"
+        )
 
     # Then rows (defaults, explicit stamps, auto_now) and audit events carry those times
     item = written.item
