@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import VectorField
 
+from apps.core import clock
 from apps.memories.embeddings import EMBEDDER_MAX_CHARS, current_embedder
 from apps.workspaces.models import ScopedQuerySet, Team, team_ids_for, workspace_ids_for
 from apps.workspaces.principal import Principal
@@ -215,7 +216,7 @@ class MemoryItemQuerySet(ScopedQuerySet):
 
     def live(self) -> Self:
         """Approved, in force and not forgotten: what context assembly may use."""
-        now = timezone.now()
+        now = clock.now()
         return self.filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now),
             Q(valid_from__isnull=True) | Q(valid_from__lte=now),

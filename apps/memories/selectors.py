@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.core import clock
 from apps.core.exceptions import Forbidden, ValidationFailed
 from apps.memories.embeddings.consistency import embedders_consistent_or_refuse
 from apps.memories.models import (
@@ -340,7 +341,7 @@ LOG_SQL = f"""
     WITH assembly AS (
         INSERT INTO {ASSEMBLY_TABLE} (workspace_id, agent_id, trace_id, task_text, k,
             token_budget, filters, strategy, created_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now()) RETURNING id
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
     ), used AS (
         INSERT INTO {ASSEMBLY_ITEM_TABLE} (assembly_id, item_id, rank, score, importance_part,
             recency_part, relevance_part, vector_similarity, text_rank)
@@ -348,7 +349,7 @@ LOG_SQL = f"""
             %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS u
     ), counted AS (
         INSERT INTO {USAGE_TABLE} AS c (item_id, retrieval_count, last_retrieved_at)
-        SELECT id, 1, now() FROM unnest(%s::bigint[]) AS id ORDER BY id
+        SELECT id, 1, %s FROM unnest(%s::bigint[]) AS id ORDER BY id
         ON CONFLICT (item_id) DO UPDATE SET retrieval_count = c.retrieval_count + 1,
             last_retrieved_at = excluded.last_retrieved_at
     )
@@ -380,6 +381,7 @@ def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> int:
         for rank, s in enumerate(chosen, start=1)
     ]
     columns: list[list[Any]] = [[row[n] for row in rows] for n in range(8)]
+    at = clock.now()  # the service clock (apps.core.clock), so a backdated seed logs its time
     params: list[Any] = [
         query.agent.workspace_id,
         query.agent.pk,
@@ -389,7 +391,9 @@ def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> int:
         query.token_budget,
         json.dumps(filters),
         strategy,
+        at,
         *columns,
+        at,
         sorted(s.item.pk for s in chosen),
     ]
     with connection.cursor() as cursor:

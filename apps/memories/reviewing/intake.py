@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.utils import timezone
-
+from apps.core import clock
 from apps.memories.models import MemoryConflict, MemoryItem, Tier
 from apps.reviews.models import Decision, Kind, Priority, RequestStatus, ReviewRequest
 from apps.reviews.services.common import decider_label, masked_reason
@@ -92,7 +91,7 @@ def memories_decided(
         decided_by=principal.user if principal.kind == "user" else None,
         decided_by_label=decider_label(workspace_id, principal),
         reason=masked_reason(workspace_id, reason),
-        decided_at=timezone.now(),
+        decided_at=clock.now(),
     )
 
 

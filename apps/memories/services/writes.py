@@ -9,10 +9,10 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from apps.audit.services import audit_event_record
+from apps.core import clock
 from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.core.outbox import outbox_enqueue
 from apps.memories.contradiction import contradiction_reason, is_distinct
@@ -22,6 +22,7 @@ from apps.memories.models import (
     MemoryType,
     Status,
     Tier,
+    WritePolicy,
 )
 from apps.memories.reviewing import intake
 from apps.memories.services.common import (
@@ -117,6 +118,7 @@ def _checked_write(
     token_scopes: Collection[str] | None,
     workspace: Workspace,
     spec: Mapping[str, Any],
+    types: dict[str, MemoryType],
 ) -> Write:
     """Shape first (it decides what permission is about), then permission, then the fields."""
     unknown = sorted(set(spec) - WRITE_KEYS)
@@ -132,7 +134,11 @@ def _checked_write(
     target = target_of(workspace, tier, agent, team)
     require_write(principal, token_scopes, workspace, tier, target)
     valid_from, expires_at = clean_dates(spec.get("valid_from"), spec.get("expires_at"))
-    memory_type = memory_type_for(workspace, spec.get("type"))
+    key = spec.get("type")
+    memory_type = types.get(key) if isinstance(key, str) else None
+    if memory_type is None:  # looked up once per batch and key
+        memory_type = memory_type_for(workspace, key)
+        types[memory_type.key] = memory_type
     trace = spec.get("source_trace_id") or ""
     if not isinstance(trace, str) or len(trace) > 100:
         raise ValidationFailed(
@@ -187,7 +193,7 @@ def _nearest(write: Write) -> tuple[MemoryItem, float] | None:
 
 
 def insert(principal: Principal, write: Write, status: str) -> MemoryItem:
-    now = timezone.now()
+    now = clock.now()
     item = MemoryItem.objects.create(
         workspace=write.workspace,
         tier=write.tier,
@@ -222,7 +228,7 @@ def _reinforce(principal: Principal, existing: MemoryItem, write: Write, similar
     before = snapshot(existing)
     existing.evidence_count += 1
     existing.importance = min(1.0, existing.importance + settings.MEMORY_REINFORCE_DELTA)
-    existing.updated_at = timezone.now()
+    existing.updated_at = clock.now()
     fields = ["evidence_count", "importance", "updated_at"]
     if write.source_trace_id:
         traces = list(existing.provenance.get("trace_ids", []))[-49:]
@@ -240,8 +246,7 @@ def _reinforce(principal: Principal, existing: MemoryItem, write: Write, similar
     return MemoryWriteResult(item=existing, outcome="reinforced")
 
 
-def _store(principal: Principal, write: Write) -> MemoryWriteResult:
-    policy = write_policy_for(write.workspace)
+def _store(principal: Principal, write: Write, policy: WritePolicy) -> MemoryWriteResult:
     nearest = _nearest(write)
     if (
         nearest is not None
@@ -261,7 +266,7 @@ def _store(principal: Principal, write: Write) -> MemoryWriteResult:
             reason=reason,
             similarity=similarity,
         )
-        _audit_write(principal, item, conflict)
+        _audit_write(principal, item, conflict, write.parents)
         intake.proposal_opened(principal, item, conflict)
         return MemoryWriteResult(item=item, outcome="conflict", conflict=conflict)
     approve = auto_approved(
@@ -273,15 +278,20 @@ def _store(principal: Principal, write: Write) -> MemoryWriteResult:
         confidence=write.confidence,
     )
     item = insert(principal, write, Status.APPROVED if approve else Status.PROPOSED)
-    _audit_write(principal, item, None)
+    _audit_write(principal, item, None, write.parents)
     if not approve:
         intake.proposal_opened(principal, item)
     return MemoryWriteResult(item=item, outcome="created" if approve else "proposed")
 
 
-def _audit_write(principal: Principal, item: MemoryItem, conflict: MemoryConflict | None) -> None:
+def _audit_write(
+    principal: Principal,
+    item: MemoryItem,
+    conflict: MemoryConflict | None,
+    parents: list[MemoryItem],
+) -> None:
     after = snapshot(item)
-    after["parents"] = sorted(item.parents.values_list("pk", flat=True))
+    after["parents"] = sorted(parent.pk for parent in parents)  # as insert() set them
     if conflict is not None:
         after["conflict"] = {
             "id": conflict.pk,
@@ -370,11 +380,12 @@ def memory_write_batch(
             fields={"items": ["Too many."]},
         )
     writes = []
+    types: dict[str, MemoryType] = {}
     for index, spec in enumerate(items):
         try:
             if not isinstance(spec, Mapping):
                 raise ValidationFailed("Each item must be an object.")
-            writes.append(_checked_write(principal, token_scopes, workspace, spec))
+            writes.append(_checked_write(principal, token_scopes, workspace, spec, types))
         except ServiceError as exc:
             if len(items) == 1:
                 raise
@@ -384,7 +395,8 @@ def memory_write_batch(
             ) from exc
     for write, vector in zip(writes, embed([w.content for w in writes]), strict=True):
         write.embedding = vector
-    results = [_store(principal, write) for write in writes]
+    policy = write_policy_for(workspace)  # one read per batch: it can't change within one
+    results = [_store(principal, write, policy) for write in writes]
     if any(result.outcome == "created" for result in results):
         _queue_index_check(workspace.pk)
     return results
