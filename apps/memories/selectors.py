@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from django.db import connection, transaction
 from apps.core.exceptions import Forbidden, ValidationFailed
 from apps.memories.models import (
     DEFAULT_MEMORY_TYPES,
-    TIER_ORDER,
     ContextAssembly,
     ContextAssemblyItem,
     MemoryItem,
@@ -24,7 +24,14 @@ from apps.memories.models import (
     Strategy,
     estimate_tokens,
 )
-from apps.memories.ranking import Weights, or_query, scored_params, scored_select_sql
+from apps.memories.ranking import (
+    TextQuery,
+    Weights,
+    display,
+    scored_params,
+    scored_select_sql,
+    text_query,
+)
 from apps.memories.services.common import (
     clean_entities,
     embed,
@@ -46,6 +53,7 @@ class ScoredMemory:
     item: MemoryItem
     score: float
     importance_part: float
+    confidence_part: float
     recency_part: float
     relevance_part: float
     vector_similarity: float
@@ -167,7 +175,7 @@ def _eligible_where(query: _Query) -> tuple[str, list[Any]]:
 
 
 TABLE = MemoryItem._meta.db_table
-COLUMNS = "m.id, m.tier, m.embedding, m.search, m.importance, m.updated_at"
+COLUMNS = "m.id, m.tier, m.embedding, m.search, m.importance, m.confidence, m.updated_at"
 
 
 def candidate_pool_size(k: int) -> int:
@@ -205,29 +213,42 @@ def _index_fetch(pool: int) -> int:
 
 
 def ranking_sql(
-    strategy: str, where: str, params: list[Any], query: _Query, vector: str, pool: int
+    strategy: str,
+    where: str,
+    params: list[Any],
+    query: _Query,
+    vector: str,
+    pool: int,
+    text: TextQuery | None = None,
 ) -> tuple[str, list[Any]]:
-    """The ranking query: the `pool` eligible memories nearest to the task by vector, scored
-    (importance, recency, relevance = vector similarity and full-text rank), best first.
+    """The ranking query: the union of the `pool` eligible memories nearest to the task by
+    vector and the `pool` best full-text matches, gated by relevance and scored (ranking.py),
+    best first. The first column of every row is how many vector candidates were found (one
+    row of NULLs but that count when nothing passed the gate), so the caller can tell a short
+    index scan from a short answer.
 
     Both strategies rank the same set, so an agent's context doesn't change character when
     its workspace grows past MEMORY_EXACT_SCAN_MAX_ROWS; only how the nearest are found
     differs. Exact: distance to every eligible row (ordered by an expression, which keeps the
-    HNSW index out, so nothing is missed). HNSW: the index, iterative scan, a few times `pool` rows,
-    re-sorted by exact distance. Relevance gates the pool on purpose: an important, recent
-    memory about something else must not crowd out what the task is about
-    (docs/memories-design.md)."""
-    head = "WITH q AS (SELECT to_tsquery('english', %s) AS ts, %s::vector AS v), "
-    head_params: list[Any] = [or_query(query.task_text), vector]
-    if strategy == Strategy.EXACT:
+    HNSW index out, so nothing is missed). HNSW: the index, iterative scan, a few times `pool`
+    rows, re-sorted by exact distance. Full-text matches come from the workspace's partial GIN
+    index where it has one (the planner proves its predicate from the workspace filter), else
+    from the workspace's own rows: never from other tenants' postings."""
+    text = text or TextQuery(None, [])
+    mode = settings.MEMORY_RETRIEVAL_MODE
+    head = "WITH q AS (SELECT %s::vector AS v, %s::text[] AS lex), "
+    head_params: list[Any] = [vector, text.lexemes]
+    if mode == "text":
+        nearest = "vec AS (SELECT NULL::bigint AS id WHERE false), "
+        nearest_params: list[Any] = []
+    elif strategy == Strategy.EXACT:
         # `+ 0`: an expression no index can order by, so the HNSW index stays out and every
-        # eligible row is measured (a top-N heapsort; no copy of the vectors, unlike the
-        # MATERIALIZED CTE this replaced: 25% faster on the 1M bench's exact requests).
+        # eligible row is measured (a top-N heapsort; no copy of the vectors).
         nearest = (
-            f"nearest AS (SELECT m.id FROM {TABLE} m WHERE {where} "  # noqa: S608
+            f"vec AS MATERIALIZED (SELECT m.id FROM {TABLE} m WHERE {where} "  # noqa: S608
             "ORDER BY (m.embedding <=> %s::vector) + 0, m.id LIMIT %s), "
         )
-        nearest_params: list[Any] = [*params, vector, pool]
+        nearest_params = [*params, vector, pool]
     else:
         found = (
             f"SELECT m.id, m.embedding <=> %s::vector AS distance FROM {TABLE} m "  # noqa: S608
@@ -235,18 +256,37 @@ def ranking_sql(
         )
         nearest = (
             f"by_index AS MATERIALIZED ({found}), "  # noqa: S608
-            "nearest AS (SELECT i.id FROM by_index i ORDER BY i.distance, i.id LIMIT %s), "
+            "vec AS MATERIALIZED (SELECT i.id FROM by_index i ORDER BY i.distance, i.id "
+            "LIMIT %s), "
         )
         nearest_params = [vector, *params, vector, _index_fetch(pool), pool]
-    pool_sql = f"pool AS (SELECT {COLUMNS} FROM {TABLE} m WHERE m.id IN (SELECT id FROM nearest))"  # noqa: S608
+    if mode == "vector" or text.tsquery is None:
+        matched = "txt AS (SELECT NULL::bigint AS id WHERE false), "
+        matched_params: list[Any] = []
+    else:
+        matched = (
+            f"txt AS MATERIALIZED (SELECT m.id FROM {TABLE} m WHERE {where} "  # noqa: S608
+            "AND m.search @@ %s::tsquery "
+            "ORDER BY ts_rank(m.search, %s::tsquery) DESC, m.id LIMIT %s), "
+        )
+        matched_params = [*params, text.tsquery, text.tsquery, pool]
+    pool_sql = (
+        f"pool AS (SELECT {COLUMNS} FROM {TABLE} m "  # noqa: S608
+        "WHERE m.id IN (SELECT id FROM vec UNION SELECT id FROM txt)), "
+    )
     scored = scored_select_sql("pool")
     sql = (
-        f"{head}{nearest}{pool_sql} "  # noqa: S608
-        "SELECT s.*, s.importance_part + s.recency_part + s.relevance_part AS score "
-        f"FROM ({scored}) s ORDER BY score DESC, s.id LIMIT %s"
+        f"{head}{nearest}{matched}{pool_sql}"  # noqa: S608
+        "ranked AS (SELECT s.*, s.importance_part + s.confidence_part + s.recency_part "
+        f"+ s.relevance_part AS score FROM ({scored}) s WHERE s.relevant) "
+        "SELECT c.found, r.id, r.tier, r.sim, r.coverage, r.importance_part, "
+        "r.confidence_part, r.recency_part, r.relevance_part, r.score "
+        "FROM (SELECT count(*) AS found FROM vec) c LEFT JOIN LATERAL ("
+        "SELECT * FROM ranked ORDER BY score DESC, id LIMIT %s) r ON true "
+        "ORDER BY r.score DESC NULLS LAST, r.id"
     )
     weights = scored_params(Weights.from_settings())
-    return sql, [*head_params, *nearest_params, *weights, pool]
+    return sql, [*head_params, *nearest_params, *matched_params, *weights, pool]
 
 
 def eligible_count_capped(where: str, params: list[Any], cap: int) -> int:
@@ -263,29 +303,33 @@ def vector_literal(vector: Sequence[float]) -> str:
 
 
 def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[tuple[Any, ...]]]:
+    """(strategy, rows): the gated, scored candidates, best first (see ranking_sql)."""
     where, params = _eligible_where(query)
     pool = candidate_pool_size(query.k)
     literal = vector_literal(vector)
+    text = text_query(query.task_text) if settings.MEMORY_RETRIEVAL_MODE != "vector" else None
+    vector_used = settings.MEMORY_RETRIEVAL_MODE != "text"
+    run = functools.partial(_run_ranking, where=where, params=params, query=query)
     if _unfiltered(query) and query.agent.workspace_id in indexed_workspaces():
         # An indexed workspace holds more live memories than the exact-scan limit and an
         # agent reads most of them (the workspace tier alone is a share), so the count that
         # picks the strategy would only say "large": rank through the index at once, and
         # count only if the index answered short of a pool.
-        rows = _run_ranking(Strategy.HNSW_ITERATIVE, where, params, query, literal, pool)
-        if len(rows) >= pool or len(rows) >= eligible_count_capped(where, params, pool):
+        found, rows = run(Strategy.HNSW_ITERATIVE, literal=literal, pool=pool, text=text)
+        if not vector_used or found >= pool or found >= eligible_count_capped(where, params, pool):
             return Strategy.HNSW_ITERATIVE, rows
         # The scan stopped at MEMORY_HNSW_MAX_SCAN_TUPLES before every eligible row.
-        return Strategy.EXACT, _run_ranking(Strategy.EXACT, where, params, query, literal, pool)
+        return Strategy.EXACT, run(Strategy.EXACT, literal=literal, pool=pool, text=text)[1]
     cap = settings.MEMORY_EXACT_SCAN_MAX_ROWS
     # Counted up to whichever is larger, so `eligible` is exact whenever it is below the pool.
     eligible = eligible_count_capped(where, params, max(cap, pool))
     strategy = Strategy.HNSW_ITERATIVE if eligible > cap else Strategy.EXACT
-    rows = _run_ranking(strategy, where, params, query, literal, pool)
-    if strategy == Strategy.HNSW_ITERATIVE and len(rows) < min(pool, eligible):
+    found, rows = run(strategy, literal=literal, pool=pool, text=text)
+    if strategy == Strategy.HNSW_ITERATIVE and vector_used and found < min(pool, eligible):
         # Rows were eligible that the scan didn't reach before MEMORY_HNSW_MAX_SCAN_TUPLES:
         # rank exactly rather than return fewer items.
         strategy = Strategy.EXACT
-        rows = _run_ranking(strategy, where, params, query, literal, pool)
+        rows = run(strategy, literal=literal, pool=pool, text=text)[1]
     return strategy, rows
 
 
@@ -294,21 +338,31 @@ def _unfiltered(query: _Query) -> bool:
 
 
 def _run_ranking(
-    strategy: str, where: str, params: list[Any], query: _Query, literal: str, pool: int
-) -> list[tuple[Any, ...]]:
-    sql, sql_params = ranking_sql(strategy, where, params, query, literal, pool)
+    strategy: str,
+    *,
+    where: str,
+    params: list[Any],
+    query: _Query,
+    literal: str,
+    pool: int,
+    text: TextQuery | None,
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """(vector candidates found, gated rows best first without that column)."""
+    sql, sql_params = ranking_sql(strategy, where, params, query, literal, pool, text)
     with connection.cursor() as cursor:
         for statement in search_settings(strategy, pool):
             cursor.execute(statement)
         cursor.execute(sql, sql_params)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    found = int(rows[0][0]) if rows else 0
+    return found, [row[1:] for row in rows if row[1] is not None]
 
 
 def _choose(query: _Query, rows: list[tuple[Any, ...]]) -> list[ScoredMemory]:
     """Best score first until k items or the budget; an item that doesn't fit is skipped so a
-    shorter one further down can still use the room. Then workspace, team, personal order.
-    Items are loaded k at a time (the pool is 4k or more; without a budget only the first k
-    are needed), without the vector and the tsvector."""
+    shorter one further down can still use the room. Returned in score order (rank 1 is the
+    best); parts rounded for display. Items are loaded k at a time (without a budget only the
+    first k are needed), without the vector and the tsvector."""
     chosen: list[ScoredMemory] = []
     used = 0
     for start in range(0, len(rows), query.k):
@@ -318,18 +372,28 @@ def _choose(query: _Query, rows: list[tuple[Any, ...]]) -> list[ScoredMemory]:
             .defer("embedding", "search")
             .in_bulk([row[0] for row in chunk])
         )
-        for row_id, _tier, sim, trank, _rec, imp_part, rec_part, rel_part, score in chunk:
+        for row_id, _tier, sim, coverage, imp, conf, rec, rel, score in chunk:
             item = items[row_id]
             tokens = estimate_tokens(item.content)
             if query.token_budget is not None and used + tokens > query.token_budget:
                 continue
             chosen.append(
-                ScoredMemory(item, score, imp_part, rec_part, rel_part, sim, trank, tokens)
+                ScoredMemory(
+                    item,
+                    score=display(score),
+                    importance_part=display(imp),
+                    confidence_part=display(conf),
+                    recency_part=display(rec),
+                    relevance_part=display(rel),
+                    vector_similarity=display(sim),
+                    text_rank=display(coverage),
+                    tokens=tokens,
+                )
             )
             used += tokens
             if len(chosen) == query.k:
-                return sorted(chosen, key=lambda s: (TIER_ORDER[s.item.tier], -s.score, s.item.pk))
-    return sorted(chosen, key=lambda s: (TIER_ORDER[s.item.tier], -s.score, s.item.pk))
+                return chosen
+    return chosen
 
 
 ASSEMBLY_TABLE = ContextAssembly._meta.db_table
@@ -342,9 +406,10 @@ LOG_SQL = f"""
         VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now()) RETURNING id
     ), used AS (
         INSERT INTO {ASSEMBLY_ITEM_TABLE} (assembly_id, item_id, rank, score, importance_part,
-            recency_part, relevance_part, vector_similarity, text_rank)
+            confidence_part, recency_part, relevance_part, vector_similarity, text_rank)
         SELECT assembly.id, u.* FROM assembly, unnest(%s::bigint[], %s::int[], %s::float8[],
-            %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS u
+            %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[],
+            %s::float8[]) AS u
     ), counted AS (
         INSERT INTO {USAGE_TABLE} AS c (item_id, retrieval_count, last_retrieved_at)
         SELECT id, 1, now() FROM unnest(%s::bigint[]) AS id ORDER BY id
@@ -373,12 +438,12 @@ def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> int:
     doesn't wait for the WAL flush (synchronous_commit off, set by the caller), so a crash
     can lose the last fraction of a second of logs but never half of one."""
     filters = {"types": query.types, "tags": query.tags, "entities": query.entities}
-    parts = ("score", "importance_part", "recency_part", "relevance_part")
+    parts = ("score", "importance_part", "confidence_part", "recency_part", "relevance_part")
     rows = [
         (s.item.pk, rank, *(getattr(s, part) for part in parts), s.vector_similarity, s.text_rank)
         for rank, s in enumerate(chosen, start=1)
     ]
-    columns: list[list[Any]] = [[row[n] for row in rows] for n in range(8)]
+    columns: list[list[Any]] = [[row[n] for row in rows] for n in range(9)]
     params: list[Any] = [
         query.agent.workspace_id,
         query.agent.pk,
