@@ -51,13 +51,13 @@ MEMORY_REVIEW_SIMILARITY_MIN = _env_float(
 
 # --- context assembly (apps/memories/ranking.py; docs/memories-design.md, "Context ranking") ---
 # score = w_v*relevance + w_i*importance + w_c*confidence + w_r*recency, among relevant items.
-MEMORY_WEIGHT_IMPORTANCE = _env_float("MEMORY_WEIGHT_IMPORTANCE", 0.1, minimum=0, maximum=1)
-MEMORY_WEIGHT_CONFIDENCE = _env_float("MEMORY_WEIGHT_CONFIDENCE", 0.05, minimum=0, maximum=1)
-MEMORY_WEIGHT_RECENCY = _env_float("MEMORY_WEIGHT_RECENCY", 0.05, minimum=0, maximum=1)
-MEMORY_WEIGHT_RELEVANCE = _env_float("MEMORY_WEIGHT_RELEVANCE", 0.8, minimum=0, maximum=1)
+MEMORY_WEIGHT_IMPORTANCE = _env_float("MEMORY_WEIGHT_IMPORTANCE", 0.05, minimum=0, maximum=1)
+MEMORY_WEIGHT_CONFIDENCE = _env_float("MEMORY_WEIGHT_CONFIDENCE", 0.025, minimum=0, maximum=1)
+MEMORY_WEIGHT_RECENCY = _env_float("MEMORY_WEIGHT_RECENCY", 0.025, minimum=0, maximum=1)
+MEMORY_WEIGHT_RELEVANCE = _env_float("MEMORY_WEIGHT_RELEVANCE", 0.9, minimum=0, maximum=1)
 # relevance = alpha*cosine + (1-alpha)*coverage (share of the task's search terms matched)
 MEMORY_RELEVANCE_VECTOR_SHARE = _env_float(
-    "MEMORY_RELEVANCE_VECTOR_SHARE", 0.7, minimum=0, maximum=1
+    "MEMORY_RELEVANCE_VECTOR_SHARE", 0.85, minimum=0, maximum=1
 )
 # The relevance gate: a memory is returned only if its cosine similarity to the task is at
 # least MEMORY_RELEVANCE_FLOOR or it contains at least MEMORY_TEXT_MATCH_FLOOR of the task's

@@ -212,17 +212,19 @@ def test_ties_are_broken_by_id(cast):
     assert ids(context(cast)) == [first.pk, second.pk]
 
 
-def test_each_item_comes_with_its_score_breakdown(cast):
+def test_each_item_comes_with_its_score_breakdown(cast, settings):
     item(cast, content="pricing e-mail for fintech", importance=0.6, confidence=0.4)
 
     scored = context(cast).items[0]
 
     parts = (scored.importance_part, scored.confidence_part, scored.recency_part)
     assert scored.score == pytest.approx(sum(parts) + scored.relevance_part, abs=2e-4)
-    assert scored.importance_part == pytest.approx(0.1 * 0.6)
-    assert scored.confidence_part == pytest.approx(0.05 * 0.4)
+    assert scored.importance_part == pytest.approx(settings.MEMORY_WEIGHT_IMPORTANCE * 0.6)
+    assert scored.confidence_part == pytest.approx(settings.MEMORY_WEIGHT_CONFIDENCE * 0.4)
+    alpha = settings.MEMORY_RELEVANCE_VECTOR_SHARE
+    relevance = alpha * max(scored.vector_similarity, 0) + (1 - alpha) * scored.text_rank
     assert scored.relevance_part == pytest.approx(
-        0.8 * (0.7 * max(scored.vector_similarity, 0) + 0.3 * scored.text_rank), abs=2e-4
+        settings.MEMORY_WEIGHT_RELEVANCE * relevance, abs=2e-4
     )
     # Task terms: write, follow-up/follow/up, e-mail/e/mail, price, fintech, prospect
     assert 0 < scored.text_rank < 1
