@@ -28,9 +28,9 @@ from apps.memories.ranking import (
     TextQuery,
     Weights,
     display,
+    or_terms,
     scored_params,
     scored_select_sql,
-    text_query,
 )
 from apps.memories.services.common import (
     clean_entities,
@@ -184,13 +184,23 @@ def candidate_pool_size(k: int) -> int:
     return min(max(k * 4, int(settings.MEMORY_CANDIDATE_POOL)), 1000)
 
 
-def search_settings(strategy: str, pool: int) -> list[str]:
-    """SET LOCALs for the ranking query. The HNSW path scans iteratively, so filters that
-    reject visited tuples can't starve it, in strict distance order, with a candidate list
-    (ef_search) of MEMORY_HNSW_EF_SEARCH: the recall knob (bench/context)."""
-    if strategy != Strategy.HNSW_ITERATIVE:
-        return []
-    return [f"SET LOCAL {name} = {value}" for name, value in hnsw_scan_settings(pool).items()]
+# The memory table is served from shared buffers (bench/context sizes them to the working
+# set) on SSDs: a random heap page costs little more than a sequential one. With PostgreSQL's
+# default of 4, the planner read a workspace's full-text candidates by walking all of its rows
+# through the workspace_id btree (34 ms at 10,000 rows) instead of its GIN index's bitmap
+# (2.5 ms): the 1,158 heap pages of the bitmap were priced as disk seeks.
+TEXT_SEARCH_RANDOM_PAGE_COST = "1.1"
+
+
+def search_settings(strategy: str, pool: int, *, text: bool = False) -> dict[str, str]:
+    """Transaction-local settings for the ranking query. The HNSW path scans iteratively, so
+    filters that reject visited tuples can't starve it, in strict distance order, with a
+    candidate list (ef_search) of MEMORY_HNSW_EF_SEARCH: the recall knob (bench/context). A
+    query with full-text candidates prices random heap pages as cached (see above)."""
+    found = hnsw_scan_settings(pool) if strategy == Strategy.HNSW_ITERATIVE else {}
+    if text:
+        found["random_page_cost"] = TEXT_SEARCH_RANDOM_PAGE_COST
+    return found
 
 
 def hnsw_scan_settings(fetch: int) -> dict[str, str]:
@@ -306,30 +316,31 @@ def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[tuple[An
     """(strategy, rows): the gated, scored candidates, best first (see ranking_sql)."""
     where, params = _eligible_where(query)
     pool = candidate_pool_size(query.k)
-    literal = vector_literal(vector)
-    text = text_query(query.task_text) if settings.MEMORY_RETRIEVAL_MODE != "vector" else None
     vector_used = settings.MEMORY_RETRIEVAL_MODE != "text"
-    run = functools.partial(_run_ranking, where=where, params=params, query=query)
+    run = functools.partial(
+        _run_ranking,
+        ranking=_Ranking(where, params, query, vector_literal(vector), pool),
+    )
     if _unfiltered(query) and query.agent.workspace_id in indexed_workspaces():
         # An indexed workspace holds more live memories than the exact-scan limit and an
         # agent reads most of them (the workspace tier alone is a share), so the count that
         # picks the strategy would only say "large": rank through the index at once, and
         # count only if the index answered short of a pool.
-        found, rows = run(Strategy.HNSW_ITERATIVE, literal=literal, pool=pool, text=text)
+        found, rows = run(Strategy.HNSW_ITERATIVE)
         if not vector_used or found >= pool or found >= eligible_count_capped(where, params, pool):
             return Strategy.HNSW_ITERATIVE, rows
         # The scan stopped at MEMORY_HNSW_MAX_SCAN_TUPLES before every eligible row.
-        return Strategy.EXACT, run(Strategy.EXACT, literal=literal, pool=pool, text=text)[1]
+        return Strategy.EXACT, run(Strategy.EXACT)[1]
     cap = settings.MEMORY_EXACT_SCAN_MAX_ROWS
     # Counted up to whichever is larger, so `eligible` is exact whenever it is below the pool.
     eligible = eligible_count_capped(where, params, max(cap, pool))
     strategy = Strategy.HNSW_ITERATIVE if eligible > cap else Strategy.EXACT
-    found, rows = run(strategy, literal=literal, pool=pool, text=text)
+    found, rows = run(strategy)
     if strategy == Strategy.HNSW_ITERATIVE and vector_used and found < min(pool, eligible):
         # Rows were eligible that the scan didn't reach before MEMORY_HNSW_MAX_SCAN_TUPLES:
         # rank exactly rather than return fewer items.
         strategy = Strategy.EXACT
-        rows = run(strategy, literal=literal, pool=pool, text=text)[1]
+        rows = run(strategy)[1]
     return strategy, rows
 
 
@@ -337,21 +348,50 @@ def _unfiltered(query: _Query) -> bool:
     return not (query.types or query.tags or query.entities)
 
 
-def _run_ranking(
-    strategy: str,
-    *,
-    where: str,
-    params: list[Any],
-    query: _Query,
-    literal: str,
-    pool: int,
-    text: TextQuery | None,
-) -> tuple[int, list[tuple[Any, ...]]]:
+@dataclass
+class _Ranking:
+    """One request's ranking inputs; `text` is parsed once, by the first run."""
+
+    where: str
+    params: list[Any]
+    query: _Query
+    literal: str
+    pool: int
+    text: TextQuery | None = None
+
+
+def _prepare(cursor: Any, ranking: _Ranking, strategy: str) -> None:
+    """One round trip before the ranking query: the task through websearch_to_tsquery (on the
+    first run, unless text candidates are off) and the transaction-local search settings."""
+    text = settings.MEMORY_RETRIEVAL_MODE != "vector"
+    parse = text and ranking.text is None
+    wanted = search_settings(strategy, ranking.pool, text=text)
+    columns = ["websearch_to_tsquery('english', %s)::text"] if parse else []
+    params: list[Any] = [ranking.query.task_text] if parse else []
+    for name, value in wanted.items():
+        columns.append("set_config(%s, %s, true)")
+        params += [name, value]
+    if not columns:
+        return
+    cursor.execute(f"SELECT {', '.join(columns)}", params)
+    row = cursor.fetchone()
+    if parse:
+        ranking.text = or_terms(row[0] or "")
+
+
+def _run_ranking(strategy: str, *, ranking: _Ranking) -> tuple[int, list[tuple[Any, ...]]]:
     """(vector candidates found, gated rows best first without that column)."""
-    sql, sql_params = ranking_sql(strategy, where, params, query, literal, pool, text)
     with connection.cursor() as cursor:
-        for statement in search_settings(strategy, pool):
-            cursor.execute(statement)
+        _prepare(cursor, ranking, strategy)
+        sql, sql_params = ranking_sql(
+            strategy,
+            ranking.where,
+            ranking.params,
+            ranking.query,
+            ranking.literal,
+            ranking.pool,
+            ranking.text,
+        )
         cursor.execute(sql, sql_params)
         rows = cursor.fetchall()
     found = int(rows[0][0]) if rows else 0
