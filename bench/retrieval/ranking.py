@@ -14,7 +14,8 @@ recorded: rank-1 rate, recall@5, recall@10, and how often nothing came back.
 
 Speed (hybrid): in-process time of each `memories_for_context` call (embedding of the task
 included, HTTP and DRF not), and the raw SQL of the same request: its statements as captured
-(the websearch parse, the SET LOCALs, the count when it runs, the ranking query), replayed over
+(the websearch parse with the transaction-local settings, the count when it runs, the ranking
+query), replayed over
 psycopg with prepare_threshold=None in one transaction. Runs on its own embedded PostgreSQL
 (BENCH_STEWARD_HOME, default /tmp/stw-retr), database ranking_<N>; seeding is resumable only
 by starting over (drop the database). Results: bench/retrieval/ranking.json and the
@@ -279,8 +280,7 @@ def speed(agent: Any, passes: int) -> dict[str, Any]:
             [
                 q["sql"]
                 for q in seen.captured_queries
-                if "websearch_to_tsquery" in q["sql"]
-                or q["sql"].startswith("SET LOCAL hnsw")
+                if "set_config(" in q["sql"]
                 or "WITH q AS" in q["sql"]
                 or "SELECT count(*) FROM (SELECT 1" in q["sql"]
             ]
