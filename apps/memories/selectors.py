@@ -176,6 +176,14 @@ def _eligible_where(query: _Query) -> tuple[str, list[Any]]:
 
 TABLE = MemoryItem._meta.db_table
 COLUMNS = "m.id, m.tier, m.embedding, m.search, m.importance, m.confidence, m.updated_at"
+TYPE_TABLE = MemoryType._meta.db_table
+# The returned memories' own columns, all but the vector and the tsvector (the ranking query
+# returns the items themselves: no second query to load them).
+ITEM_COLUMNS = ", ".join(
+    f'mi."{field.column}"'
+    for field in MemoryItem._meta.concrete_fields
+    if field.attname not in ("embedding", "search")
+)
 
 
 def candidate_pool_size(k: int) -> int:
@@ -289,10 +297,13 @@ def ranking_sql(
         f"{head}{nearest}{matched}{pool_sql}"  # noqa: S608
         "ranked AS (SELECT s.*, s.importance_part + s.confidence_part + s.recency_part "
         f"+ s.relevance_part AS score FROM ({scored}) s WHERE s.relevant) "
-        "SELECT c.found, r.id, r.tier, r.sim, r.coverage, r.importance_part, "
-        "r.confidence_part, r.recency_part, r.relevance_part, r.score "
+        f"SELECT c.found, {ITEM_COLUMNS}, r.sim, r.coverage, r.importance_part, "
+        "r.confidence_part, r.recency_part, r.relevance_part, r.score, "
+        "ty.key AS type_key, ty.label AS type_label "
         "FROM (SELECT count(*) AS found FROM vec) c LEFT JOIN LATERAL ("
         "SELECT * FROM ranked ORDER BY score DESC, id LIMIT %s) r ON true "
+        f"LEFT JOIN {TABLE} mi ON mi.id = r.id "
+        f"LEFT JOIN {TYPE_TABLE} ty ON ty.id = mi.type_id "
         "ORDER BY r.score DESC NULLS LAST, r.id"
     )
     weights = scored_params(Weights.from_settings())
@@ -312,7 +323,7 @@ def vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
-def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[tuple[Any, ...]]]:
+def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[MemoryItem]]:
     """(strategy, rows): the gated, scored candidates, best first (see ranking_sql)."""
     where, params = _eligible_where(query)
     pool = candidate_pool_size(query.k)
@@ -362,10 +373,11 @@ class _Ranking:
 
 def _prepare(cursor: Any, ranking: _Ranking, strategy: str) -> None:
     """One round trip before the ranking query: the task through websearch_to_tsquery (on the
-    first run, unless text candidates are off) and the transaction-local search settings."""
+    first run, unless text candidates are off) and the transaction-local settings (search, and
+    the log's asynchronous commit)."""
     text = settings.MEMORY_RETRIEVAL_MODE != "vector"
     parse = text and ranking.text is None
-    wanted = search_settings(strategy, ranking.pool, text=text)
+    wanted = {**search_settings(strategy, ranking.pool, text=text), **_telemetry_commit()}
     columns = ["websearch_to_tsquery('english', %s)::text"] if parse else []
     params: list[Any] = [ranking.query.task_text] if parse else []
     for name, value in wanted.items():
@@ -379,60 +391,64 @@ def _prepare(cursor: Any, ranking: _Ranking, strategy: str) -> None:
         ranking.text = or_terms(row[0] or "")
 
 
-def _run_ranking(strategy: str, *, ranking: _Ranking) -> tuple[int, list[tuple[Any, ...]]]:
-    """(vector candidates found, gated rows best first without that column)."""
+def _run_ranking(strategy: str, *, ranking: _Ranking) -> tuple[int, list[MemoryItem]]:
+    """(vector candidates found, the gated memories best first). Each memory is loaded by the
+    ranking query itself (a raw queryset: Django's converters, the vector and the tsvector
+    deferred) and carries its parts as attributes (sim, coverage, *_part, score) and its type
+    (key and label) already attached."""
     with connection.cursor() as cursor:
         _prepare(cursor, ranking, strategy)
-        sql, sql_params = ranking_sql(
-            strategy,
-            ranking.where,
-            ranking.params,
-            ranking.query,
-            ranking.literal,
-            ranking.pool,
-            ranking.text,
+    sql, sql_params = ranking_sql(
+        strategy,
+        ranking.where,
+        ranking.params,
+        ranking.query,
+        ranking.literal,
+        ranking.pool,
+        ranking.text,
+    )
+    rows = list(MemoryItem.objects.raw(sql, sql_params))
+    found = int(getattr(rows[0], "found")) if rows else 0  # noqa: B009
+    items = []
+    for item in rows:
+        if item.pk is None:  # the row that only carries `found`: nothing passed the gate
+            continue
+        item.type = MemoryType(
+            id=item.type_id,
+            workspace_id=item.workspace_id,
+            key=getattr(item, "type_key"),  # noqa: B009
+            label=getattr(item, "type_label"),  # noqa: B009
         )
-        cursor.execute(sql, sql_params)
-        rows = cursor.fetchall()
-    found = int(rows[0][0]) if rows else 0
-    return found, [row[1:] for row in rows if row[1] is not None]
+        items.append(item)
+    return found, items
 
 
-def _choose(query: _Query, rows: list[tuple[Any, ...]]) -> list[ScoredMemory]:
+def _choose(query: _Query, rows: list[MemoryItem]) -> list[ScoredMemory]:
     """Best score first until k items or the budget; an item that doesn't fit is skipped so a
     shorter one further down can still use the room. Returned in score order (rank 1 is the
-    best); parts rounded for display. Items are loaded k at a time (without a budget only the
-    first k are needed), without the vector and the tsvector."""
+    best); parts rounded for display."""
     chosen: list[ScoredMemory] = []
     used = 0
-    for start in range(0, len(rows), query.k):
-        chunk = rows[start : start + query.k]
-        items = (
-            MemoryItem.objects.select_related("type")
-            .defer("embedding", "search")
-            .in_bulk([row[0] for row in chunk])
-        )
-        for row_id, _tier, sim, coverage, imp, conf, rec, rel, score in chunk:
-            item = items[row_id]
-            tokens = estimate_tokens(item.content)
-            if query.token_budget is not None and used + tokens > query.token_budget:
-                continue
-            chosen.append(
-                ScoredMemory(
-                    item,
-                    score=display(score),
-                    importance_part=display(imp),
-                    confidence_part=display(conf),
-                    recency_part=display(rec),
-                    relevance_part=display(rel),
-                    vector_similarity=display(sim),
-                    text_rank=display(coverage),
-                    tokens=tokens,
-                )
+    for item in rows:
+        tokens = estimate_tokens(item.content)
+        if query.token_budget is not None and used + tokens > query.token_budget:
+            continue
+        chosen.append(
+            ScoredMemory(
+                item,
+                score=display(getattr(item, "score")),  # noqa: B009 - raw query annotations
+                importance_part=display(getattr(item, "importance_part")),  # noqa: B009
+                confidence_part=display(getattr(item, "confidence_part")),  # noqa: B009
+                recency_part=display(getattr(item, "recency_part")),  # noqa: B009
+                relevance_part=display(getattr(item, "relevance_part")),  # noqa: B009
+                vector_similarity=display(getattr(item, "sim")),  # noqa: B009
+                text_rank=display(getattr(item, "coverage")),  # noqa: B009
+                tokens=tokens,
             )
-            used += tokens
-            if len(chosen) == query.k:
-                return chosen
+        )
+        used += tokens
+        if len(chosen) == query.k:
+            break
     return chosen
 
 
@@ -460,14 +476,14 @@ LOG_SQL = f"""
 """  # noqa: S608 - table names come from the models
 
 
-def _telemetry_commit() -> None:
+def _telemetry_commit() -> dict[str, str]:
     """This transaction writes only the retrieval log: commit without waiting for the flush
     (MEMORY_CONTEXT_LOG_SYNC_COMMIT=False). Skipped inside an outer transaction (tests, callers
-    that write more), whose other writes must stay durable."""
+    that write more), whose other writes must stay durable. Set with the search settings, in
+    the same round trip (the setting only matters at commit)."""
     if settings.MEMORY_CONTEXT_LOG_SYNC_COMMIT or connection.savepoint_ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit = off")
+        return {}
+    return {"synchronous_commit": "off"}
 
 
 def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> int:
@@ -543,7 +559,6 @@ def memories_for_context(
         vector = embed([query.task_text])[0]
         strategy, rows = _ranked_rows(query, vector)
         chosen = _choose(query, rows)
-        _telemetry_commit()
         assembly_id = _log(query, strategy, chosen)
         logged = ContextAssembly(pk=assembly_id, task_text=query.task_text, trace_id=query.trace_id)
         masked_rows_saved(workspace_id=query.agent.workspace_id, rows=[logged])
