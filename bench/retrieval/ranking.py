@@ -13,7 +13,8 @@ vector only, text only and hybrid (MEMORY_RETRIEVAL_MODE), and the target's posi
 recorded: rank-1 rate, recall@5, recall@10, and how often nothing came back.
 
 Speed (hybrid): in-process time of each `memories_for_context` call (embedding of the task
-included, HTTP and DRF not), and the raw SQL of the same request: its statements as captured
+included, HTTP and DRF not), and, right after it, the raw SQL of the same request: its
+statements as captured
 (the websearch parse with the transaction-local settings, the count when it runs, the ranking
 query), replayed over
 psycopg with prepare_threshold=None in one transaction. Runs on its own embedded PostgreSQL
@@ -286,20 +287,19 @@ def speed(agent: Any, passes: int) -> dict[str, Any]:
             ]
         )
     times: list[float] = []
-    strategies: dict[str, int] = {}
-    for _ in range(passes):
-        for query in queries:
-            started = time.perf_counter()
-            result = memories_for_context(agent=agent, task_text=query, k=K)
-            times.append((time.perf_counter() - started) * 1000)
-            strategies[result.strategy] = strategies.get(result.strategy, 0) + 1
-    db = settings.DATABASES["default"]
     raw_times: list[float] = []
+    strategies: dict[str, int] = {}
+    db = settings.DATABASES["default"]
     with psycopg.connect(
         host=db["HOST"], port=db["PORT"], dbname=db["NAME"], user=db["USER"], prepare_threshold=None
     ) as conn:
+        # Interleaved, request by request, so both see the same load on the shared machine.
         for _ in range(passes):
-            for statements in captured:
+            for query, statements in zip(queries, captured, strict=True):
+                started = time.perf_counter()
+                result = memories_for_context(agent=agent, task_text=query, k=K)
+                times.append((time.perf_counter() - started) * 1000)
+                strategies[result.strategy] = strategies.get(result.strategy, 0) + 1
                 started = time.perf_counter()
                 with conn.transaction(), conn.cursor() as cur:
                     for sql in statements:
@@ -327,7 +327,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--passes", type=int, default=3, help="speed passes over the queries")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--embedder-label", default="", help="the embedder's name in the table")
+    parser.add_argument(
+        "--render-only", action="store_true", help="rewrite the docs from ranking.json"
+    )
     args = parser.parse_args(argv)
+    if args.render_only:
+        _write(render(json.loads(RESULTS.read_text())))
+        return
 
     load_start = os.getloadavg()[0]
     setup(args.items)
@@ -347,7 +354,8 @@ def main(argv: list[str] | None = None) -> None:
         "date": dt.datetime.now(tz=dt.UTC).isoformat(timespec="minutes"),
         "items": total,
         "labelled_workspace_items": in_workspace,
-        "embedder": f"{provider.name} {getattr(provider, 'source', '')}".strip(),
+        "embedder": args.embedder_label
+        or f"{provider.name} {getattr(provider, 'source', '')}".strip(),
         "floor": relevance_floor(),
         "text_floor": settings.MEMORY_TEXT_MATCH_FLOOR,
         "weights": {
@@ -394,7 +402,7 @@ def render(saved: dict[str, Any]) -> str:
     for key in sorted(saved, key=int):
         r = saved[key]
         for q in r["quality"]:
-            speed_cols = "| |"
+            speed_cols = "| | |"
             if q["mode"] == "hybrid":
                 s = r["speed"]
                 speed_cols = (
