@@ -30,6 +30,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import statistics
 import sys
 import time
@@ -260,6 +261,60 @@ def quality(agent: Any, ids: dict[str, int], mode: str) -> dict[str, Any]:
     }
 
 
+OLD_WORD = re.compile(r"[^\W_]+")
+TIER_ORDER = {"workspace": 0, "team": 1, "personal": 2}
+
+
+def quality_before(agent: Any, ids: dict[str, int]) -> dict[str, Any]:
+    """The ranking as it was before issue 15, reproduced in SQL on the same data: the 40
+    eligible memories nearest by cosine, scored 0.3 importance + 0.2 recency + 0.5 (0.7 cosine
+    + 0.3 ts_rank(…, 32) of the OR-ed task words), no floor, listed tier first (workspace,
+    team, personal) and by score within a tier."""
+    from django.db import connection
+
+    from apps.memories.embeddings import get_provider
+    from apps.memories.selectors import vector_literal
+    from bench.retrieval.dataset import PAIRS
+
+    vectors = get_provider().embed([query for _, query in PAIRS])
+    positions: list[int | None] = []
+    sql = """
+        WITH q AS (SELECT to_tsquery('english', %s) AS ts, %s::vector AS v),
+        nearest AS (
+            SELECT m.id FROM memories_memoryitem m, q
+            WHERE m.workspace_id = %s AND m.status = 'approved' AND m.deleted_at IS NULL
+              AND (m.tier = 'workspace' OR (m.tier = 'personal' AND m.agent_id = %s)
+                   OR (m.tier = 'team' AND m.team_id = %s))
+            ORDER BY (m.embedding <=> q.v) + 0, m.id LIMIT 40)
+        SELECT m.id, m.tier, 0.3 * m.importance
+            + 0.2 * exp(-ln(2) * extract(epoch FROM now() - m.updated_at) / 86400 / 30)
+            + 0.5 * (0.7 * greatest(1 - (m.embedding <=> q.v), 0)
+                     + 0.3 * coalesce(ts_rank(m.search, q.ts, 32), 0)) AS score
+        FROM memories_memoryitem m, q WHERE m.id IN (SELECT id FROM nearest)
+        ORDER BY score DESC, m.id LIMIT %s
+    """
+    for (memory, query), vector in zip(PAIRS, vectors, strict=True):
+        words = " | ".join(dict.fromkeys(OLD_WORD.findall(query.lower())[:64])) or None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                [words, vector_literal(vector), agent.workspace_id, agent.pk, agent.team_id, K],
+            )
+            rows = cursor.fetchall()
+        order = [r[0] for r in sorted(rows, key=lambda r: (TIER_ORDER[r[1]], -r[2], r[0]))]
+        target = ids[memory]
+        positions.append(order.index(target) + 1 if target in order else None)
+    n = len(positions)
+    return {
+        "mode": "before (tier first, 0.3/0.2/0.5)",
+        "queries": n,
+        "rank1": sum(p == 1 for p in positions) / n,
+        "recall5": sum(p is not None and p <= 5 for p in positions) / n,
+        "recall10": sum(p is not None for p in positions) / n,
+        "empty": 0,
+    }
+
+
 def speed(agent: Any, passes: int) -> dict[str, Any]:
     """memories_for_context timed in process, and the raw SQL of the same requests."""
     import psycopg
@@ -368,7 +423,8 @@ def main(argv: list[str] | None = None) -> None:
         "seed": seeded["timings"],
         "load_start": load_start,
     }
-    result["quality"] = []
+    result["quality"] = [quality_before(agent, seeded["ids"])]
+    log(json.dumps(result["quality"][0]))
     for mode in MODES:
         measured = quality(agent, seeded["ids"], mode)
         log(json.dumps(measured))
@@ -427,7 +483,6 @@ def render(saved: dict[str, Any]) -> str:
 
 
 def _write(report: str) -> None:
-    import re
 
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
