@@ -24,9 +24,10 @@ relevant, the score orders:
     score = w_v * relevance + w_i * importance + w_c * confidence + w_r * recency
     recency = exp(-ln 2 * age_days / half_life_days)   age from updated_at
 
-Relevance carries most of the weight (defaults 0.8 / 0.1 / 0.05 / 0.05): importance,
-confidence and recency reorder memories that are about equally relevant, but can't lift one
-that is clearly less relevant above one that is clearly more (bench/retrieval measures it).
+Relevance carries most of the weight (defaults 0.9 / 0.05 / 0.025 / 0.025): importance,
+confidence and recency reorder memories that are about equally relevant (their parts span at
+most 0.1), but can't lift one that is clearly less relevant above one that is clearly more
+(bench/retrieval/ranking.py measures it).
 Weights, alpha, floors and the half-life are settings (config/settings/memories.py). The parts
 are returned per item so every ranking can be explained.
 """
@@ -42,8 +43,8 @@ from django.db import connection
 MAX_QUERY_TERMS = 64
 # Where MEMORY_RELEVANCE_FLOOR is unset: the cosine below which a memory is not about the task,
 # per embedder (cosines of different models live on different scales). Measured on
-# bench/retrieval's labelled set (docs/benchmarks.md, "Ranking"): potion-base-8M keeps 94% of
-# the targets at 0.2 and drops the unrelated; hashing only sees shared words.
+# bench/retrieval's labelled set (docs/memories-design.md, "The gate"): potion-base-8M keeps 94%
+# of the targets at 0.2 (0.25: 86%); the hashing embedder (tests) only sees shared words.
 PROVIDER_FLOORS: dict[str, float] = {"hashing": 0.1, "model2vec": 0.2}
 DEFAULT_FLOOR = 0.2
 DISPLAY_DIGITS = 4

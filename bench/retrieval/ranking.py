@@ -65,9 +65,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-def setup(items: int) -> None:
+def setup(items: int, suffix: str = "") -> None:
     os.environ.setdefault("BENCH_STEWARD_HOME", "/tmp/stw-retr")  # noqa: S108
-    os.environ["BENCH_DB_NAME"] = f"ranking_{items}"
+    os.environ["BENCH_DB_NAME"] = f"ranking_{items}{suffix}"
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.retrieval.settings"
     os.environ["STEWARD_HOME"] = os.environ["BENCH_STEWARD_HOME"]
     import psycopg
@@ -384,6 +384,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument("--embedder-label", default="", help="the embedder's name in the table")
     parser.add_argument(
+        "--db-suffix", default="", help="database name suffix (another embedder, another column)"
+    )
+    parser.add_argument(
         "--render-only", action="store_true", help="rewrite the docs from ranking.json"
     )
     args = parser.parse_args(argv)
@@ -392,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     load_start = os.getloadavg()[0]
-    setup(args.items)
+    setup(args.items, args.db_suffix)
     from django.conf import settings
 
     from apps.memories.embeddings import get_provider
@@ -435,7 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(result, indent=1))
     if not args.no_write:
         saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        saved[str(args.items)] = result
+        saved[f"{args.items}{args.db_suffix}"] = result
         RESULTS.write_text(json.dumps(saved, indent=1) + "\n")
         _write(render(saved))
 
@@ -455,7 +458,7 @@ def render(saved: dict[str, Any]) -> str:
         "| empty answers | p50 / p95 ms in process | raw SQL p50 / p95 ms | load |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for key in sorted(saved, key=int):
+    for key in sorted(saved, key=lambda key: (saved[key]["items"], key)):
         r = saved[key]
         for q in r["quality"]:
             speed_cols = "| | |"
@@ -473,9 +476,9 @@ def render(saved: dict[str, Any]) -> str:
     lines += [
         "",
         "Settings as measured: floor (cosine) {floor}, text floor {text}, weights {w}.".format(
-            floor=saved[max(saved, key=int)]["floor"],
-            text=saved[max(saved, key=int)]["text_floor"],
-            w=saved[max(saved, key=int)]["weights"],
+            floor=saved["0"]["floor"] if "0" in saved else "?",
+            text=saved["0"]["text_floor"] if "0" in saved else "?",
+            w=saved["0"]["weights"] if "0" in saved else "?",
         ),
         "",
     ]
