@@ -529,14 +529,17 @@ def memories_for_context(
     trace_id: str = "",
     token_scopes: Collection[str] | None = None,
 ) -> ContextResult:
-    """The agent's top-k memories for a task, explained and logged, workspace tier first.
+    """The agent's top-k memories for a task, explained and logged, best score first.
 
     Only approved, in-force, not-forgotten items of the agent's workspace and of the tiers it
-    reads (workspace, its team, itself). `token_scopes` is the request token's (API calls pass
-    `request.auth.scopes`; it must hold memories:read); None means a caller that is not a
-    token request (admin preview, tasks). Small eligible sets (<= MEMORY_EXACT_SCAN_MAX_ROWS,
-    counted with a capped count) are ranked exactly; larger ones through the HNSW index with
-    pgvector's iterative scan, so k rows come back whenever k are eligible.
+    reads (workspace, its team, itself), and only those relevant to the task (vector
+    similarity or full-text coverage above its floor: none if nothing is; ranking.py).
+    `token_scopes` is the request token's (API calls pass `request.auth.scopes`; it must hold
+    memories:read); None means a caller that is not a token request (admin preview, tasks).
+    Small eligible sets (<= MEMORY_EXACT_SCAN_MAX_ROWS, counted with a capped count) are
+    ranked exactly; larger ones through the workspace's HNSW index with pgvector's iterative
+    scan (and its GIN index for the text candidates), so k rows come back whenever k relevant
+    ones are eligible.
     """
     principal = principal_of(agent)
     if token_scopes is not None:
