@@ -512,10 +512,13 @@ class ContextAssemblyItem(models.Model):
     rank = models.PositiveIntegerField()
     score = models.FloatField()
     importance_part = models.FloatField()
+    confidence_part = models.FloatField(default=0.0)
     recency_part = models.FloatField()
     relevance_part = models.FloatField()
     vector_similarity = models.FloatField()
-    text_rank = models.FloatField()
+    text_rank = models.FloatField(
+        help_text="Share of the task's search terms the memory contains (0..1)."
+    )
 
     objects = ContextAssemblyItemQuerySet.as_manager()
 

@@ -327,10 +327,12 @@ class ContextViewSet(ScopedViewSet):
         responses={200: s.ContextResponseSerializer},
         auth=[{"AgentToken": []}],  # type: ignore[list-item]
         description=(
-            "The top approved, unexpired memories of your workspace in the tiers you read, "
-            "ranked by importance, recency and relevance to `task`, each with its score "
-            "breakdown; workspace tier first, then team, then personal. Logged for retrieval "
-            "history. Needs `memories:read`."
+            "The approved, unexpired memories of your workspace in the tiers you read that "
+            "are relevant to `task` (vector similarity or full-text match above the "
+            "relevance floor; none if nothing is), best score first: relevance, then "
+            "importance, confidence and recency. `rank` is the position in this list. Each "
+            "item comes with its score breakdown, rounded to 4 decimals. Logged for "
+            "retrieval history. Needs `memories:read`."
         ),
     )
     @idempotent
@@ -355,6 +357,7 @@ class ContextViewSet(ScopedViewSet):
                 "item": scored.item,
                 "score": scored.score,
                 "importance_part": scored.importance_part,
+                "confidence_part": scored.confidence_part,
                 "recency_part": scored.recency_part,
                 "relevance_part": scored.relevance_part,
                 "vector_similarity": scored.vector_similarity,
