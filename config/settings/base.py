@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.reviews",
     "apps.policies",
     "apps.compliance",
+    "apps.guardrails",
 ]
 
 MIDDLEWARE = [
@@ -341,3 +342,9 @@ from config.settings.audit import *  # noqa: E402,F403
 from config.settings.embeddings import *  # noqa: E402,F403
 from config.settings.memories import *  # noqa: E402,F403
 from config.settings.unfold import UNFOLD  # noqa: E402,F401
+
+# Guardrails: reservations nobody committed or released give their holds back (docs/guardrails.md).
+CELERY_BEAT_SCHEDULE["guardrails-expire-reservations"] = {
+    "task": "guardrails.expire_reservations",
+    "schedule": 60.0,
+}

@@ -1,0 +1,244 @@
+"""Shapes of the guardrails API; what may be changed and by whom is the services' business."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.core.api.fields import StrictCharField, StrictIntegerField
+from apps.guardrails.models import (
+    ALL_CHANNELS,
+    CONTACT_CHANNELS,
+    CURRENCIES,
+    ActionKind,
+    Channel,
+    GuardrailLimits,
+    KillSwitch,
+    Level,
+    Reservation,
+    SuppressionEntry,
+    SuppressionReason,
+    Trip,
+)
+from apps.guardrails.services import MAX_COST, MAX_STEP
+from apps.guardrails.units import UNIT_MAX
+from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
+from apps.workspaces.models import Agent, Team, Workspace
+
+
+@extend_schema_field({"type": "number", "minimum": 0, "maximum": float(MAX_COST)})
+class MoneyField(serializers.Field):  # type: ignore[type-arg]
+    """A JSON number (or a decimal string), 0 or more: money is never negative."""
+
+    default_error_messages = {
+        "invalid": "Must be a number (or a decimal string).",
+        "range": f"Must be from 0 to {MAX_COST}.",
+    }
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            self.fail("invalid")
+        try:
+            value = Decimal(str(data).strip())
+        except InvalidOperation:
+            self.fail("invalid")
+        if not value.is_finite():
+            self.fail("invalid")
+        if value < 0 or value > MAX_COST:
+            self.fail("range")
+        return value.quantize(Decimal("0.0001"))
+
+    def to_representation(self, value: Any) -> Any:
+        return None if value is None else str(value)
+
+
+class CheckSerializer(StrictInput):
+    action = serializers.ChoiceField(choices=ActionKind.choices)
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    unit = StrictCharField(
+        max_length=UNIT_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The contact or account id (required on email, call, linkedin, sms); only its "
+        "keyed hash is kept.",
+    )
+    estimated_cost = MoneyField(required=False, default=Decimal(0))
+    currency = serializers.ChoiceField(
+        choices=[(c, c) for c in CURRENCIES],
+        required=False,
+        help_text="The workspace's currency (the default); another one is refused.",
+    )
+    run_id = StrictCharField(
+        max_length=100, required=False, allow_blank=True, default="", help_text="[A-Za-z0-9._:-]"
+    )
+    step = StrictIntegerField(min_value=0, max_value=MAX_STEP, required=False)
+    region = StrictCharField(max_length=20, required=False, allow_blank=True, default="")
+
+
+class CommitSerializer(StrictInput):
+    reservation = serializers.UUIDField()
+    actual_cost = MoneyField(required=False, allow_null=True, default=None)
+
+
+class ReleaseSerializer(StrictInput):
+    reservation = serializers.UUIDField()
+
+
+class ReservationSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    estimated_cost = MoneyField(read_only=True)
+    actual_cost = MoneyField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Reservation
+        fields = [
+            "id",
+            "agent",
+            "action",
+            "channel",
+            "estimated_cost",
+            "actual_cost",
+            "currency",
+            "run_id",
+            "step",
+            "status",
+            "created_at",
+            "expires_at",
+            "settled_at",
+        ]
+        read_only_fields = fields
+
+
+class KillSwitchSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    active = serializers.BooleanField(read_only=True)
+    set_by = serializers.CharField(source="set_by_label", read_only=True)
+    cleared_by = serializers.CharField(source="cleared_by_label", read_only=True)
+
+    class Meta:
+        model = KillSwitch
+        fields = [
+            "id",
+            "workspace",
+            "level",
+            "team",
+            "agent",
+            "reason",
+            "set_by",
+            "set_at",
+            "active",
+            "cleared_at",
+            "cleared_by",
+            "clear_reason",
+        ]
+        read_only_fields = fields
+
+
+class KillSwitchCreateSerializer(StrictInput):
+    workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
+    level = serializers.ChoiceField(choices=Level.choices, required=False, default=Level.WORKSPACE)
+    team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
+    agent = ScopedPrimaryKeyField(queryset=Agent.objects.all(), required=False, allow_null=True)
+    reason = StrictCharField(max_length=2000)
+
+
+class ReasonSerializer(StrictInput):
+    reason = StrictCharField(max_length=2000)
+
+
+class LimitsSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = GuardrailLimits
+        fields = [
+            "id",
+            "workspace",
+            "level",
+            "team",
+            "agent",
+            "currency",
+            "agent_budget_day",
+            "agent_budget_month",
+            "team_budget_day",
+            "team_budget_month",
+            "step_limit",
+            "agent_exposure_per_day",
+            "team_exposure_per_day",
+            "frequency_count",
+            "frequency_days",
+            "rate_per_minute",
+            "sending_hours",
+            "reservation_ttl_seconds",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+def _count(help_text: str = "") -> StrictIntegerField:
+    return StrictIntegerField(
+        min_value=0, max_value=10_000_000, required=False, allow_null=True, help_text=help_text
+    )
+
+
+class LimitsSetSerializer(StrictInput):
+    workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
+    level = serializers.ChoiceField(choices=Level.choices, required=False, default=Level.WORKSPACE)
+    team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
+    agent = ScopedPrimaryKeyField(queryset=Agent.objects.all(), required=False, allow_null=True)
+    currency = serializers.ChoiceField(
+        choices=[(c, c) for c in CURRENCIES], required=False, allow_blank=True
+    )
+    agent_budget_day = MoneyField(required=False, allow_null=True)
+    agent_budget_month = MoneyField(required=False, allow_null=True)
+    team_budget_day = MoneyField(required=False, allow_null=True)
+    team_budget_month = MoneyField(required=False, allow_null=True)
+    step_limit = _count("Steps per run.")
+    agent_exposure_per_day = _count()
+    team_exposure_per_day = _count()
+    frequency_count = _count()
+    frequency_days = StrictIntegerField(
+        min_value=1, max_value=3650, required=False, allow_null=True
+    )
+    rate_per_minute = _count()
+    sending_hours = serializers.DictField(required=False)
+    reservation_ttl_seconds = StrictIntegerField(
+        min_value=1, max_value=7 * 24 * 3600, required=False, allow_null=True
+    )
+
+
+class SuppressionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = SuppressionEntry
+        fields = ["id", "workspace", "unit_hash", "channel", "reason", "source", "created_at"]
+        read_only_fields = fields
+
+
+class SuppressionCreateSerializer(StrictInput):
+    workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
+    unit = StrictCharField(max_length=UNIT_MAX, help_text="Stored only as its keyed hash.")
+    reason = serializers.ChoiceField(choices=SuppressionReason.choices)
+    channel = serializers.ChoiceField(
+        choices=[(c, c) for c in (*CONTACT_CHANNELS, ALL_CHANNELS)],
+        required=False,
+        help_text="Unsubscribe: the channel (email by default). A complaint covers all.",
+    )
+
+
+class TripSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = Trip
+        fields = [
+            "id",
+            "workspace",
+            "team",
+            "agent",
+            "code",
+            "rule",
+            "action",
+            "channel",
+            "values",
+            "request_id",
+            "at",
+        ]
+        read_only_fields = fields
