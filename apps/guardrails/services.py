@@ -728,7 +728,8 @@ def _take_frequency(taking: _Taking, hashed: str, count: int, days: int, day: dt
         scope=scope, kind="frequency", window__gte=since, window__lt=day
     ).aggregate(n=Sum("used"))["n"] or Decimal(0)
     used_today = taken[1] if taken else Decimal(count)
-    if earlier + used_today + 1 > count:
+    reached = int(earlier + used_today)
+    if reached + 1 > count:
         oldest = (
             LimitCounter.objects.filter(
                 scope=scope, kind="frequency", window__gte=since, used__gt=0
@@ -740,9 +741,9 @@ def _take_frequency(taking: _Taking, hashed: str, count: int, days: int, day: dt
         raise Denied(
             DenyCode.EXPOSURE_CAP,
             "frequency_cap",
-            f"This contact was reached {earlier + used_today} times in the last {days} days "
+            f"This contact was reached {reached} times in the last {days} days "
             f"(at most {count} across the workspace).",
-            {"limit": count, "days": days, "used": str(earlier + used_today)},
+            {"limit": count, "days": days, "used": reached},
             resets_at=(oldest + dt.timedelta(days=days)) if oldest else None,
         )
     taking.take(
