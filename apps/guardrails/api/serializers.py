@@ -96,6 +96,7 @@ class ReservationSerializer(serializers.ModelSerializer):  # type: ignore[type-a
         model = Reservation
         fields = [
             "id",
+            "workspace",
             "agent",
             "action",
             "channel",
