@@ -235,7 +235,14 @@ class GuardrailLimitsAdmin(_Visible, ScopedModelAdmin):
 
     def _save(self, actor: Any, obj: Any, form: Any) -> None:
         data = form.cleaned_data
-        values = {name: data.get(name) for name in services.LIMIT_FIELDS if name in data}
+        values: dict[str, Any] = {}
+        for name in services.LEVEL_INPUTS[obj.level]:
+            if name == "frequency_cap":
+                count, days = data.get("frequency_count"), data.get("frequency_days")
+                both = count is None and days is None
+                values[name] = None if both else {"count": count, "days": days}
+            elif name in data:
+                values[name] = data[name]
         saved = services.limits_set(
             actor=actor,
             workspace=obj.workspace,

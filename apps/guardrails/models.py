@@ -54,6 +54,7 @@ class Channel(models.TextChoices):
 
 
 CONTACT_CHANNELS = ("email", "call", "linkedin", "sms")
+SUPPRESSION_CHANNELS = [(c, c) for c in (*CONTACT_CHANNELS, "all")]
 
 
 class DenyCode(models.TextChoices):

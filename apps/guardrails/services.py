@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from collections.abc import Iterable
@@ -89,6 +90,15 @@ AGENT_FIELDS = (
     "reservation_ttl_seconds",
 )
 TEAM_FIELDS = (*AGENT_FIELDS, "team_budget_day", "team_budget_month", "team_exposure_per_day")
+# What limits_set takes at each level (the frequency cap is one input, two columns).
+LEVEL_INPUTS: dict[str, tuple[str, ...]] = {
+    Level.WORKSPACE: (
+        *(name for name in LIMIT_FIELDS if not name.startswith("frequency_")),
+        "frequency_cap",
+    ),
+    Level.TEAM: TEAM_FIELDS,
+    Level.AGENT: AGENT_FIELDS,
+}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -158,10 +168,10 @@ def _partition(
                 fields={"team": ["Required, in this workspace."]},
             )
         return team, None
-    if agent is None or agent.workspace_id != workspace.pk:
+    if agent is None or agent.workspace_id != workspace.pk or team is not None:
         raise ValidationFailed(
-            "An agent-level entry names one agent of the workspace.",
-            fields={"agent": ["Required, in this workspace."]},
+            "An agent-level entry names one agent of the workspace (and no team).",
+            fields={"agent": ["Required, in this workspace; no team."]},
         )
     return agent.team, agent
 
@@ -289,8 +299,14 @@ def _count(name: str, value: Any, maximum: int = 10_000_000) -> int | None:
     return value
 
 
+@functools.cache
+def time_zones() -> tuple[str, ...]:
+    return tuple(sorted(zoneinfo.available_timezones()))
+
+
 def sending_hours_checked(value: Any) -> dict[str, dict[str, Any]]:
-    """{region: {"start": 0-23, "end": 1-24, "tz": IANA name}}; "*" for other regions."""
+    """{region: {"start": 0-23, "end": 0-24, "tz": IANA name}}; "*" for other regions. A start
+    after the end wraps midnight (22 to 6); start equal to end allows the whole day."""
     if value in (None, ""):
         return {}
     problem = ValidationFailed(
@@ -308,54 +324,80 @@ def sending_hours_checked(value: Any) -> dict[str, dict[str, Any]]:
         start, end, tz = hours.get("start"), hours.get("end", 24), hours.get("tz", "UTC")
         if not isinstance(start, int) or not isinstance(end, int):
             raise problem
-        if isinstance(start, bool) or isinstance(end, bool) or not 0 <= start < end <= 24:
+        if isinstance(start, bool) or isinstance(end, bool):
             raise problem
-        try:
-            zoneinfo.ZoneInfo(str(tz))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise problem from None
+        if not (0 <= start <= 23 and 0 <= end <= 24) or tz not in time_zones():
+            raise problem
         cleaned[region] = {"start": start, "end": end, "tz": str(tz)}
     return cleaned
 
 
-def _limit_values(level: str, values: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(values) - set(LIMIT_FIELDS))
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown limits: {', '.join(unknown)}.",
-            fields={name: ["Unknown."] for name in unknown},
-        )
-    allowed: dict[str, tuple[str, ...]] = {
-        Level.WORKSPACE: LIMIT_FIELDS,
-        Level.TEAM: TEAM_FIELDS,
-        Level.AGENT: AGENT_FIELDS,
-    }
-    misplaced = sorted(
-        name for name, v in values.items() if v not in (None, "") and name not in allowed[level]
+def _in_window(hour: int, start: int, end: int) -> bool:
+    if start == end % 24:
+        return True
+    if start < end:
+        return start <= hour < end
+    return hour >= start or hour < end  # wraps midnight
+
+
+def _frequency_cap(value: Any) -> tuple[int | None, int | None]:
+    """{"count": N, "days": D}: the same unit at most N times in D days; None: no cap."""
+    if value is None:
+        return None, None
+    problem = ValidationFailed(
+        'frequency_cap is {"count": N, "days": D} (N >= 1, 1 <= D <= 3650) or null.',
+        fields={"frequency_cap": ["Invalid."]},
     )
-    if misplaced:
+    if not isinstance(value, dict) or set(value) != {"count", "days"}:
+        raise problem
+    count, days = value["count"], value["days"]
+    for number in (count, days):
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise problem
+    if not (1 <= count <= 1_000_000 and 1 <= days <= 3650):
+        raise problem
+    return count, days
+
+
+def _limit_values(level: str, values: dict[str, Any]) -> dict[str, Any]:
+    allowed = LEVEL_INPUTS[level]
+    unknown = sorted(set(values) - set(LEVEL_INPUTS[Level.WORKSPACE]))
+    misplaced = sorted(set(values) - set(allowed) - set(unknown))
+    if unknown or misplaced:
         raise ValidationFailed(
-            f"Set {', '.join(misplaced)} at a higher level (not per {level}).",
-            fields={name: ["Not at this level."] for name in misplaced},
+            f"Unknown limits: {', '.join(unknown)}."
+            if unknown
+            else f"Set {', '.join(misplaced)} at a higher level (not per {level}).",
+            fields={
+                **{name: ["Unknown."] for name in unknown},
+                **{name: ["Not at this level."] for name in misplaced},
+            },
         )
     cleaned: dict[str, Any] = {}
     for name, value in values.items():
         if name == "currency":
             if value in (None, ""):
                 cleaned[name] = ""
-            elif not isinstance(value, str) or value.upper() not in CURRENCIES:
+            elif not isinstance(value, str) or value not in CURRENCIES:
                 raise ValidationFailed(
                     f"currency is one of {', '.join(CURRENCIES)}.",
                     fields={"currency": ["Unknown currency."]},
                 )
             else:
-                cleaned[name] = value.upper()
+                cleaned[name] = value
+        elif name == "frequency_cap":
+            cleaned["frequency_count"], cleaned["frequency_days"] = _frequency_cap(value)
         elif name == "sending_hours":
             cleaned[name] = sending_hours_checked(value)
-        elif name.endswith(("_day", "_month")) and "budget" in name:
+        elif "budget" in name:
             cleaned[name] = _decimal(name, value)
         elif name == "reservation_ttl_seconds":
-            cleaned[name] = _count(name, value, MAX_TTL_SECONDS)
+            ttl = _count(name, value, MAX_TTL_SECONDS)
+            if ttl == 0:
+                raise ValidationFailed(
+                    "A reservation lives 1 second at least.", fields={name: [">= 1"]}
+                )
+            cleaned[name] = ttl
         else:
             cleaned[name] = _count(name, value)
     return cleaned
@@ -384,12 +426,6 @@ def limits_set(
     before = None if created else audit_snapshot(row, LIMIT_FIELDS)
     for name, value in cleaned.items():
         setattr(row, name, value)
-    merged = {name: getattr(row, name) for name in ("frequency_count", "frequency_days")}
-    if (merged["frequency_count"] is None) != (merged["frequency_days"] is None):
-        raise ValidationFailed(
-            "A frequency cap needs both frequency_count (N) and frequency_days (D).",
-            fields={"frequency_days": ["Set both or neither."]},
-        )
     row.save()
     audit_event_record(
         actor=principal,
@@ -538,10 +574,10 @@ def _hours_denial(limits: Limits, region: str, now: dt.datetime) -> Denied | Non
     if not window:
         return None
     local = now.astimezone(zoneinfo.ZoneInfo(window["tz"]))
-    if window["start"] <= local.hour < window["end"]:
+    if _in_window(local.hour, window["start"], window["end"]):
         return None
     start = local.replace(hour=window["start"], minute=0, second=0, microsecond=0)
-    if local.hour >= window["end"]:
+    if start <= local:
         start += dt.timedelta(days=1)
     return Denied(
         DenyCode.OUTSIDE_HOURS,

@@ -293,6 +293,8 @@ SPECTACULAR_SETTINGS = {
         "MemoryTierEnum": "apps.memories.models.Tier",
         "ReviewKindEnum": "apps.reviews.models.Kind",
         "ArtifactKindEnum": "apps.policies.models.ArtifactKind",
+        "GuardrailChannelEnum": "apps.guardrails.models.Channel",
+        "SuppressionChannelEnum": "apps.guardrails.models.SUPPRESSION_CHANNELS",
     },
     "PREPROCESSING_HOOKS": ["apps.core.api.schema.one_path_per_route"],
     "APPEND_COMPONENTS": {

@@ -136,7 +136,7 @@ def test_team_exposure_cap_across_its_agents(crew):
 def test_frequency_cap_same_contact_across_the_workspace_over_days(crew):
     """Committed contacts count for D days (an uncommitted reservation stops counting when it
     expires: the contact never happened)."""
-    limits(crew, frequency_count=2, frequency_days=7)
+    limits(crew, frequency_cap={"count": 2, "days": 7})
     agent = services.guardrail_check(crew.agent, request(), now=NOON - dt.timedelta(days=3))
     closer = services.guardrail_check(crew.closer, request(), now=NOON)
     for decision, who in ((agent, crew.agent), (closer, crew.closer)):
@@ -217,6 +217,18 @@ def test_sending_hours_per_region(crew, hour, region, allowed):
         assert "08:00-18:00 Europe/Berlin" in decision.reason
         assert decision.resets_at is not None
         assert decision.resets_at.astimezone(berlin.tzinfo).hour == 8
+
+
+def test_a_window_may_wrap_midnight(crew):
+    limits(crew, sending_hours={"*": {"start": 22, "end": 6, "tz": "UTC"}})
+
+    late = services.guardrail_check(crew.agent, request(), now=NOON.replace(hour=23))
+    early = services.guardrail_check(crew.agent, request(), now=NOON.replace(hour=5))
+    noon = services.guardrail_check(crew.agent, request(), now=NOON)
+
+    assert late.allowed and early.allowed
+    assert noon.code == "outside_hours"
+    assert noon.resets_at == NOON.replace(hour=22)
 
 
 def test_hours_for_other_regions_come_from_the_star_entry(crew):

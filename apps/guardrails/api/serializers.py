@@ -5,14 +5,15 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api.fields import StrictCharField, StrictIntegerField
 from apps.guardrails.models import (
-    ALL_CHANNELS,
     CONTACT_CHANNELS,
     CURRENCIES,
+    SUPPRESSION_CHANNELS,
     ActionKind,
     Channel,
     GuardrailLimits,
@@ -23,7 +24,7 @@ from apps.guardrails.models import (
     SuppressionReason,
     Trip,
 )
-from apps.guardrails.services import MAX_COST, MAX_STEP
+from apps.guardrails.services import MAX_COST, MAX_STEP, time_zones
 from apps.guardrails.units import UNIT_MAX
 from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
 from apps.workspaces.models import Agent, Team, Workspace
@@ -55,7 +56,44 @@ class MoneyField(serializers.Field):  # type: ignore[type-arg]
         return None if value is None else str(value)
 
 
-class CheckSerializer(StrictInput):
+def _is(name: str, pattern: str) -> dict[str, Any]:
+    # a pattern, not an enum: drf-spectacular would name every enum it meets as a choice set
+    return {name: {"type": "string", "pattern": f"^({pattern})$"}}
+
+
+def _without(*names: str) -> dict[str, Any]:
+    return {"not": {"anyOf": [{"required": [name]} for name in names]}}
+
+
+# A workspace-level entry names no team or agent; a team-level one its team; an agent-level
+# one its agent (apps.guardrails.services._partition).
+LEVEL_VARIANTS = (
+    (
+        {"properties": _is("level", "workspace"), **_without("team", "agent")},
+        {"not": {"required": ["level"]}, **_without("team", "agent")},
+        {"properties": _is("level", "team"), "required": ["level", "team"], **_without("agent")},
+        {"properties": _is("level", "agent"), "required": ["level", "agent"], **_without("team")},
+    ),
+)
+CONTACT = "|".join(CONTACT_CHANNELS)
+OTHER_CHANNELS = "|".join(c for c in Channel.values if c not in CONTACT_CHANNELS)
+
+
+class GuardrailCheckSerializer(StrictInput):
+    # A contact channel needs the unit contacted; a step belongs to a run.
+    schema_variants = (
+        (
+            {
+                "properties": {**_is("channel", CONTACT), "unit": {"pattern": "\\S"}},
+                "required": ["channel", "unit"],
+            },
+            {"properties": _is("channel", OTHER_CHANNELS)},
+        ),
+        (
+            {"not": {"required": ["step"]}},
+            {"properties": {"run_id": {"minLength": 1}}, "required": ["run_id", "step"]},
+        ),
+    )
     action = serializers.ChoiceField(choices=ActionKind.choices)
     channel = serializers.ChoiceField(choices=Channel.choices)
     unit = StrictCharField(
@@ -73,18 +111,30 @@ class CheckSerializer(StrictInput):
         help_text="The workspace's currency (the default); another one is refused.",
     )
     run_id = StrictCharField(
-        max_length=100, required=False, allow_blank=True, default="", help_text="[A-Za-z0-9._:-]"
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[RegexValidator(r"^[A-Za-z0-9._:-]*$")],
+        help_text="Your run's id: letters, digits, . _ : -",
     )
     step = StrictIntegerField(min_value=0, max_value=MAX_STEP, required=False)
-    region = StrictCharField(max_length=20, required=False, allow_blank=True, default="")
+    region = StrictCharField(
+        max_length=20,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[RegexValidator(r"^[A-Za-z0-9_-]*$")],
+        help_text="The contact's region, for sending hours (EU, US, ...).",
+    )
 
 
-class CommitSerializer(StrictInput):
+class GuardrailCommitSerializer(StrictInput):
     reservation = serializers.UUIDField()
     actual_cost = MoneyField(required=False, allow_null=True, default=None)
 
 
-class ReleaseSerializer(StrictInput):
+class GuardrailReleaseSerializer(StrictInput):
     reservation = serializers.UUIDField()
 
 
@@ -138,6 +188,7 @@ class KillSwitchSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
 
 
 class KillSwitchCreateSerializer(StrictInput):
+    schema_variants = LEVEL_VARIANTS
     workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
     level = serializers.ChoiceField(choices=Level.choices, required=False, default=Level.WORKSPACE)
     team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
@@ -145,11 +196,54 @@ class KillSwitchCreateSerializer(StrictInput):
     reason = StrictCharField(max_length=2000)
 
 
-class ReasonSerializer(StrictInput):
+class GuardrailReasonSerializer(StrictInput):
     reason = StrictCharField(max_length=2000)
 
 
+FREQUENCY_CAP_SCHEMA = {
+    "type": "object",
+    "nullable": True,
+    "properties": {
+        "count": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        "days": {"type": "integer", "minimum": 1, "maximum": 3650},
+    },
+    "required": ["count", "days"],
+    "additionalProperties": False,
+    "description": "The same unit at most `count` times in `days` days across the workspace.",
+}
+
+
+@extend_schema_field(FREQUENCY_CAP_SCHEMA)
+class FrequencyCapField(serializers.JSONField):
+    """Shaped by services._frequency_cap (its errors name this field)."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": 50,
+        "propertyNames": {"pattern": "^(\\*|[A-Za-z0-9_-]{1,20})$"},
+        "additionalProperties": {
+            "type": "object",
+            "properties": {
+                "start": {"type": "integer", "minimum": 0, "maximum": 23},
+                "end": {"type": "integer", "minimum": 0, "maximum": 24},
+                "tz": {"type": "string", "enum": list(time_zones())},
+            },
+            "required": ["start"],
+            "additionalProperties": False,
+        },
+        "description": 'Per region (or "*"): {"start": 8, "end": 18, "tz": "Europe/Berlin"}; a '
+        "start after the end wraps midnight; start equal to end: all day.",
+    }
+)
+class SendingHoursField(serializers.JSONField):
+    """Shaped by services.sending_hours_checked."""
+
+
 class LimitsSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    frequency_cap = serializers.SerializerMethodField()
+
     class Meta:
         model = GuardrailLimits
         fields = [
@@ -166,14 +260,19 @@ class LimitsSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "step_limit",
             "agent_exposure_per_day",
             "team_exposure_per_day",
-            "frequency_count",
-            "frequency_days",
+            "frequency_cap",
             "rate_per_minute",
             "sending_hours",
             "reservation_ttl_seconds",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(FREQUENCY_CAP_SCHEMA)
+    def get_frequency_cap(self, row: GuardrailLimits) -> dict[str, int] | None:
+        if row.frequency_count is None or row.frequency_days is None:
+            return None
+        return {"count": row.frequency_count, "days": row.frequency_days}
 
 
 def _count(help_text: str = "") -> StrictIntegerField:
@@ -182,7 +281,28 @@ def _count(help_text: str = "") -> StrictIntegerField:
     )
 
 
+WORKSPACE_ONLY = ("currency", "frequency_cap")
+TEAM_ONLY = ("team_budget_day", "team_budget_month", "team_exposure_per_day")
+
+
 class LimitsSetSerializer(StrictInput):
+    # services.LEVEL_INPUTS: what each level may set.
+    schema_variants = (
+        (
+            {"properties": _is("level", "workspace"), **_without("team", "agent")},
+            {"not": {"required": ["level"]}, **_without("team", "agent")},
+            {
+                "properties": _is("level", "team"),
+                "required": ["level", "team"],
+                **_without("agent", *WORKSPACE_ONLY),
+            },
+            {
+                "properties": _is("level", "agent"),
+                "required": ["level", "agent"],
+                **_without("team", *WORKSPACE_ONLY, *TEAM_ONLY),
+            },
+        ),
+    )
     workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
     level = serializers.ChoiceField(choices=Level.choices, required=False, default=Level.WORKSPACE)
     team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
@@ -220,7 +340,7 @@ class SuppressionCreateSerializer(StrictInput):
     unit = StrictCharField(max_length=UNIT_MAX, help_text="Stored only as its keyed hash.")
     reason = serializers.ChoiceField(choices=SuppressionReason.choices)
     channel = serializers.ChoiceField(
-        choices=[(c, c) for c in (*CONTACT_CHANNELS, ALL_CHANNELS)],
+        choices=SUPPRESSION_CHANNELS,
         required=False,
         help_text="Unsubscribe: the channel (email by default). A complaint covers all.",
     )

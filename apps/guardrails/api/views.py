@@ -47,7 +47,7 @@ class CheckView(APIView):
     required_scopes = {"post": [READ]}
 
     @extend_schema(
-        request=s.CheckSerializer,
+        request=s.GuardrailCheckSerializer,
         responses={200: dict},
         description=(
             "May the calling agent take this action now? `decision` is `allow` (with a "
@@ -61,7 +61,7 @@ class CheckView(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.CheckSerializer(data=request.data)
+        data = s.GuardrailCheckSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         attrs = data.validated_data
         decision = services.guardrail_check(
@@ -105,7 +105,7 @@ class CommitView(APIView):
     extra_error_statuses = {"post": [404, 409]}
 
     @extend_schema(
-        request=s.CommitSerializer,
+        request=s.GuardrailCommitSerializer,
         responses={200: s.ReservationSerializer},
         description=(
             "The action happened: settle the reservation at `actual_cost` (its estimate when "
@@ -114,7 +114,7 @@ class CommitView(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.CommitSerializer(data=request.data)
+        data = s.GuardrailCommitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         reservation = services.reservation_commit(
             agent=_agent(request),
@@ -130,13 +130,13 @@ class ReleaseView(APIView):
     extra_error_statuses = {"post": [404, 409]}
 
     @extend_schema(
-        request=s.ReleaseSerializer,
+        request=s.GuardrailReleaseSerializer,
         responses={200: s.ReservationSerializer},
         description="The action will not happen: give back what the reservation held.",
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = s.ReleaseSerializer(data=request.data)
+        data = s.GuardrailReleaseSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         reservation = services.reservation_release(
             agent=_agent(request), reservation_id=data.validated_data["reservation"]
@@ -179,7 +179,7 @@ class KillSwitchViewSet(PeopleViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         return Response(s.KillSwitchSerializer(switch).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=s.ReasonSerializer,
+        request=s.GuardrailReasonSerializer,
         responses={200: s.KillSwitchSerializer},
         description="Clear a pause, with a reason; its agents may call again at once.",
     )
@@ -187,7 +187,7 @@ class KillSwitchViewSet(PeopleViewSet, mixins.ListModelMixin, mixins.RetrieveMod
     @idempotent
     def clear(self, request: Request, pk: str | None = None) -> Response:
         switch = self.get_object()
-        data = s.ReasonSerializer(data=request.data)
+        data = s.GuardrailReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         cleared = services.kill_switch_clear(
             actor=self.principal, switch=switch, reason=data.validated_data["reason"]
