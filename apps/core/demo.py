@@ -177,6 +177,7 @@ def seed_demo() -> DemoCredentials:
     __import__("apps.compliance.demo", fromlist=["seed_compliance"]).seed_compliance()
     __import__("apps.policies.demo", fromlist=["seed_policies"]).seed_policies()
     __import__("apps.reviews.demo", fromlist=["seed_reviews"]).seed_reviews()
+    __import__("apps.guardrails.demo", fromlist=["seed_guardrails"]).seed_guardrails()
     __import__("apps.audit.demo", fromlist=["seed_audit_demo"]).seed_audit_demo()  # verifies: last
     return creds
 

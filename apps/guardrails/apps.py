@@ -63,7 +63,7 @@ def register_audit() -> None:
     governed_model_register("guardrails.killswitch")
     governed_model_register("guardrails.guardraillimits", ignore={"updated_at"})
     governed_model_register("guardrails.suppressionentry")
-    governed_model_register("guardrails.limitcounter", log=True, ignore={"used"})
+    governed_model_register("guardrails.limitcounter", log=True, ignore={"used", "cap"})
     governed_model_register(
         "guardrails.reservation", log=True, ignore={"status", "actual_cost", "settled_at"}
     )

@@ -259,6 +259,9 @@ class LimitCounter(models.Model):
     kind = models.CharField(max_length=40)
     window = models.DateTimeField()
     used = models.DecimalField(max_digits=18, decimal_places=4, default=0)
+    cap = models.DecimalField(
+        max_digits=18, decimal_places=4, null=True, help_text="The cap at the last take."
+    )
 
     objects = WorkspaceRowQuerySet.as_manager()
 
@@ -321,6 +324,12 @@ class Reservation(models.Model):
                 name="guardrail_resv_expiring",
             ),
             models.Index(fields=["workspace", "-created_at"], name="guardrail_resv_ws"),
+            # "Is this unit new today?" for the exposure caps.
+            models.Index(
+                fields=["unit_hash", "created_at"],
+                condition=~Q(unit_hash=""),
+                name="guardrail_resv_unit",
+            ),
         ]
 
     def __str__(self) -> str:

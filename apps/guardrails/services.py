@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_event_record, audit_snapshot
@@ -449,7 +449,32 @@ class Limits:
         return self.values.get(name)
 
 
-def limits_for(agent: Agent) -> Limits:
+_LIMITS_CACHE: dict[tuple[int, int | None, Any], Limits] = {}
+LIMITS_CACHE_MAX = 10_000
+# The last change of a workspace's limits, read in the token lookup by the check view
+# (AgentTokenAuthentication's `token_joined`): the key of the cached merged limits.
+LIMITS_REVISION_WITH_TOKEN = (
+    '(SELECT MAX(gl."updated_at") FROM "guardrails_guardraillimits" gl '
+    'WHERE gl."workspace_id" = a."workspace_id")',
+    "",
+)
+
+
+def limits_for(agent: Agent, revision: Any = None) -> Limits:
+    """Merged limits; with the workspace's limits revision, cached per process under it (a
+    change to any level bumps it, so a cached value is never served for another state)."""
+    if revision is None:
+        return _limits_read(agent)
+    key = (agent.pk, agent.team_id, revision)
+    cached = _LIMITS_CACHE.get(key)
+    if cached is None:
+        if len(_LIMITS_CACHE) >= LIMITS_CACHE_MAX:
+            _LIMITS_CACHE.clear()
+        cached = _LIMITS_CACHE[key] = _limits_read(agent)
+    return cached
+
+
+def _limits_read(agent: Agent) -> Limits:
     covering = Q(level=Level.WORKSPACE) | Q(level=Level.AGENT, agent_id=agent.pk)
     if agent.team_id:
         covering |= Q(level=Level.TEAM, team_id=agent.team_id)
@@ -590,113 +615,107 @@ def _hours_denial(limits: Limits, region: str, now: dt.datetime) -> Denied | Non
     )
 
 
-def _suppressed(workspace_id: int, hashed: str, channel: str) -> SuppressionEntry | None:
-    return (
-        SuppressionEntry.objects.filter(
-            workspace_id=workspace_id, unit_hash=hashed, channel__in=(channel, ALL_CHANNELS)
-        )
-        .only("reason", "channel")
-        .first()
-    )
+@dataclass(frozen=True)
+class Lookups:
+    """What the check reads about a contact, in one query: a suppression entry for it
+    ("reason:channel"), whether the agent and its team have contacted it on this channel today
+    (live reservations), and its contacts in the frequency window before today."""
+
+    suppression: str | None = None
+    agent_knows: bool = False
+    team_knows: bool = False
+    frequency_earlier: Decimal = Decimal(0)
 
 
-_TAKE_SQL = (
-    'INSERT INTO "guardrails_limitcounter" ("workspace_id", "scope", "kind", "window", "used") '
-    "VALUES (%s, %s, %s, %s, %s) "
-    'ON CONFLICT ("scope", "kind", "window") DO UPDATE '
-    'SET "used" = "guardrails_limitcounter"."used" + EXCLUDED."used" '
-    'WHERE "guardrails_limitcounter"."used" + EXCLUDED."used" <= %s '
-    'RETURNING "id", "used"'
+_LOOKUP_SQL = (
+    "SELECT "
+    '(SELECT s."reason" || \':\' || s."channel" FROM "guardrails_suppressionentry" s '
+    'WHERE s."workspace_id" = %(ws)s AND s."unit_hash" = %(unit)s '
+    "AND s.\"channel\" IN (%(channel)s, 'all') ORDER BY s.\"channel\" = 'all' DESC LIMIT 1), "
+    'EXISTS (SELECT 1 FROM "guardrails_reservation" r WHERE r."unit_hash" = %(unit)s '
+    'AND r."created_at" >= %(day)s AND r."workspace_id" = %(ws)s AND r."channel" = %(channel)s '
+    "AND r.\"status\" IN ('reserved', 'committed') AND r.\"agent_id\" = %(agent)s), "
+    'EXISTS (SELECT 1 FROM "guardrails_reservation" r '
+    'JOIN "workspaces_agent" ag ON ag."id" = r."agent_id" WHERE r."unit_hash" = %(unit)s '
+    'AND r."created_at" >= %(day)s AND r."workspace_id" = %(ws)s AND r."channel" = %(channel)s '
+    "AND r.\"status\" IN ('reserved', 'committed') AND ag.\"team_id\" = %(team)s), "
+    '(SELECT COALESCE(SUM(c."used"), 0) FROM "guardrails_limitcounter" c '
+    'WHERE c."scope" = %(scope)s AND c."kind" = \'frequency\' '
+    'AND c."window" >= %(since)s AND c."window" < %(day)s)'
 )
 
 
-def _take(
-    workspace_id: int, scope: str, kind: str, window: dt.datetime, amount: Decimal, cap: Decimal
-) -> tuple[int, Decimal] | None:
-    """Add `amount` to the counter unless that passes `cap`: (counter id, used) or None. The
-    upsert locks the row until the transaction ends, so racing takes are serialised."""
-    if amount > cap:
-        return None
+def _lookups(
+    agent: Agent, request: CheckRequest, hashed: str, limits: Limits, day: dt.datetime
+) -> Lookups:
+    if not hashed or request.channel not in CONTACT_CHANNELS:
+        return Lookups()
+    days = limits.get("frequency_days") or 1
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE_SQL, [workspace_id, scope, kind, window, amount, cap])
+        cursor.execute(
+            _LOOKUP_SQL,
+            {
+                "ws": agent.workspace_id,
+                "unit": hashed,
+                "channel": request.channel,
+                "day": day,
+                "agent": agent.pk,
+                "team": agent.team_id or 0,
+                "scope": f"u{hashed}",
+                "since": day - dt.timedelta(days=int(days) - 1),
+            },
+        )
         row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    return Lookups(row[0], bool(row[1]), bool(row[2]), Decimal(row[3]))
 
 
-def _used(scope: str, kind: str, window: dt.datetime) -> Decimal:
-    found = LimitCounter.objects.filter(scope=scope, kind=kind, window=window).first()
-    return found.used if found else Decimal(0)
+@dataclass(frozen=True)
+class Want:
+    """One counter a check takes: `amount` more of `kind` for `scope` in `window`, unless that
+    passes `cap`; `hold`: given back on release and expiry (all but the rate)."""
+
+    scope: str
+    kind: str
+    window: dt.datetime
+    amount: Decimal
+    cap: Decimal
+    denial: Denied
+    hold: bool = True
 
 
-@dataclass
-class _Taking:
-    agent: Agent
-    workspace_id: int
-    holds: list[list[Any]] = field(default_factory=list)
-
-    def take(
-        self,
-        scope: str,
-        kind: str,
-        window: dt.datetime,
-        amount: Decimal,
-        cap: Any,
-        denial: Denied,
-        *,
-        hold: bool = True,
-    ) -> None:
-        taken = _take(self.workspace_id, scope, kind, window, amount, Decimal(cap))
-        if taken is None:
-            denial.values = {
-                **denial.values,
-                "limit": str(cap),
-                "used": str(_used(scope, kind, window)),
-                "requested": str(amount),
-            }
-            raise denial
-        if hold and amount:
-            self.holds.append([taken[0], str(amount)])
-
-
-def _new_unit_today(
-    agent: Agent, channel: str, hashed: str, since: dt.datetime, team: bool
-) -> bool:
-    live = Reservation.objects.filter(
-        workspace_id=agent.workspace_id,
-        channel=channel,
-        unit_hash=hashed,
-        created_at__gte=since,
-        status__in=(ReservationStatus.RESERVED, ReservationStatus.COMMITTED),
-    )
-    live = live.filter(agent__team_id=agent.team_id) if team else live.filter(agent=agent)
-    return not live.exists()
-
-
-def _take_limits(
-    agent: Agent, request: CheckRequest, hashed: str, limits: Limits, now: dt.datetime
-) -> list[list[Any]]:
-    """Take every counter this check needs, in one fixed order (rate, agent budgets, team
-    budgets, exposure, frequency) so concurrent checks never wait on each other in a cycle."""
-    taking = _Taking(agent, agent.workspace_id)
+def _wants(
+    agent: Agent,
+    request: CheckRequest,
+    hashed: str,
+    limits: Limits,
+    found: Lookups,
+    now: dt.datetime,
+) -> list[Want]:
+    """Every counter this check needs, in one fixed order (rate, agent budgets, team budgets,
+    exposure, frequency) so concurrent checks lock them in the same order and never wait on
+    each other in a cycle."""
+    wants: list[Want] = []
     a, t = f"a{agent.pk}", f"t{agent.team_id}"
     day, month = _day(now), _month(now)
     cost = request.estimated_cost
     rate = limits.get("rate_per_minute")
     if rate is not None:
         minute = now.replace(second=0, microsecond=0)
-        taking.take(
-            a,
-            "rate",
-            minute,
-            Decimal(1),
-            rate,
-            Denied(
-                DenyCode.RATE_LIMITED,
-                "rate_per_minute",
-                f"Rate limit: at most {rate} allowed checks a minute for this agent.",
-                resets_at=minute + dt.timedelta(minutes=1),
-            ),
-            hold=False,
+        wants.append(
+            Want(
+                a,
+                "rate",
+                minute,
+                Decimal(1),
+                Decimal(rate),
+                Denied(
+                    DenyCode.RATE_LIMITED,
+                    "rate_per_minute",
+                    f"Rate limit: at most {rate} allowed checks a minute for this agent.",
+                    resets_at=minute + dt.timedelta(minutes=1),
+                ),
+                hold=False,
+            )
         )
     budgets = [
         ("agent_budget_day", a, "budget_day", day, day + dt.timedelta(days=1), "agent", "today"),
@@ -711,35 +730,39 @@ def _take_limits(
         cap = limits.get(name)
         if cap is None:
             continue
-        taking.take(
-            scope,
-            kind,
-            window,
-            cost,
-            cap,
-            Denied(
-                DenyCode.BUDGET_EXCEEDED,
-                name,
-                f"The {who}'s budget for {when} ({cap} {limits.currency}) would be exceeded "
-                f"by {cost} {limits.currency}.",
-                {"currency": limits.currency},
-                resets_at=resets,
-            ),
+        wants.append(
+            Want(
+                scope,
+                kind,
+                window,
+                cost,
+                Decimal(cap),
+                Denied(
+                    DenyCode.BUDGET_EXCEEDED,
+                    name,
+                    f"The {who}'s budget for {when} ({cap} {limits.currency}) would be exceeded "
+                    f"by {cost} {limits.currency}.",
+                    {"currency": limits.currency},
+                    resets_at=resets,
+                ),
+            )
         )
-    if hashed and request.channel in CONTACT_CHANNELS:
-        exposures = [("agent_exposure_per_day", a, False, "agent")]
-        if agent.team_id:
-            exposures.append(("team_exposure_per_day", t, True, "team"))
-        for name, scope, team, who in exposures:
-            cap = limits.get(name)
-            if cap is None or not _new_unit_today(agent, request.channel, hashed, day, team):
-                continue
-            taking.take(
+    if not hashed or request.channel not in CONTACT_CHANNELS:
+        return wants
+    exposures = [("agent_exposure_per_day", a, found.agent_knows, "agent")]
+    if agent.team_id:
+        exposures.append(("team_exposure_per_day", t, found.team_knows, "team"))
+    for name, scope, known, who in exposures:
+        cap = limits.get(name)
+        if cap is None or known:  # a unit already contacted today is not a new one
+            continue
+        wants.append(
+            Want(
                 scope,
                 f"exposure:{request.channel}",
                 day,
                 Decimal(1),
-                cap,
+                Decimal(cap),
                 Denied(
                     DenyCode.EXPOSURE_CAP,
                     name,
@@ -749,51 +772,104 @@ def _take_limits(
                     resets_at=day + dt.timedelta(days=1),
                 ),
             )
-        count, days = limits.get("frequency_count"), limits.get("frequency_days")
-        if count is not None and days:
-            _take_frequency(taking, hashed, int(count), int(days), day)
-    return taking.holds
+        )
+    count, days = limits.get("frequency_count"), limits.get("frequency_days")
+    if count is not None and days:
+        # Earlier days of the window no longer change; today's row is taken under its lock
+        # with what the window leaves for today as its cap.
+        wants.append(
+            Want(
+                f"u{hashed}",
+                "frequency",
+                day,
+                Decimal(1),
+                Decimal(count) - found.frequency_earlier,
+                Denied(
+                    DenyCode.EXPOSURE_CAP,
+                    "frequency_cap",
+                    f"This contact was reached {{reached}} times in the last {days} days "
+                    f"(at most {count} across the workspace).",
+                    {"limit": count, "days": days},
+                ),
+            )
+        )
+    return wants
 
 
-def _take_frequency(taking: _Taking, hashed: str, count: int, days: int, day: dt.datetime) -> None:
-    """The same unit at most `count` times in `days` days across the workspace: today's row is
-    locked first (every take of this unit goes through it), then the window is summed."""
-    scope, since = f"u{hashed}", day - dt.timedelta(days=days - 1)
-    taken = _take(taking.workspace_id, scope, "frequency", day, Decimal(0), Decimal(count))
-    earlier = LimitCounter.objects.filter(
-        scope=scope, kind="frequency", window__gte=since, window__lt=day
-    ).aggregate(n=Sum("used"))["n"] or Decimal(0)
-    used_today = taken[1] if taken else Decimal(count)
-    reached = int(earlier + used_today)
-    if reached + 1 > count:
+def _take_all(workspace_id: int, wants: list[Want]) -> list[list[Any]]:
+    """Take every counter in one statement (a multi-row conditional upsert, rows locked in the
+    order given); the first one the cap refuses denies the check. Returns the holds."""
+    if not wants:
+        return []
+    for want in wants:
+        if want.amount > want.cap:
+            raise _denial_for(want, workspace_id)
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(wants))
+    params: list[Any] = []
+    for want in wants:
+        params += [workspace_id, want.scope, want.kind, want.window, want.amount, want.cap]
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_SQL.format(rows=rows), params)
+        taken = {(scope, kind): pk for pk, scope, kind in cursor.fetchall()}
+    holds = []
+    for want in wants:
+        pk = taken.get((want.scope, want.kind))
+        if pk is None:
+            raise _denial_for(want, workspace_id)
+        if want.hold and want.amount:
+            holds.append([pk, str(want.amount)])
+    return holds
+
+
+_TAKE_SQL = (
+    'INSERT INTO "guardrails_limitcounter" ("workspace_id", "scope", "kind", "window", "used", '
+    '"cap") VALUES {rows} ON CONFLICT ("scope", "kind", "window") DO UPDATE '
+    'SET "used" = "guardrails_limitcounter"."used" + EXCLUDED."used", "cap" = EXCLUDED."cap" '
+    'WHERE "guardrails_limitcounter"."used" + EXCLUDED."used" <= EXCLUDED."cap" '
+    'RETURNING "id", "scope", "kind"'
+)
+
+
+def _denial_for(want: Want, workspace_id: int) -> Denied:
+    """The deny path only: what the counter holds, for the reason and the trip."""
+    used = _used(want.scope, want.kind, want.window)
+    denial = want.denial
+    if want.kind == "frequency":
+        limit = denial.values["limit"]
+        reached = int(Decimal(limit) - want.cap + used)
+        denial.reason = denial.reason.replace("{reached}", str(reached))
+        denial.values = {**denial.values, "used": reached}
+        days = int(denial.values["days"])
         oldest = (
             LimitCounter.objects.filter(
-                scope=scope, kind="frequency", window__gte=since, used__gt=0
+                scope=want.scope,
+                kind="frequency",
+                window__gte=want.window - dt.timedelta(days=days - 1),
+                used__gt=0,
             )
             .order_by("window")
             .values_list("window", flat=True)
             .first()
         )
-        raise Denied(
-            DenyCode.EXPOSURE_CAP,
-            "frequency_cap",
-            f"This contact was reached {reached} times in the last {days} days "
-            f"(at most {count} across the workspace).",
-            {"limit": count, "days": days, "used": reached},
-            resets_at=(oldest + dt.timedelta(days=days)) if oldest else None,
-        )
-    taking.take(
-        scope,
-        "frequency",
-        day,
-        Decimal(1),
-        count,
-        Denied(DenyCode.EXPOSURE_CAP, "frequency_cap", "Frequency cap reached."),
-    )
+        denial.resets_at = (oldest + dt.timedelta(days=days)) if oldest else None
+        return denial
+    denial.values = {
+        **denial.values,
+        "limit": str(want.cap),
+        "used": str(used),
+        "requested": str(want.amount),
+    }
+    return denial
 
 
-def _trip(agent: Agent, request: CheckRequest | None, denial: Denied) -> Trip:
+def _used(scope: str, kind: str, window: dt.datetime) -> Decimal:
+    found = LimitCounter.objects.filter(scope=scope, kind=kind, window=window).first()
+    return found.used if found else Decimal(0)
+
+
+def _trip(agent: Agent, request: CheckRequest | None, denial: Denied, at: dt.datetime) -> Trip:
     return Trip.objects.create(
+        at=at,
         workspace_id=agent.workspace_id,
         team_id=agent.team_id,
         agent=agent,
@@ -815,25 +891,29 @@ def guardrail_check(
     *,
     now: dt.datetime | None = None,
     paused_checked: bool = False,
+    limits_revision: Any = None,
 ) -> Decision:
     """Allow (with a reservation that holds the check's share of every limit) or deny (with a
     code, a reason and, for budgets, when they reset; recorded as a Trip). `paused_checked`:
-    the caller (the token lookup) already knows no kill switch covers the agent."""
+    the caller (the token lookup) already knows no kill switch covers the agent;
+    `limits_revision`: the workspace's limits' last change, read with the token (the merged
+    limits are then cached per process under it)."""
     now = now or timezone.now()
-    limits = limits_for(agent)
+    limits = limits_for(agent, limits_revision)
     request = check_request_validated(agent, request, limits)
     hashed = unit_hash(agent.workspace_id, request.unit) if request.unit else ""
     try:
-        _deny_before_taking(agent, request, hashed, limits, now, paused_checked)
+        found = _deny_before_taking(agent, request, hashed, limits, now, paused_checked)
         try:
-            reservation = _reserve(agent, request, hashed, limits, now)
+            reservation = _reserve(agent, request, hashed, limits, found, now)
         except Denied:
             # Expired reservations may still hold what this check needs: give it back, retry.
             if not reservations_expire_due(workspace_id=agent.workspace_id, now=now):
                 raise
-            reservation = _reserve(agent, request, hashed, limits, now)
+            found = _lookups(agent, request, hashed, limits, _day(now))
+            reservation = _reserve(agent, request, hashed, limits, found, now)
     except Denied as denial:
-        _trip(agent, request, denial)
+        _trip(agent, request, denial, now)
         return Decision(
             allowed=False,
             code=denial.code,
@@ -852,7 +932,7 @@ def _deny_before_taking(
     limits: Limits,
     now: dt.datetime,
     paused_checked: bool,
-) -> None:
+) -> Lookups:
     if not paused_checked:
         switch = active_switch_for(agent)
         if switch is not None:
@@ -866,27 +946,33 @@ def _deny_before_taking(
             "steps a run.",
             {"limit": step_limit, "step": request.step, "run_id": request.run_id},
         )
-    if hashed and request.channel in CONTACT_CHANNELS:
-        entry = _suppressed(agent.workspace_id, hashed, request.channel)
-        if entry is not None:
-            where = "any channel" if entry.channel == ALL_CHANNELS else entry.channel
-            raise Denied(
-                DenyCode.SUPPRESSED,
-                f"suppression:{entry.reason}",
-                f"This contact is on the suppression list ({entry.get_reason_display().lower()}"
-                f"): never contact them on {where}.",
-                {"reason": entry.reason, "channel": entry.channel},
-            )
     denial = _hours_denial(limits, request.region, now)
+    found = _lookups(agent, request, hashed, limits, _day(now))
+    if found.suppression is not None:
+        reason, channel = found.suppression.split(":", 1)
+        where = "any channel" if channel == ALL_CHANNELS else channel
+        raise Denied(
+            DenyCode.SUPPRESSED,
+            f"suppression:{reason}",
+            f"This contact is on the suppression list "
+            f"({SuppressionReason(reason).label.lower()}): never contact them on {where}.",
+            {"reason": reason, "channel": channel},
+        )
     if denial is not None:
         raise denial
+    return found
 
 
 @transaction.atomic
 def _reserve(
-    agent: Agent, request: CheckRequest, hashed: str, limits: Limits, now: dt.datetime
+    agent: Agent,
+    request: CheckRequest,
+    hashed: str,
+    limits: Limits,
+    found: Lookups,
+    now: dt.datetime,
 ) -> Reservation:
-    holds = _take_limits(agent, request, hashed, limits, now)
+    holds = _take_all(agent.workspace_id, _wants(agent, request, hashed, limits, found, now))
     ttl = limits.get("reservation_ttl_seconds") or DEFAULT_TTL_SECONDS
     return Reservation.objects.create(
         workspace_id=agent.workspace_id,

@@ -188,3 +188,31 @@ def test_bad_trip_filters(client_as, crew, query):
     response = client_as("viewer").get(f"/api/v1/guardrails/trips?{query}")
 
     assert_error(response, 400, "invalid")
+
+
+def test_limits_through_the_api_round_trip(crew, client_as):
+    body = {
+        "workspace": crew.workspace.pk,
+        "currency": "GBP",
+        "frequency_cap": {"count": 3, "days": 7},
+        "sending_hours": {"EU": {"start": 22, "end": 6, "tz": "Europe/Berlin"}},
+        "agent_budget_day": "12.5",
+    }
+
+    response = client_as("admin").post("/api/v1/guardrails/limits", body, format="json")
+
+    assert response.status_code == 200, response.content
+    saved = response.json()
+    assert (saved["currency"], saved["frequency_cap"], saved["agent_budget_day"]) == (
+        "GBP",
+        {"count": 3, "days": 7},
+        "12.5000",
+    )
+    assert saved["sending_hours"] == {"EU": {"start": 22, "end": 6, "tz": "Europe/Berlin"}}
+    cleared = client_as("admin").post(
+        "/api/v1/guardrails/limits",
+        {"workspace": crew.workspace.pk, "frequency_cap": None},
+        format="json",
+    )
+    assert cleared.json()["frequency_cap"] is None
+    assert cleared.json()["currency"] == "GBP"  # not sent: kept

@@ -265,3 +265,18 @@ def test_a_deny_takes_nothing(crew):
     assert denied["code"] == "exposure_cap"
     assert used(f"a{crew.agent.pk}", "budget_day") == Decimal(1)
     assert Reservation.objects.count() == 1
+
+
+def test_a_limits_change_binds_the_very_next_check(crew):
+    """The check view caches the merged limits under the workspace's limits revision (read
+    with the token): a change at any level is seen at once."""
+    limits(crew, agent_budget_day=10)
+    client = agent_client(crew.agent_secret)
+    assert ask(client, estimated_cost=8)["decision"] == "allow"
+    assert ask(client, estimated_cost=8)["code"] == "budget_exceeded"
+
+    limits(crew, level="agent", agent_budget_day=20)
+
+    assert ask(client, estimated_cost=8)["decision"] == "allow"
+    limits(crew, level="team", step_limit=3)
+    assert ask(client, run_id="r", step=4)["code"] == "step_limit"

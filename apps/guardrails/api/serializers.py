@@ -70,7 +70,7 @@ def _without(*names: str) -> dict[str, Any]:
 LEVEL_VARIANTS = (
     (
         {"properties": _is("level", "workspace"), **_without("team", "agent")},
-        {"not": {"required": ["level"]}, **_without("team", "agent")},
+        {"allOf": [{"not": {"required": ["level"]}}, _without("team", "agent")]},
         {"properties": _is("level", "team"), "required": ["level", "team"], **_without("agent")},
         {"properties": _is("level", "agent"), "required": ["level", "agent"], **_without("team")},
     ),
@@ -139,9 +139,6 @@ class GuardrailReleaseSerializer(StrictInput):
 
 
 class ReservationSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    estimated_cost = MoneyField(read_only=True)
-    actual_cost = MoneyField(read_only=True, allow_null=True)
-
     class Meta:
         model = Reservation
         fields = [
@@ -191,8 +188,8 @@ class KillSwitchCreateSerializer(StrictInput):
     schema_variants = LEVEL_VARIANTS
     workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
     level = serializers.ChoiceField(choices=Level.choices, required=False, default=Level.WORKSPACE)
-    team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
-    agent = ScopedPrimaryKeyField(queryset=Agent.objects.all(), required=False, allow_null=True)
+    team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False)
+    agent = ScopedPrimaryKeyField(queryset=Agent.objects.all(), required=False)
     reason = StrictCharField(max_length=2000)
 
 
@@ -290,7 +287,7 @@ class LimitsSetSerializer(StrictInput):
     schema_variants = (
         (
             {"properties": _is("level", "workspace"), **_without("team", "agent")},
-            {"not": {"required": ["level"]}, **_without("team", "agent")},
+            {"allOf": [{"not": {"required": ["level"]}}, _without("team", "agent")]},
             {
                 "properties": _is("level", "team"),
                 "required": ["level", "team"],
@@ -305,8 +302,8 @@ class LimitsSetSerializer(StrictInput):
     )
     workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
     level = serializers.ChoiceField(choices=Level.choices, required=False, default=Level.WORKSPACE)
-    team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False, allow_null=True)
-    agent = ScopedPrimaryKeyField(queryset=Agent.objects.all(), required=False, allow_null=True)
+    team = ScopedPrimaryKeyField(queryset=Team.objects.all(), required=False)
+    agent = ScopedPrimaryKeyField(queryset=Agent.objects.all(), required=False)
     currency = serializers.ChoiceField(
         choices=[(c, c) for c in CURRENCIES], required=False, allow_blank=True
     )
@@ -317,12 +314,9 @@ class LimitsSetSerializer(StrictInput):
     step_limit = _count("Steps per run.")
     agent_exposure_per_day = _count()
     team_exposure_per_day = _count()
-    frequency_count = _count()
-    frequency_days = StrictIntegerField(
-        min_value=1, max_value=3650, required=False, allow_null=True
-    )
+    frequency_cap = FrequencyCapField(required=False, allow_null=True)
     rate_per_minute = _count()
-    sending_hours = serializers.DictField(required=False)
+    sending_hours = SendingHoursField(required=False)
     reservation_ttl_seconds = StrictIntegerField(
         min_value=1, max_value=7 * 24 * 3600, required=False, allow_null=True
     )

@@ -43,6 +43,9 @@ def _agent(request: Request) -> Agent:
 
 
 class CheckView(APIView):
+    # The agent's token is read with its workspace's limits revision (the merged limits are
+    # cached under it): a check reads no limits row while they stay unchanged.
+    token_joined = services.LIMITS_REVISION_WITH_TOKEN
     permission_classes = AGENT_ONLY
     required_scopes = {"post": [READ]}
 
@@ -77,6 +80,7 @@ class CheckView(APIView):
                 region=attrs["region"],
             ),
             paused_checked=True,  # the token lookup refused a paused agent already
+            limits_revision=("r", getattr(request.auth, "joined", None)),
         )
         if decision.allowed and decision.reservation is not None:
             reservation = decision.reservation
