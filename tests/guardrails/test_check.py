@@ -280,3 +280,34 @@ def test_a_limits_change_binds_the_very_next_check(crew):
     assert ask(client, estimated_cost=8)["decision"] == "allow"
     limits(crew, level="team", step_limit=3)
     assert ask(client, run_id="r", step=4)["code"] == "step_limit"
+
+
+def test_an_allowed_check_is_a_handful_of_statements(crew):
+    """Token lookup (with the switches and the limits revision), the lookup query, one upsert
+    for every counter, the reservation, the transaction: no query per limit."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    limits(
+        crew,
+        agent_budget_day=100,
+        agent_budget_month=1000,
+        team_budget_day=500,
+        team_budget_month=5000,
+        step_limit=10,
+        agent_exposure_per_day=100,
+        team_exposure_per_day=100,
+        frequency_cap={"count": 5, "days": 7},
+        rate_per_minute=100,
+        sending_hours={"*": {"start": 0, "end": 0, "tz": "UTC"}},
+    )
+    client = agent_client(crew.agent_secret)
+    ask(client, unit="warm@example.test")  # the limits cached, last_used_at touched
+
+    with CaptureQueriesContext(connection) as queries:
+        body = ask(client, unit="new@example.test", estimated_cost=1, run_id="r", step=2)
+
+    assert body["decision"] == "allow"
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(statements) <= 5, statements
+    assert sum("guardrails_limitcounter" in sql and "INSERT" in sql for sql in statements) == 1
