@@ -3,11 +3,12 @@ suppression) take an `actor`, check permission, write and audit in one transacti
 a team's or an agent's guardrails needs the manage role on that team (or the workspace), the
 workspace's needs it on the workspace.
 
-The check (`guardrail_check`) is the hot path: it reads the agent's limits and the suppression
-list, then takes every counter it needs with a conditional upsert (INSERT ... ON CONFLICT DO
-UPDATE ... WHERE used + amount <= cap RETURNING), all in one transaction: the row lock of the
-upsert serialises racing checks on one counter, and the one that would pass the cap gets no
-row back and is denied. A deny rolls back what the check took, then records a Trip.
+The check (`guardrail_check`) is the hot path: it reads the agent's limits (cached under the
+workspace's limits revision) and, in one query, what it needs to know about the contact, then
+takes every counter it needs in one multi-row conditional upsert (INSERT ... ON CONFLICT DO
+UPDATE ... WHERE used + amount <= cap RETURNING), in one transaction: the row locks of the
+upsert serialise racing checks on one counter, and a counter that would pass its cap returns
+no row, so the check is denied. A deny rolls back what the check took, then records a Trip.
 """
 
 from __future__ import annotations
@@ -1166,6 +1167,7 @@ def suppression_add(
     if source not in SuppressionSource.values:
         raise ValidationFailed("Unknown source.", fields={"source": ["Unknown."]})
     entry, created = _suppression_add(principal, workspace, unit, reason, channel, source)
+    entry.created_now = created  # type: ignore[attr-defined]
     if created:
         audit_event_record(
             actor=principal,

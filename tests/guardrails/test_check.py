@@ -311,3 +311,20 @@ def test_an_allowed_check_is_a_handful_of_statements(crew):
     statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert len(statements) <= 5, statements
     assert sum("guardrails_limitcounter" in sql and "INSERT" in sql for sql in statements) == 1
+
+
+def test_suppressing_twice_through_the_api_adds_one_entry_and_one_event(crew, client_as):
+    from apps.audit.models import AuditEvent
+
+    body = {"workspace": crew.workspace.pk, "unit": "Twice@Example.test", "reason": "unsubscribe"}
+    first = client_as("admin").post("/api/v1/guardrails/suppressions", body, format="json")
+    again = client_as("admin").post(
+        "/api/v1/guardrails/suppressions", {**body, "unit": "twice@example.test"}, format="json"
+    )
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert AuditEvent.objects.filter(action="guardrail.suppress").count() == 1
+    found = client_as("viewer").get("/api/v1/guardrails/suppressions?unit=TWICE@example.test")
+    rows = found.json()["results"] if isinstance(found.json(), dict) else found.json()
+    assert [r["id"] for r in rows] == [first.json()["id"]]

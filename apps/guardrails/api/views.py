@@ -261,7 +261,6 @@ class SuppressionViewSet(PeopleViewSet, mixins.ListModelMixin, mixins.RetrieveMo
         )
         data.is_valid(raise_exception=True)
         attrs = data.validated_data
-        before = SuppressionEntry.objects.count()
         entry = services.suppression_add(
             actor=self.principal,
             workspace=attrs["workspace"],
@@ -269,7 +268,7 @@ class SuppressionViewSet(PeopleViewSet, mixins.ListModelMixin, mixins.RetrieveMo
             reason=attrs["reason"],
             channel=attrs.get("channel"),
         )
-        created = SuppressionEntry.objects.count() > before
+        created = getattr(entry, "created_now", False)
         return Response(
             s.SuppressionSerializer(entry).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
