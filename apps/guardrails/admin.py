@@ -234,15 +234,23 @@ class GuardrailLimitsAdmin(_Visible, ScopedModelAdmin):
         return ["workspace", "level", "team", "agent"] if obj is not None else []
 
     def _save(self, actor: Any, obj: Any, form: Any) -> None:
-        data = form.cleaned_data
+        data = dict(form.cleaned_data)
+        count, days = data.pop("frequency_count", None), data.pop("frequency_days", None)
+        data["frequency_cap"] = (
+            None
+            if count is None and days is None
+            else {
+                "count": count,
+                "days": days,
+            }
+        )
+        allowed = services.LEVEL_INPUTS[obj.level]
         values: dict[str, Any] = {}
-        for name in services.LEVEL_INPUTS[obj.level]:
-            if name == "frequency_cap":
-                count, days = data.get("frequency_count"), data.get("frequency_days")
-                both = count is None and days is None
-                values[name] = None if both else {"count": count, "days": days}
-            elif name in data:
-                values[name] = data[name]
+        for name in services.LEVEL_INPUTS[Level.WORKSPACE]:
+            if name not in data:
+                continue
+            if name in allowed or data[name] not in (None, "", {}):
+                values[name] = data[name]  # a value set at the wrong level is refused, not lost
         saved = services.limits_set(
             actor=actor,
             workspace=obj.workspace,

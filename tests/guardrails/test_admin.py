@@ -283,3 +283,22 @@ def test_trips_of_another_workspace_stay_out_of_the_export(client, staff):
 
     rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert [r["agent"] for r in rows] == ["Globex Bot"]
+
+
+def test_a_limit_set_at_the_wrong_level_in_the_admin_is_refused(client, staff):
+    client.force_login(staff.user("admin"))
+
+    response = client.post(
+        "/admin/guardrails/guardraillimits/add/",
+        {
+            "workspace": staff.workspace.pk,
+            "level": "agent",
+            "agent": staff.agent.pk,
+            "team_budget_day": "250",
+            "sending_hours": "{}",
+        },
+        follow=True,
+    )
+
+    assert GuardrailLimits.objects.count() == 0
+    assert "team_budget_day" in response.content.decode()
