@@ -504,7 +504,7 @@ class TripAdmin(_ReadOnly):
 
 def trip_chart(trips: QuerySet[Any], days: int = CHART_DAYS) -> str | None:
     """Trips per day and code over the last `days` days, as Chart.js JSON for unfold's bar
-    chart (stacked by code); None when there is none."""
+    chart (one series per code); None when there is none."""
     today = timezone.now().date()
     since = today - dt.timedelta(days=days - 1)
     rows = (
@@ -526,7 +526,6 @@ def trip_chart(trips: QuerySet[Any], days: int = CHART_DAYS) -> str | None:
             "label": code,
             "data": [per_day.get(day, 0) for day in labels],
             "backgroundColor": colours[index % len(colours)],
-            "stack": "trips",
         }
         for index, (code, per_day) in enumerate(sorted(counts.items()))
     ]
