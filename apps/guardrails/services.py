@@ -302,7 +302,8 @@ def _count(name: str, value: Any, maximum: int = 10_000_000) -> int | None:
 
 @functools.cache
 def time_zones() -> tuple[str, ...]:
-    return tuple(sorted(zoneinfo.available_timezones()))
+    """IANA names (not the host's "localtime" or "Factory")."""
+    return tuple(sorted(zoneinfo.available_timezones() - {"localtime", "Factory"}))
 
 
 def sending_hours_checked(value: Any) -> dict[str, dict[str, Any]]:
@@ -311,9 +312,14 @@ def sending_hours_checked(value: Any) -> dict[str, dict[str, Any]]:
     if value in (None, ""):
         return {}
     problem = ValidationFailed(
-        'sending_hours maps a region (or "*") to {"start": 8, "end": 18, "tz": "Europe/Berlin"}.',
+        'sending_hours maps a region (or "*") to {"start": 8, "end": 18, "tz": "Europe/Berlin"} '
+        '(the API: a list of {"region": ..., "start": ..., "end": ..., "tz": ...}).',
         fields={"sending_hours": ["Invalid."]},
     )
+    if isinstance(value, list):  # the API's form: one entry per region, the last one wins
+        if len(value) > 50 or not all(isinstance(v, dict) and "region" in v for v in value):
+            raise problem
+        value = {v["region"]: {k: x for k, x in v.items() if k != "region"} for v in value}
     if not isinstance(value, dict) or len(value) > 50:
         raise problem
     cleaned = {}

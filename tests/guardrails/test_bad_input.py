@@ -116,10 +116,12 @@ def test_bad_commit_input(crew, body, field):
         ({"frequency_cap": {"count": 3}}, "frequency_cap"),
         ({"frequency_cap": {"count": 0, "days": 3}}, "frequency_cap"),
         ({"frequency_count": 3}, "frequency_count"),
-        ({"sending_hours": {"EU": {"start": 24, "end": 8}}}, "sending_hours"),
-        ({"sending_hours": {"EU/x": {"start": 2}}}, "sending_hours"),
+        ({"sending_hours": [{"region": "EU", "start": 24, "end": 8}]}, "sending_hours"),
+        ({"sending_hours": [{"region": "EU/x", "start": 2}]}, "sending_hours"),
+        ({"sending_hours": [{"start": 2}]}, "sending_hours"),
+        ({"sending_hours": {"EU": {"start": 8}}}, "sending_hours"),  # the list form only
         ({"level": "team", "team": "$team", "frequency_cap": None}, "frequency_cap"),
-        ({"sending_hours": {"EU": {"start": 8, "end": 18, "tz": "Mars/Olympus"}}}, "sending_hours"),
+        ({"sending_hours": [{"region": "EU", "start": 8, "tz": "Mars/Olympus"}]}, "sending_hours"),
         ({"level": "team"}, "team"),
         ({"level": "agent", "agent": 10**9}, "agent"),
         ({"level": "team", "team": "$team", "currency": "USD"}, "currency"),
@@ -195,7 +197,10 @@ def test_limits_through_the_api_round_trip(crew, client_as):
         "workspace": crew.workspace.pk,
         "currency": "GBP",
         "frequency_cap": {"count": 3, "days": 7},
-        "sending_hours": {"EU": {"start": 22, "end": 6, "tz": "Europe/Berlin"}},
+        "sending_hours": [
+            {"region": "EU", "start": 22, "end": 6, "tz": "Europe/Berlin"},
+            {"region": "*", "start": 9},
+        ],
         "agent_budget_day": "12.5",
     }
 
@@ -208,7 +213,10 @@ def test_limits_through_the_api_round_trip(crew, client_as):
         {"count": 3, "days": 7},
         "12.5000",
     )
-    assert saved["sending_hours"] == {"EU": {"start": 22, "end": 6, "tz": "Europe/Berlin"}}
+    assert saved["sending_hours"] == [
+        {"region": "EU", "start": 22, "end": 6, "tz": "Europe/Berlin"},
+        {"region": "*", "start": 9, "end": 24, "tz": "UTC"},
+    ]
     cleared = client_as("admin").post(
         "/api/v1/guardrails/limits",
         {"workspace": crew.workspace.pk, "frequency_cap": None},

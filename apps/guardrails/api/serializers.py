@@ -215,31 +215,40 @@ class FrequencyCapField(serializers.JSONField):
     """Shaped by services._frequency_cap (its errors name this field)."""
 
 
-@extend_schema_field(
-    {
+SENDING_HOURS_SCHEMA = {
+    "type": "array",
+    "maxItems": 50,
+    "items": {
         "type": "object",
-        "maxProperties": 50,
-        "propertyNames": {"pattern": "^(\\*|[A-Za-z0-9_-]{1,20})$"},
-        "additionalProperties": {
-            "type": "object",
-            "properties": {
-                "start": {"type": "integer", "minimum": 0, "maximum": 23},
-                "end": {"type": "integer", "minimum": 0, "maximum": 24},
-                "tz": {"type": "string", "enum": list(time_zones())},
-            },
-            "required": ["start"],
-            "additionalProperties": False,
+        "properties": {
+            "region": {"type": "string", "pattern": "^(\\*|[A-Za-z0-9_-]{1,20})$"},
+            "start": {"type": "integer", "minimum": 0, "maximum": 23},
+            "end": {"type": "integer", "minimum": 0, "maximum": 24},
+            "tz": {"type": "string", "enum": list(time_zones())},
         },
-        "description": 'Per region (or "*"): {"start": 8, "end": 18, "tz": "Europe/Berlin"}; a '
-        "start after the end wraps midnight; start equal to end: all day.",
-    }
-)
+        "required": ["region", "start"],
+        "additionalProperties": False,
+    },
+    "description": 'Per region ("*" for the others): [{"region": "EU", "start": 8, "end": 18, '
+    '"tz": "Europe/Berlin"}]; a start after the end wraps midnight; start equal to end: all '
+    "day; a later entry for the same region wins.",
+}
+
+
+@extend_schema_field(SENDING_HOURS_SCHEMA)
 class SendingHoursField(serializers.JSONField):
-    """Shaped by services.sending_hours_checked."""
+    """A list here (the service also takes the stored {region: hours} form, from the admin);
+    each entry is checked by services.sending_hours_checked."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, list):
+            raise serializers.ValidationError('A list of {"region", "start", "end", "tz"}.')
+        return super().to_internal_value(data)
 
 
 class LimitsSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     frequency_cap = serializers.SerializerMethodField()
+    sending_hours = serializers.SerializerMethodField()
 
     class Meta:
         model = GuardrailLimits
@@ -264,6 +273,10 @@ class LimitsSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(SENDING_HOURS_SCHEMA)
+    def get_sending_hours(self, row: GuardrailLimits) -> list[dict[str, Any]]:
+        return [{"region": region, **hours} for region, hours in row.sending_hours.items()]
 
     @extend_schema_field(FREQUENCY_CAP_SCHEMA)
     def get_frequency_cap(self, row: GuardrailLimits) -> dict[str, int] | None:
