@@ -9,6 +9,7 @@ class GuardrailsConfig(AppConfig):
     def ready(self) -> None:
         register_pii_fields()
         register_audit()
+        register_compliance()
 
 
 def register_pii_fields() -> None:
@@ -68,3 +69,22 @@ def register_audit() -> None:
         "guardrails.reservation", log=True, ignore={"status", "actual_cost", "settled_at"}
     )
     governed_model_register("guardrails.trip", log=True)
+
+
+def register_compliance() -> None:
+    """Erasure scrubs a data subject's tokens out of the pause reasons (the switch stays);
+    saving them links their fingerprints to the row. Suppression entries are kept through an
+    erasure on purpose: they hold only a keyed hash, and they are what keeps the person from
+    being contacted again."""
+    from django.apps import apps
+
+    if not apps.is_installed("apps.compliance"):
+        return
+    from apps.compliance.fingerprints import register_linked_fields
+    from apps.compliance.registry import ErasureTarget, by_workspace, register_erasure_target
+
+    fields = ("reason", "clear_reason")
+    register_linked_fields("guardrails.KillSwitch", fields)
+    register_erasure_target(
+        ErasureTarget("guardrails.KillSwitch", fields, by_workspace(), action="scrub")
+    )

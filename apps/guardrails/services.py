@@ -51,6 +51,7 @@ from apps.guardrails.models import (
 from apps.guardrails.units import UNIT_MAX, unit_hash
 from apps.privacy.engine import PIIInputError
 from apps.privacy.policies import label_mask, text_mask
+from apps.privacy.saved import masked_rows_saved
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import Principal, as_principal
 from apps.workspaces.roles import Action
@@ -210,6 +211,7 @@ def kill_switch_set(
             switch.save()
     except IntegrityError:
         raise Conflict(f"{switch.target_label.capitalize()} is already paused.") from None
+    masked_rows_saved(workspace_id=workspace.pk, rows=[switch], fields=["reason"])
     audit_event_record(
         actor=principal,
         action="guardrail.pause",
@@ -242,6 +244,7 @@ def kill_switch_clear(*, actor: Any, switch: KillSwitch | int, reason: str) -> K
     locked.cleared_at = timezone.now()
     locked.cleared_by_label = label_mask(locked.workspace_id, principal.label)
     locked.save(update_fields=["clear_reason", "cleared_at", "cleared_by_label"])
+    masked_rows_saved(workspace_id=locked.workspace_id, rows=[locked], fields=["clear_reason"])
     audit_event_record(
         actor=principal,
         action="guardrail.resume",
