@@ -63,3 +63,12 @@ def register_pii_fields() -> None:
         ("rules",),
         reason="auto-approve conditions of fixed keys: tiers, kinds, sources, types, numbers",
     )
+    policy_version = "memories.WritePolicyVersion"
+    for name in ("reason", "actor_label"):
+        register_masked_field(policy_version, name)
+    register_exempt_fields(policy_version, ("actor_kind", "actor_id"), reason="actor kind and id")
+    register_exempt_fields(
+        policy_version,
+        ("before", "after"),
+        reason="the policy before and after: auto-approve conditions of fixed keys and a number",
+    )

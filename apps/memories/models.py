@@ -145,6 +145,49 @@ class WritePolicy(models.Model):
         return f"write policy of workspace {self.workspace_id}"
 
 
+class ImmutableRow(Exception):
+    """A write-policy version is history: it is never changed or deleted on its own."""
+
+
+class WritePolicyVersion(models.Model):
+    """One change of a workspace's write policy, kept for good: who, when, why, and the policy
+    (`rules` and `dedup_threshold`) before and after. Restoring an earlier version is a new
+    version whose `restored_from` names the one restored. Rows go only with their workspace."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="write_policy_versions"
+    )
+    policy = models.ForeignKey(WritePolicy, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    before = models.JSONField()
+    after = models.JSONField()
+    reason = models.TextField()
+    actor_kind = models.CharField(max_length=8)
+    actor_id = models.CharField(max_length=64)
+    actor_label = models.CharField(max_length=200)
+    restored_from = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = WorkspaceScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "number"], name="write_policy_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"write policy v{self.number} of workspace {self.workspace_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableRow("A write-policy version is never changed; restore it instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableRow("A write-policy version is never deleted on its own.")
+
+
 class MemoryItemQuerySet(ScopedQuerySet):
     def for_user(self, principal: Principal, action: str) -> Self:
         user = principal.required_user
@@ -261,6 +304,8 @@ class MemoryItem(models.Model):
                 condition=Q(status="approved", expires_at__isnull=False),
             ),
             models.Index(fields=["workspace", "status", "tier"], name="memory_ws_status_tier"),
+            # The write-policy preview reads a workspace's newest writes of the last days.
+            models.Index(fields=["workspace", "created_at"], name="memory_ws_created"),
             # Context eligibility from the index alone (index-only scans): the capped count
             # that picks the strategy, and the exact path's candidates.
             models.Index(

@@ -21,8 +21,8 @@ from apps.audit.models import AuditEvent
 from apps.compliance.models import ErasureRequest, ExportJob, RetentionRule
 from apps.compliance.retention import retention_rules_ensure
 from apps.guardrails import services as guardrails
-from apps.memories.models import MemoryItem, Status, Tier
-from apps.memories.services import memory_write
+from apps.memories.models import MemoryItem, Status, Tier, WritePolicyVersion
+from apps.memories.services import memory_write, write_policy_for, write_policy_update
 from apps.policies.services import (
     policy_artifact_create,
     policy_label_move,
@@ -213,6 +213,17 @@ def _trip(side: Side) -> Model:
     return Trip.objects.filter(workspace=side.workspace).order_by("-id").first()
 
 
+def _write_policy_version(side: Side) -> Model:
+    """A changed write policy: its first version."""
+    write_policy_update(
+        actor=SYSTEM,
+        workspace=side.workspace,
+        rules={"auto_approve": [{"actor_kind": "user"}]},
+        reason=f"{side.workspace.slug}: agents' notes are reviewed",
+    )
+    return WritePolicyVersion.objects.filter(workspace=side.workspace).order_by("-number")[0]
+
+
 def SHARED(side: Side) -> Model:
     """Marks a model that belongs to no workspace by design (every auditor sees that a chain
     verification ran): it has no "other workspace's" object to try."""
@@ -254,6 +265,8 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "guardrails.Trip": _trip,
     "axes.AccessAttempt": _access_attempt,
     "axes.AccessLog": _access_log,
+    "memories.WritePolicy": lambda side: write_policy_for(side.workspace),
+    "memories.WritePolicyVersion": _write_policy_version,
 }
 
 
