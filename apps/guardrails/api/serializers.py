@@ -336,6 +336,11 @@ class LimitsSetSerializer(StrictInput):
 
 
 class SuppressionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    # Plain text, not an enum: the name "source" already names the memories' choice set.
+    source = serializers.CharField(
+        read_only=True, help_text="admin, csv, api or signal (an outcome event)."
+    )
+
     class Meta:
         model = SuppressionEntry
         fields = ["id", "workspace", "unit_hash", "channel", "reason", "source", "created_at"]
