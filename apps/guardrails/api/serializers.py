@@ -337,7 +337,7 @@ class LimitsSetSerializer(StrictInput):
 
 class SuppressionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     # Plain text, not an enum: the name "source" already names the memories' choice set.
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]
         read_only=True, help_text="admin, csv, api or signal (an outcome event)."
     )
 

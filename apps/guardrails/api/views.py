@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status
 from rest_framework.decorators import action
@@ -291,7 +292,9 @@ class TripViewSet(PeopleViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         parameters=[
             OpenApiParameter("code", str, enum=DenyCode.values),
             OpenApiParameter("agent", int),
-            OpenApiParameter("since", str, description="ISO date or date-time"),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATE, description="From this day on (a date-time works too)."
+            ),
         ]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
