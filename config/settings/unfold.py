@@ -207,6 +207,42 @@ UNFOLD = {
                     },
                 ],
             },
+            {
+                "title": "Guardrails",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Kill switches",
+                        "icon": "pause_circle",
+                        "link": reverse_lazy("admin:guardrails_killswitch_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_guardrails",
+                    },
+                    {
+                        "title": "Limits",
+                        "icon": "speed",
+                        "link": reverse_lazy("admin:guardrails_guardraillimits_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_guardrails",
+                    },
+                    {
+                        "title": "Suppression list",
+                        "icon": "unsubscribe",
+                        "link": reverse_lazy("admin:guardrails_suppressionentry_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_guardrails",
+                    },
+                    {
+                        "title": "Trips",
+                        "icon": "report",
+                        "link": reverse_lazy("admin:guardrails_trip_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_trips",
+                    },
+                    {
+                        "title": "Reservations",
+                        "icon": "receipt_long",
+                        "link": reverse_lazy("admin:guardrails_reservation_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_trips",
+                    },
+                ],
+            },
         ],
     },
 }
