@@ -24,7 +24,7 @@ from tests.conftest import SYSTEM
 from tests.memories.api_world import World, build_world
 from tests.memories.helpers import ALL_WRITE, assert_refused, recorded
 
-# Queries of a batch whatever its size (17 measured for the mixed batches below): savepoint
+# Queries of a batch whatever its size (18 measured for the mixed batches below): savepoint
 # and release, memory types, parents, policy, the duplicate lookup and the rows it found,
 # items, parent links, versions, conflicts, review requests, reinforced rows, the audit chain
 # (head, ids, head, insert), the workspace's index check and its outbox row.
