@@ -114,17 +114,22 @@ def audit_events_record(
     principal = as_principal(actor)
     request_id = get_request_id()
     rows = []
+    # Per chain (one policy each): short strings found clean, not scanned again in the next
+    # events of the batch (the snapshot's keys and enum values recur in every event).
+    clean: dict[int | None, set[str]] = {}
     for event in events:
         obj = event.get("obj")
+        event_workspace = event.get("workspace_id", workspace_id)
         rows.append(
             _event_row(
                 principal,
                 request_id,
+                clean=clean.setdefault(event_workspace, set()),
                 action=event["action"],
                 obj=obj,
                 object_type=event.get("object_type", ""),
                 object_id=event.get("object_id", ""),
-                workspace_id=event.get("workspace_id", workspace_id),
+                workspace_id=event_workspace,
                 before=event.get("before"),
                 after=event.get("after"),
                 reason=event.get("reason", ""),
@@ -145,6 +150,7 @@ def _event_row(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
     reason: str,
+    clean: set[str] | None = None,
 ) -> AuditEvent:
     """One unsaved event, masked (see the module docstring)."""
     if obj is not None:
@@ -159,6 +165,7 @@ def _event_row(
             "object_repr": str(obj)[:REPR_SOURCE_CHARS] if obj is not None else "",
             "actor_label": principal.label[:200],
         },
+        clean,
     )
     return AuditEvent(
         workspace_id=workspace_id,
@@ -176,10 +183,13 @@ def _event_row(
     )
 
 
-def _masked(workspace_id: int | None, document: dict[str, Any]) -> dict[str, Any]:
+def _masked(
+    workspace_id: int | None, document: dict[str, Any], clean: set[str] | None = None
+) -> dict[str, Any]:
     """One document, so a value keeps one placeholder across before, after and reason."""
     try:
-        value = unlink_tokens(json_mask(workspace_id, document).value, masking_keys())
+        masked = json_mask(workspace_id, document, clean=clean).value
+        value = unlink_tokens(masked, masking_keys())
     except PIIInputError as exc:
         raise ValidationFailed(f"This change can't be recorded: {exc}") from None
     assert isinstance(value, dict)  # noqa: S101 - masking and unlinking keep the shape

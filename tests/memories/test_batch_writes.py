@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.audit.chain import audit_chain_verify
 from apps.audit.models import AuditEvent
+from apps.audit.services import audit_event_record, audit_events_record
 from apps.core.exceptions import ValidationFailed
 from apps.memories import services
 from apps.memories.models import MemoryConflict, MemoryItem, MemoryVersion, Status
@@ -238,7 +239,7 @@ def test_the_audit_chain_verifies_after_batches(cast):
 
 def test_the_bulk_recorder_keeps_order_and_masks(cast):
     with transaction.atomic():
-        recorded_events = writes.audit_events_record(
+        recorded_events = audit_events_record(
             actor=cast.agent,
             workspace_id=cast.workspace.pk,
             events=[
@@ -259,6 +260,32 @@ def test_the_bulk_recorder_keeps_order_and_masks(cast):
     assert all(r.ok for r in audit_chain_verify(workspace_id=cast.workspace.pk))
 
 
+def test_the_bulk_recorder_masks_as_the_single_one(cast):
+    """Strings found clean are not scanned again within a batch; what holds personal data is
+    masked in every event, exactly as one event at a time would store it."""
+    documents = [
+        {"after": {"note": "call +44 20 7946 0958", "tier": "personal"}, "reason": "ok"},
+        {"after": {"note": "call +44 20 7946 0958", "tier": "personal"}, "reason": "ok"},
+        {"after": {"note": "plain", "tier": "personal"}, "reason": "jane.doe@example.com"},
+    ]
+    with transaction.atomic():
+        one_by_one = [
+            audit_event_record(
+                actor=cast.agent, action="test.x", workspace_id=cast.workspace.pk, **d
+            )
+            for d in documents
+        ]
+        in_bulk = audit_events_record(
+            actor=cast.agent,
+            workspace_id=cast.workspace.pk,
+            events=[{"action": "test.x", **d} for d in documents],
+        )
+
+    assert [(e.after, e.reason) for e in in_bulk] == [(e.after, e.reason) for e in one_by_one]
+    assert all("7946" not in str(e.after) for e in in_bulk)
+    assert "example.com" not in in_bulk[2].reason
+
+
 def test_the_bulk_recorder_refuses_to_run_outside_a_transaction(cast, monkeypatch):
     from apps.audit.services import AuditOutsideTransactionError
 
@@ -267,7 +294,7 @@ def test_the_bulk_recorder_refuses_to_run_outside_a_transaction(cast, monkeypatc
         "apps.audit.services.transaction", SimpleNamespace(get_connection=lambda: outside)
     )
     with pytest.raises(AuditOutsideTransactionError):
-        writes.audit_events_record(
+        audit_events_record(
             actor=cast.agent, workspace_id=cast.workspace.pk, events=[{"action": "x"}]
         )
 
@@ -419,3 +446,22 @@ def _vector(cast: Any) -> list[float]:
     from apps.memories.services.common import embed
 
     return embed(["a lesson about pilots"])[0]
+
+
+def test_a_retried_batch_with_its_idempotency_key_is_written_once(world):
+    client = world.client("agent_full")
+    items = [{**_spec(n), "tier": "personal"} for n in range(12)]
+    before = MemoryItem.objects.count()
+
+    first = client.post(
+        "/api/v1/memories/batch", {"items": items}, format="json", HTTP_IDEMPOTENCY_KEY="b-1"
+    )
+    again = client.post(
+        "/api/v1/memories/batch", {"items": items}, format="json", HTTP_IDEMPOTENCY_KEY="b-1"
+    )
+
+    assert first.status_code == again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert MemoryItem.objects.count() == before + 12
+    assert AuditEvent.objects.filter(action="memory.reinforce").count() == 0
