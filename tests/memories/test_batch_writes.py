@@ -465,3 +465,22 @@ def test_a_retried_batch_with_its_idempotency_key_is_written_once(world):
     assert again.json() == first.json()
     assert MemoryItem.objects.count() == before + 12
     assert AuditEvent.objects.filter(action="memory.reinforce").count() == 0
+
+
+def test_a_single_write_answers_without_reading_its_new_rows_again(world):
+    """The new item's parents and usage are known to the service: the answer lists them
+    without a query (before: one SELECT of the parents, one of the usage row)."""
+    client = world.client("agent_full")
+    parent = client.post("/api/v1/memories", {**_spec(1), "tier": "personal"}, format="json")
+    body = {**_spec(2), "tier": "personal", "parents": [parent.json()["item"]["id"]]}
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post("/api/v1/memories", body, format="json")
+
+    assert response.status_code == 201, response.content[:300]
+    item = response.json()["item"]
+    assert item["parents"] == [parent.json()["item"]["id"]]
+    assert (item["retrieval_count"], item["last_retrieved_at"]) == (0, None)
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+    assert not [sql for sql in reads if "memories_memoryusage" in sql]
+    assert not [sql for sql in reads if "memories_memoryitem_parents" in sql]

@@ -455,7 +455,19 @@ def _insert_all(
         MemoryItem.parents.through.objects.bulk_create(links)
     MemoryVersion.objects.bulk_create(versions)
     masked_rows_saved(workspace_id=workspace_id, rows=versions)
+    for item, own in zip(items, parents, strict=True):
+        _relations_known(item, own)
     return items
+
+
+def _relations_known(item: MemoryItem, parents: list[MemoryItem]) -> None:
+    """A new item's parents and its (absent) usage row, cached on it as prefetch_related would
+    cache them: the API's answer then reads no rows for them (two queries per request)."""
+    linked = item.parents.get_queryset()
+    linked._result_cache = list(parents)
+    setattr(linked, "_prefetch_done", True)  # noqa: B010 - what prefetch_related sets
+    setattr(item, "_prefetched_objects_cache", {"parents": linked})  # noqa: B010 - likewise
+    item._state.fields_cache["usage"] = None
 
 
 def insert(principal: Principal, write: Write, status: str) -> MemoryItem:
