@@ -25,8 +25,8 @@ from tests.conftest import SYSTEM
 from tests.memories.api_world import World, build_world
 from tests.memories.helpers import ALL_WRITE, assert_refused, recorded
 
-# Queries of a batch whatever its size (18 measured for the mixed batches below): savepoint
-# and release, memory types, parents, policy, the duplicate lookup and the rows it found,
+# Queries of a batch whatever its size (17 measured for the mixed batches below): savepoint
+# and release, memory types, parents, policy, the duplicate lookup (rows included),
 # items, parent links, versions, conflicts, review requests, reinforced rows, the audit chain
 # (head, ids, head, insert), the workspace's index check and its outbox row.
 BASE_QUERIES = 20
@@ -125,7 +125,7 @@ def test_a_single_write_takes_few_queries(cast, django_assert_max_num_queries):
     services.memory_write(  # the workspace's first write creates its vocabulary and policy
         actor=cast.agent, workspace=cast.workspace, token_scopes=ALL_WRITE, **_spec(0)
     )
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(12):
         result = services.memory_write(
             actor=cast.agent, workspace=cast.workspace, token_scopes=ALL_WRITE, **_spec(1)
         )

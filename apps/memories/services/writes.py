@@ -281,13 +281,19 @@ def _indexed(index: int, exc: ServiceError) -> dict[str, Any]:
 # the table's last ANALYZE is estimated at 1 row, and the plan filtered the whole workspace
 # through the workspace_id index (26 ms at 16k rows, issue 5); tests/memories/
 # test_batch_writes.py checks the plan for such a tenant.
-_NEAREST_SQL = """
-SELECT q.n, m.id, m.distance
+# The row's columns but its vector and tsvector (not needed, and the largest).
+_ROW_COLUMNS = ", ".join(
+    f"i.{connection.ops.quote_name(str(f.column))}"
+    for f in MemoryItem._meta.concrete_fields
+    if f.name not in {"embedding", "search"}
+)
+_NEAREST_SQL = f"""
+SELECT q.n, m.*
 FROM unnest(
     %s::int[], %s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::jsonb[], %s::vector[]
 ) AS q(n, workspace_id, tier, owner_id, type_id, entities, embedding)
 CROSS JOIN LATERAL (
-    SELECT i.id, i.embedding <=> q.embedding AS distance
+    SELECT {_ROW_COLUMNS}, i.embedding <=> q.embedding AS distance
     FROM memories_memoryitem i
     WHERE i.workspace_id = q.workspace_id
       AND i.type_id = q.type_id
@@ -300,7 +306,7 @@ CROSS JOIN LATERAL (
     LIMIT 1
     FOR UPDATE OF i
 ) m
-"""
+"""  # noqa: S608 - column names from the model, values as parameters
 
 
 def _owner_id(write: Write) -> int:
@@ -316,30 +322,26 @@ def _vector_literal(vector: Sequence[float]) -> str:
 
 def _nearest_many(writes: Sequence[Write]) -> list[tuple[MemoryItem, float] | None]:
     """The nearest stored item of each write's scope, with its cosine similarity: one lookup
-    per item, all in one statement, then one query for the rows found."""
-    workspace = writes[0].workspace
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _NEAREST_SQL,
-            [
-                list(range(len(writes))),
-                [workspace.pk] * len(writes),
-                [w.tier for w in writes],
-                [_owner_id(w) for w in writes],
-                [w.memory_type.pk for w in writes],
-                [json.dumps(w.entities) for w in writes],
-                [_vector_literal(w.embedding) for w in writes],
-            ],
-        )
-        found = {int(n): (int(pk), float(distance)) for n, pk, distance in cursor.fetchall()}
-    rows = (
-        MemoryItem.objects.defer("embedding", "search").in_bulk([pk for pk, _ in found.values()])
-        if found
-        else {}
+    per item, all in one statement that also returns the rows (without their vectors). Items
+    whose nearest is the same row share one instance, so repeated reinforcements add up."""
+    found = MemoryItem.objects.raw(
+        _NEAREST_SQL,
+        [
+            list(range(len(writes))),
+            [writes[0].workspace.pk] * len(writes),
+            [w.tier for w in writes],
+            [_owner_id(w) for w in writes],
+            [w.memory_type.pk for w in writes],
+            [json.dumps(w.entities) for w in writes],
+            [_vector_literal(w.embedding) for w in writes],
+        ],
     )
+    rows: dict[int, MemoryItem] = {}
     nearest: list[tuple[MemoryItem, float] | None] = [None] * len(writes)
-    for n, (pk, distance) in found.items():
-        nearest[n] = (rows[pk], 1.0 - distance)
+    for row in found:
+        item = rows.setdefault(row.pk, row)
+        n, distance = getattr(row, "n"), getattr(row, "distance")  # noqa: B009 - raw columns
+        nearest[int(n)] = (item, 1.0 - float(distance))
     return nearest
 
 
