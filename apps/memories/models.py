@@ -16,7 +16,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pgvector.django import VectorField
 
@@ -335,6 +336,20 @@ class MemoryItem(models.Model):
             # the check before context ranks (apps/memories/embeddings/consistency.py),
             # and `reembed`'s batches, workspace by workspace, in id order.
             models.Index(fields=["workspace", "embedder", "id"], name="memory_ws_embedder"),
+            # The write path's duplicate check (apps/memories/services/writes.py, _NEAREST_SQL):
+            # one owner's live and proposed items of one type, on exactly the columns and the
+            # predicate the check filters by. Its lookup then reads only that owner's rows
+            # whatever the statistics say (a new tenant on a big table included); without it
+            # the planner, estimating 1 row for a workspace created after the last ANALYZE,
+            # filtered the whole workspace (docs/memories-design.md, "Batch writes").
+            models.Index(
+                F("workspace"),
+                F("type"),
+                F("tier"),
+                Coalesce("agent", "team", Value(0), output_field=models.BigIntegerField()),
+                name="memory_dedup_scope",
+                condition=Q(status__in=["approved", "proposed"], deleted_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

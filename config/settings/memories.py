@@ -41,6 +41,11 @@ MEMORY_MAX_CONTENT_CHARS = env_int("MEMORY_MAX_CONTENT_CHARS", 4000, minimum=100
 MEMORY_MAX_BATCH = env_int("MEMORY_MAX_BATCH", 500, minimum=1, maximum=5000)
 # Near-duplicate threshold (cosine) for workspaces whose WritePolicy does not set its own.
 MEMORY_DEDUP_THRESHOLD = _env_float("MEMORY_DEDUP_THRESHOLD", 0.9, minimum=0.5, maximum=1.0)
+# Below the near-duplicate threshold, a write at least this alike to an item of the same scope
+# still opens a conflict when the contradiction rule finds a contradicting claim about the same
+# subject (bench/conflicts: 0.8 with potion-base-8M gives conflict precision 1.000, recall
+# 0.912; at the 0.9 threshold alone recall was 0.726). Set it to 1.0 to switch this off.
+MEMORY_CONFLICT_FLOOR = _env_float("MEMORY_CONFLICT_FLOOR", 0.8, minimum=0.5, maximum=1.0)
 MEMORY_REINFORCE_DELTA = _env_float("MEMORY_REINFORCE_DELTA", 0.05, minimum=0.0, maximum=0.5)
 # The review decision page lists approved items at least this alike (1 - cosine distance);
 # 0.5 sits between unrelated pairs and near-duplicates for both the hashing and the model2vec

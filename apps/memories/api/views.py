@@ -163,9 +163,14 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         request=s.MemoryBatchSerializer,
         responses={200: s.BatchResponseSerializer},
         description=(
-            f"Write up to {settings.MEMORY_MAX_BATCH} memories of one workspace at once: every "
-            "item is validated first and any refusal refuses the whole batch (nothing is "
-            f"written). More items is 413. {WRITE_NOTE}"
+            f"Write up to {settings.MEMORY_MAX_BATCH} memories of one workspace at once, in one "
+            "transaction: every item is validated first and any refusal refuses the whole batch "
+            "(nothing is written). A 400 names every refused item by its index: shape errors as "
+            '`fields.items["<index>"].<field>`, the others as `fields["items[<index>].<field>"]` '
+            "with a message listing them (`items[3]: ...`). A 403 names the first item refused "
+            "(`items[<index>]: ...`). More items is 413. Items are decided in order, so a repeat "
+            "of an earlier item of the batch reinforces it; `results[].index` is the item's "
+            f"position. {WRITE_NOTE}"
         ),
     )
     @action(detail=False, methods=["post"])

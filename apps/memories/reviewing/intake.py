@@ -9,7 +9,7 @@ apps.reviews.services.close, called by the memory kind's handler (apps.memories.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from apps.core import clock
@@ -40,16 +40,29 @@ def proposal_opened(
     principal: Principal, item: MemoryItem, conflict: MemoryConflict | None = None
 ) -> ReviewRequest:
     """A write left `item` proposed: queue it (a conflict first, it blocks a truth)."""
-    return ReviewRequest.objects.create(
-        workspace_id=item.workspace_id,
-        team_id=deciding_team_id(item),
-        kind=Kind.CONFLICT if conflict is not None else Kind.MEMORY,
-        tier=item.tier,
-        memory=item,
-        conflict=conflict,
-        priority=Priority.HIGH if conflict is not None else Priority.NORMAL,
-        details={"existing": conflict.existing_id} if conflict is not None else {},
-        **_requester(principal),
+    return proposals_opened(principal, [(item, conflict)])[0]
+
+
+def proposals_opened(
+    principal: Principal, proposals: Sequence[tuple[MemoryItem, MemoryConflict | None]]
+) -> list[ReviewRequest]:
+    """proposal_opened for many items (a batch write): one INSERT for all their requests."""
+    requester = _requester(principal)
+    return ReviewRequest.objects.bulk_create(
+        [
+            ReviewRequest(
+                workspace_id=item.workspace_id,
+                team_id=deciding_team_id(item),
+                kind=Kind.CONFLICT if conflict is not None else Kind.MEMORY,
+                tier=item.tier,
+                memory=item,
+                conflict=conflict,
+                priority=Priority.HIGH if conflict is not None else Priority.NORMAL,
+                details={"existing": conflict.existing_id} if conflict is not None else {},
+                **requester,
+            )
+            for item, conflict in proposals
+        ]
     )
 
 
