@@ -190,7 +190,10 @@ def item_rollback(model_admin: Any, request: HttpRequest, pk: int) -> HttpRespon
     if not decisions_for(request, item).rollback:
         raise PermissionDenied
     versions = list(MemoryVersion.objects.filter(item=item).order_by("-version"))
-    form = RollbackForm(request.POST or None, initial={"version": request.GET.get("version")})
+    form = RollbackForm(
+        request.POST if request.method == "POST" else None,
+        initial={"version": request.GET.get("version")},
+    )
     chosen: MemoryVersion | None = None
     raw = request.POST.get("version") if request.method == "POST" else request.GET.get("version")
     if raw:
@@ -263,7 +266,7 @@ def item_promote(model_admin: Any, request: HttpRequest, pk: int) -> HttpRespons
     item = _item(request, pk)
     if not decisions_for(request, item).promote:
         raise PermissionDenied
-    form = PromoteForm(request.POST or None, item=item)
+    form = PromoteForm(request.POST if request.method == "POST" else None, item=item)
     if request.method == "POST" and form.is_valid():
         try:
             review = review_promotion_request(
@@ -297,7 +300,7 @@ def item_forget(model_admin: Any, request: HttpRequest, pk: int) -> HttpResponse
     item = _item(request, pk)
     if not decisions_for(request, item).forget:
         raise PermissionDenied
-    form = ForgetForm(request.POST or None)
+    form = ForgetForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.memory_forget(

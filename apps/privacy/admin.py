@@ -258,7 +258,12 @@ class PrivacyPolicyAdmin(ScopedModelAdmin):
         if workspace is None:
             raise PermissionDenied
         back = _safe_next(request) or reverse("admin:index")
-        form = RevealSelfForm(request.POST or None)
+        if services.may_reveal(request.user, workspace):
+            self.message_user(
+                request, f"You may already reveal personal data in {workspace}.", messages.INFO
+            )
+            return HttpResponseRedirect(back)
+        form = RevealSelfForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 granted = services.pii_reveal_grant(
