@@ -334,7 +334,10 @@ def item_reveal(model_admin: Any, request: HttpRequest, pk: int, index: int) -> 
     tokens = list(ENCRYPTED_TOKEN.finditer(item.content))
     if index >= len(tokens):
         raise Http404("No such encrypted value in this memory.")
-    form = RevealForm(request.POST)
+    # The chip's box is named after its value (reveal_reason_<index>); a plain client may
+    # send reveal_reason.
+    reason = request.POST.get(f"reveal_reason_{index}", request.POST.get("reveal_reason", ""))
+    form = RevealForm({"reveal_reason": reason})
     error = ""
     if form.is_valid():
         try:

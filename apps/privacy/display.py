@@ -71,7 +71,9 @@ def masked_chips(
 def reveal_chip(token: str, *, index: int, url: str, csrf_token: str, error: str = "") -> str:
     """One encrypted value's chip that opens a small form (a reason and "Reveal"); htmx posts
     it to `url` and puts the answer (the value, or this chip again with `error`) in its place.
-    No <form> element: chips sit inside the admin's change form. Never holds the token."""
+    No <form> element: chips sit inside the admin's change form, so the reason box has a name of
+    its own and htmx sends only it (hx-params), not the change form around it. Never holds the
+    token."""
     label, title = _chip(token)
     headers = json.dumps({"X-CSRFToken": csrf_token})
     return str(
@@ -81,13 +83,14 @@ def reveal_chip(token: str, *, index: int, url: str, csrf_token: str, error: str
             '<summary class="pii-chip cursor-pointer" title="{title}. Click to reveal it.">'
             "{label}</summary>"
             '<span class="flex flex-row flex-wrap gap-2 items-center mt-1">'
-            '<input type="text" name="reveal_reason" maxlength="500" required '
+            '<input type="text" name="reveal_reason_{index}" maxlength="500" required '
             'aria-label="Reason for revealing {label}" placeholder="Why do you need to see it?" '
             'class="border border-base-200 rounded-default px-2 py-1 text-sm" '
             "onkeydown=\"if(event.key==='Enter'){{event.preventDefault();"
             "this.parentNode.querySelector('button').click();}}\">"
             '<button type="button" class="bg-primary-600 text-white rounded-default px-2 py-1 '
-            'text-sm" hx-post="{url}" hx-include="closest .pii-reveal" '
+            'text-sm" hx-post="{url}" hx-include="previous input" '
+            'hx-params="reveal_reason_{index}" '
             'hx-target="closest .pii-reveal" hx-swap="outerHTML" hx-headers="{headers}">'
             "Reveal</button>"
             '<span class="text-red-600 text-sm" role="alert">{error}</span>'
