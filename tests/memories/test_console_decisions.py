@@ -383,3 +383,24 @@ def test_search_keeps_to_what_the_person_sees(world, client):
 
     assert found("viewer") == set()
     assert found("outsider") == {theirs.pk}
+
+
+DETAIL_ACTIONS = {"rollback": EDITORS, "promote": PROMOTERS, "expire": REVIEWERS, "forget": EDITORS}
+
+
+@pytest.mark.parametrize("name", DETAIL_ACTIONS)
+@pytest.mark.parametrize("who", ["owner", "editor", "reviewer", "auditor", "team_viewer"])
+def test_the_change_page_actions_check_the_right_again(world, client, sales, name, who):
+    """The buttons' own URLs (unfold detail actions) send on to the page only for those who
+    may use it; anyone else is refused there too, and nothing changes."""
+    sign_in(client, world, who)
+    before = state()
+
+    response = client.get(reverse(f"admin:memories_memoryitem_{name}_detail", args=[sales.pk]))
+
+    if who in DETAIL_ACTIONS[name]:
+        assert response.status_code == 302
+        assert response.url == url(name, sales)
+    else:
+        assert response.status_code == 403
+    assert state() == before
