@@ -420,12 +420,26 @@ class MemoryItemAdmin(ScopedModelAdmin):
         if "type" in changes:
             changes["type"] = changes["type"].key
         if changes:
-            services.memory_update(
+            updated = services.memory_update(
                 actor=actor,
                 item=obj,
                 reason=form.cleaned_data.get("reason", ""),
                 **changes,
             )
+            back_to_review = obj.status == Status.APPROVED and updated.status == Status.PROPOSED
+            obj.__dict__["_steward_back_to_review"] = back_to_review
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        """An edit the write policy sent back to review says so (the admin's own message
+        only says it was changed)."""
+        if obj.__dict__.get("_steward_back_to_review"):
+            self.message_user(
+                request,
+                "The workspace's write policy sends this edit to review: the memory is proposed "
+                "again and leaves context until a reviewer approves it.",
+                messages.WARNING,
+            )
+        return super().response_change(request, obj)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Parents are provenance, not edited here; the service already saved everything."""

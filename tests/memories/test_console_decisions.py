@@ -404,3 +404,47 @@ def test_the_change_page_actions_check_the_right_again(world, client, sales, nam
     else:
         assert response.status_code == 403
     assert state() == before
+
+
+# --- an edit the write policy sends back to review ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rules", "status"),
+    [
+        (None, Status.APPROVED),  # the default policy approves what people write
+        ({"auto_approve": [{"tier": "personal", "min_confidence": 0.8}]}, Status.PROPOSED),
+    ],
+)
+def test_an_edit_goes_back_to_review_when_the_write_policy_says_so(
+    world, client, sales, rules, status
+):
+    # given
+    from apps.memories.services import write_policy_update
+    from tests.memories.test_admin import _form
+
+    if rules is not None:
+        write_policy_update(actor=SYSTEM, workspace=world.cast.workspace, rules=rules)
+    owner = world.cast.user("owner")
+    client.force_login(owner)
+    mark = audit_mark()
+
+    # when
+    response = client.post(
+        url("change", sales), {**_form(sales, content="Lead with proof"), "reason": "sharper"}
+    )
+
+    # then: a new version either way; proposed again, with an edit review, if the policy says
+    assert response.status_code == 302
+    sales.refresh_from_db()
+    assert (sales.version, sales.status) == (4, status)
+    assert [e.action for e in audit_since(mark)] == ["memory.update"]
+    edits = ReviewRequest.objects.pending().filter(memory=sales, kind=Kind.EDIT)
+    if status == Status.PROPOSED:
+        assert [(r.requested_by_user, r.details["base_status"]) for r in edits] == [
+            (owner, "approved")
+        ]
+        assert any("sends this edit to review" in m for m in messages_of(response))
+    else:
+        assert not edits.exists()
+        assert not any("sends this edit to review" in m for m in messages_of(response))
