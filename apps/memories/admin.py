@@ -200,7 +200,13 @@ class MemoryItemAdmin(ScopedModelAdmin):
     ) -> tuple[QuerySet[Any], bool]:
         """Every word (or "quoted phrase") must be in the content as people read it: tokens as
         their labels (shown_text_sql), so "email" finds `email 1` and `encrypted email` chips
-        and a piece of a token's hash or ciphertext finds nothing."""
+        and a piece of a token's hash or ciphertext finds nothing.
+
+        The labels' words are slow to compute in the database (regexes), so they are computed
+        only for candidate rows: those whose stored text holds the word (a label's entity name
+        is in its token: `EMAIL` in `<ENC:EMAIL:...>`), and, for a word that can only come
+        from a label's own text ("encrypted", "hashed", a phrase with a space, a word with
+        punctuation), rows that hold a token at all."""
         words = [
             unescape_string_literal(bit) if bit[:1] in "\"'" and bit[-1:] == bit[:1] else bit
             for bit in smart_split(search_term)
@@ -210,7 +216,10 @@ class MemoryItemAdmin(ScopedModelAdmin):
             return queryset, False
         shown = queryset.annotate(shown_content=shown_text_sql("content"))
         for word in words:
-            shown = shown.filter(shown_content__icontains=word)
+            candidates = Q(content__icontains=word)
+            if _label_only_word(word):
+                candidates |= Q(content__contains="<")
+            shown = shown.filter(candidates).filter(shown_content__icontains=word)
         return shown, False
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
@@ -504,6 +513,19 @@ class MemoryItemAdmin(ScopedModelAdmin):
             services.memory_forget(actor=actor, item=item, reason="forgotten in admin")
             done += 1
         self.message_user(request, f"Forgot {done} memory(ies).", messages.SUCCESS)
+
+
+LABEL_ONLY_WORDS = ("encrypted", "hashed")
+
+
+def _label_only_word(word: str) -> bool:
+    """Whether `word` can be in a row's text as shown without being in its stored text: part
+    of "encrypted" or "hashed", a space (`email 1` is `<EMAIL_1>`), or punctuation that runs
+    from the text into a label (`(email`)."""
+    lowered = word.lower()
+    return not lowered.replace("_", "").isalnum() or any(
+        lowered in label or label in lowered for label in LABEL_ONLY_WORDS
+    )
 
 
 def _reveal_context(request: HttpRequest, item: MemoryItem) -> tuple[RevealInPlace | None, str]:

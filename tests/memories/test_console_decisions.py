@@ -448,3 +448,27 @@ def test_an_edit_goes_back_to_review_when_the_write_policy_says_so(
     else:
         assert not edits.exists()
         assert not any("sends this edit to review" in m for m in messages_of(response))
+
+
+def test_the_search_expression_reads_tokens_as_the_page_labels_them(world):
+    """shown_text_sql (in the database) and masked_labels (on the page) agree for every type."""
+    from apps.privacy.display import masked_labels, shown_text_sql
+    from apps.privacy.engine.entities import EntityType
+
+    texts = ["plain text, no token", "a < b > c", "x <REDACTED> y"]
+    for entity in EntityType:
+        texts += [
+            f"Mail <{entity.value}_3> now",
+            f"Hash <{entity.value}:3f9ab2c4d5e6f708> here",
+            f"Enc <ENC:{entity.value}:k1:3qLGk9ZrAbCdEfGhIjKlMnOp>.",
+        ]
+    item = world.items["workspace"]
+    rows = MemoryItem.objects.filter(pk=item.pk)
+
+    def normal(text: str) -> str:
+        return text.replace("[", "").replace("]", "").replace("_", " ").lower()
+
+    for text in texts:
+        rows.update(content=text)
+        in_database = rows.annotate(shown=shown_text_sql("content")).values_list("shown", flat=True)
+        assert normal(in_database[0]) == normal(masked_labels(text)), text
