@@ -365,6 +365,9 @@ def test_search_matches_labels_not_hashes_or_ciphertext(world, client):
     assert found('"encrypted email"') == {encrypted.pk}
     assert found("hashed phone") == {hashed.pk}
     assert found("ip address") == {ip.pk}
+    assert found("encrypted") == {encrypted.pk}
+    assert found("(email") == set() and found("k1") == set()
+    assert found("enc") == {encrypted.pk}  # the start of "encrypted email"
     assert found("3qLGk9Zr") == set()
     assert found("3f9ab2") == set()
     assert found("<EMAIL_1>") == set()
