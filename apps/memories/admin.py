@@ -464,8 +464,13 @@ class MemoryItemAdmin(ScopedModelAdmin):
     # --- decisions on one memory (buttons on the change page) -----------------------------
 
     def _decisions(self, request: HttpRequest, object_id: Any) -> Any:
-        item = self.get_object(request, unquote(str(object_id))) if object_id else None
-        return decide.decisions_for(request, item) if item is not None else decide.Decisions()
+        """What the person may do with the page's item: unfold asks once per button."""
+
+        def compute() -> Any:
+            item = self.get_object(request, unquote(str(object_id))) if object_id else None
+            return decide.decisions_for(request, item) if item is not None else decide.Decisions()
+
+        return per_request(request, ("memory-decisions-page", str(object_id)), compute)
 
     def has_rollback_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
         return bool(self._decisions(request, object_id).rollback)
