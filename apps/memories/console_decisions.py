@@ -326,9 +326,9 @@ def item_reveal(model_admin: Any, request: HttpRequest, pk: int, index: int) -> 
     """POST (from the chip's small form, by htmx): the `index`-th encrypted value of the item's
     content, in plain text, through pii_reveal (reason required, audited). Answers a fragment
     that replaces the chip; a missing reason answers the chip's form again with the error."""
+    item = _item(request, pk)  # an item the person does not see is a 404 whatever the method
     if request.method != "POST":
         return HttpResponse(status=405, headers={"Allow": "POST"})
-    item = _item(request, pk)
     if not may_reveal(request.user, item.workspace):
         raise PermissionDenied
     tokens = list(ENCRYPTED_TOKEN.finditer(item.content))
