@@ -174,6 +174,7 @@ def seed_demo() -> DemoCredentials:
         _seed_workspace(slug, spec, creds)
     _seed_memories()
     __import__("apps.memories.console_demo", fromlist=["seed_console_demo"]).seed_console_demo()
+    __import__("apps.memories.write_policy_demo", fromlist=["x"]).seed_write_policy_demo()
     __import__("apps.compliance.demo", fromlist=["seed_compliance"]).seed_compliance()
     __import__("apps.policies.demo", fromlist=["seed_policies"]).seed_policies()
     __import__("apps.reviews.demo", fromlist=["seed_reviews"]).seed_reviews()
@@ -297,7 +298,12 @@ def _seed_memories() -> None:
             continue
         # A little looser than the default, so the demo's contradiction meets its original
         # whichever embedder runs.
-        memories.write_policy_update(actor=SEED_ACTOR, workspace=workspace, dedup_threshold=0.85)
+        memories.write_policy_update(
+            actor=SEED_ACTOR,
+            workspace=workspace,
+            dedup_threshold=0.85,
+            reason="Demo: a looser near-duplicate threshold, so the demo's contradiction is found",
+        )
         for agent_slug, tier, kind, content, confidence, entities in rows:
             agent = Agent.objects.get(workspace=workspace, slug=agent_slug) if agent_slug else None
             team = (

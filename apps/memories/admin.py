@@ -690,3 +690,6 @@ def _recent_coaching(request: HttpRequest, target: Agent | Team) -> list[dict[st
         }
         for note in notes
     ]
+
+
+from apps.memories import write_policy_admin  # noqa: E402, F401  (registers WritePolicyAdmin)

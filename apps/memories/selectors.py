@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from apps.core.exceptions import Forbidden, ValidationFailed
+from apps.memories.embeddings.consistency import embedders_consistent_or_refuse
 from apps.memories.models import (
     DEFAULT_MEMORY_TYPES,
     TIER_ORDER,
@@ -435,6 +436,7 @@ def memories_for_context(
     # fingerprints of what it masked link to the logged assembly (apps/compliance).
     with transaction.atomic():
         query = _checked_query(agent, spec)
+        embedders_consistent_or_refuse(agent.workspace_id)
         vector = embed([query.task_text])[0]
         strategy, rows = _ranked_rows(query, vector)
         chosen = _choose(query, rows)

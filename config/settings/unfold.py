@@ -127,6 +127,12 @@ UNFOLD = {
                         ),
                         "permission": "apps.memories.admin.sidebar_memories",
                     },
+                    {
+                        "title": "Write policy",
+                        "icon": "rule",
+                        "link": reverse_lazy("admin:memories_writepolicy_changelist"),
+                        "permission": "apps.memories.write_policy_admin.sidebar_write_policy",
+                    },
                 ],
             },
             {

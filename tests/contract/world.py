@@ -20,8 +20,8 @@ from django.db.models import Model
 from apps.audit.models import AuditEvent
 from apps.compliance.models import ErasureRequest, ExportJob, RetentionRule
 from apps.compliance.retention import retention_rules_ensure
-from apps.memories.models import MemoryItem, Status, Tier
-from apps.memories.services import memory_write
+from apps.memories.models import MemoryItem, Status, Tier, WritePolicyVersion
+from apps.memories.services import memory_write, write_policy_for, write_policy_update
 from apps.policies.services import (
     policy_artifact_create,
     policy_label_move,
@@ -180,6 +180,17 @@ def _group(side: Side) -> Group:
     return Group.objects.get_or_create(name=f"{side.workspace.slug}-reviewers")[0]
 
 
+def _write_policy_version(side: Side) -> Model:
+    """A changed write policy: its first version."""
+    write_policy_update(
+        actor=SYSTEM,
+        workspace=side.workspace,
+        rules={"auto_approve": [{"actor_kind": "user"}]},
+        reason=f"{side.workspace.slug}: agents' notes are reviewed",
+    )
+    return WritePolicyVersion.objects.filter(workspace=side.workspace).order_by("-number")[0]
+
+
 def SHARED(side: Side) -> Model:
     """Marks a model that belongs to no workspace by design (every auditor sees that a chain
     verification ran): it has no "other workspace's" object to try."""
@@ -212,6 +223,8 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "policies.PolicySettings": lambda side: policy_settings_for(side.workspace.pk),
     "axes.AccessAttempt": _access_attempt,
     "axes.AccessLog": _access_log,
+    "memories.WritePolicy": lambda side: write_policy_for(side.workspace),
+    "memories.WritePolicyVersion": _write_policy_version,
 }
 
 

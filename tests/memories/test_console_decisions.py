@@ -427,7 +427,9 @@ def test_an_edit_goes_back_to_review_when_the_write_policy_says_so(
     from tests.memories.test_admin import _form
 
     if rules is not None:
-        write_policy_update(actor=SYSTEM, workspace=world.cast.workspace, rules=rules)
+        write_policy_update(
+            actor=SYSTEM, workspace=world.cast.workspace, rules=rules, reason="edits reviewed"
+        )
     owner = world.cast.user("owner")
     client.force_login(owner)
     mark = audit_mark()

@@ -28,10 +28,13 @@ import psutil
 import psycopg
 import pytest
 import requests
+from django.conf import settings
 
 from tests.reliability.conftest import RedisServer
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs all three (make test uses --dist loadgroup), so the module-scoped
+# STEWARD_HOME is seeded once rather than once per worker (about 60 s of CPU).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("make-run")]
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 120  # a first run may still be installing the virtualenv
@@ -76,6 +79,10 @@ class RunningStack:
     def start(cls, home: Path, **extra_env: str) -> RunningStack:
         env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
         env.update(STEWARD_HOME=str(home), PORT=str(_free_port()), PYTHONUNBUFFERED="1")
+        # The default embedding model that set-up already put in place (make test depends on
+        # it): checked, not downloaded again (tests/memories/test_embeddings_default_model.py
+        # covers the download and its hash check).
+        env.setdefault("EMBEDDING_MODELS_DIR", str(settings.EMBEDDING_MODELS_DIR))
         env.update(extra_env)
         process = subprocess.Popen(
             ["make", "--no-print-directory", "run"],  # noqa: S607 - make from PATH, as a user would

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_event_record
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from apps.memories.embeddings import current_embedder
 from apps.memories.models import (
     ConflictStatus,
     MemoryConflict,
@@ -91,7 +92,8 @@ def _apply(
     fields = [*changed, "updated_at"]
     if "content" in changed:
         item.embedding = embed([item.content])[0]
-        fields.append("embedding")
+        item.embedder = current_embedder()
+        fields += ["embedding", "embedder"]
     # An edit is a new write: the policy decides again whether it stays approved (agents'
     # and people's alike; the default policy approves what people write at once).
     if (
