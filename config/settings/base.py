@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.reviews",
     "apps.policies",
     "apps.compliance",
+    "apps.signals",
 ]
 
 MIDDLEWARE = [
@@ -292,6 +293,9 @@ SPECTACULAR_SETTINGS = {
         "MemoryTierEnum": "apps.memories.models.Tier",
         "ReviewKindEnum": "apps.reviews.models.Kind",
         "ArtifactKindEnum": "apps.policies.models.ArtifactKind",
+        "TraceStatusEnum": "apps.signals.models.TraceStatus",
+        "FeedbackKindEnum": "apps.signals.models.FeedbackKind",
+        "OutcomeKindEnum": "apps.signals.models.OutcomeKind",
     },
     "PREPROCESSING_HOOKS": ["apps.core.api.schema.one_path_per_route"],
     "APPEND_COMPONENTS": {
