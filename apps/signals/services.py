@@ -186,11 +186,13 @@ def _decimal(spec: Mapping[str, Any], name: str, *, places: int, digits: int) ->
         raise _invalid(name, "Must be a number.")
     try:
         number = Decimal(str(value))
+        if number.is_finite():
+            number = number.quantize(Decimal(1).scaleb(-places))
     except InvalidOperation:
         raise _invalid(name, "Must be a number.") from None
     if not number.is_finite() or abs(number) >= Decimal(10) ** (digits - places):
         raise _invalid(name, f"Must be a finite number below 10^{digits - places}.")
-    return number.quantize(Decimal(1).scaleb(-places))
+    return number
 
 
 def _datetime(
@@ -201,12 +203,18 @@ def _datetime(
         if required:
             raise _invalid(name, "Required (an ISO 8601 date and time).")
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
     if parsed is None:
         raise _invalid(name, "Must be an ISO 8601 date and time.")
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, dt.UTC)
-    return parsed
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    try:  # stored in UTC: PostgreSQL refuses offsets past 15:59 that ISO 8601 allows
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise _invalid(name, "Out of range.") from None
 
 
 def _required_datetime(spec: Mapping[str, Any], name: str, now: dt.datetime) -> dt.datetime:
@@ -232,8 +240,18 @@ def _json(spec: Mapping[str, Any], name: str, kinds: tuple[type, ...], default: 
     text = json.dumps(value, default=str)
     if len(text) > MAX_JSON_BYTES:
         raise _invalid(name, f"At most {MAX_JSON_BYTES} bytes of JSON.")
-    if "\\u0000" in text:
-        raise _invalid(name, "NUL characters are not allowed.")
+    return _without_nul(value) if "\\u0000" in text else value
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL's jsonb can't hold U+0000: it is stored as U+FFFD (the replacement
+    character) in the JSON fields, where a client's tool output may carry one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
     return value
 
 

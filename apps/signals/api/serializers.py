@@ -250,6 +250,8 @@ class FeedbackSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 
 class OutcomeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    custom_kind = serializers.CharField(read_only=True, help_text="Custom outcomes: its name.")
+
     class Meta:
         model = Outcome
         fields = [

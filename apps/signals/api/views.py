@@ -38,6 +38,8 @@ BATCH_DESCRIPTION = (
 
 class _SignalViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     required_scopes = {"list": [READ], "retrieve": [READ], "create": [WRITE], "batch": [WRITE]}
+    # a trace or reference not of the workspace; a workspace the person may not see
+    extra_error_statuses = {"create": [404], "batch": [404]}
     kind = ""
     single: type[Any] = s.TraceInSerializer
 
