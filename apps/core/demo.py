@@ -178,6 +178,7 @@ def seed_demo() -> DemoCredentials:
     __import__("apps.compliance.demo", fromlist=["seed_compliance"]).seed_compliance()
     __import__("apps.policies.demo", fromlist=["seed_policies"]).seed_policies()
     __import__("apps.reviews.demo", fromlist=["seed_reviews"]).seed_reviews()
+    __import__("apps.signals.demo", fromlist=["seed_signals"]).seed_signals()
     __import__("apps.audit.demo", fromlist=["seed_audit_demo"]).seed_audit_demo()  # verifies: last
     return creds
 
