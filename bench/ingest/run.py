@@ -110,7 +110,7 @@ def trace_item(i: int) -> dict[str, Any]:
     filler = "We looked at the account history and the last three calls before drafting. "
     return {
         "task": f"Write the follow-up for lead {i}: {filler * 2}",
-        "steps": [{"thought": f"step {n}: {filler}", "took_ms": 120 + n} for n in range(4)],
+        "steps": [{"thought": f"step {n}: {filler}", "took_ms": 120 + n} for n in range(9)],
         "tool_calls": [
             {"tool": "crm.search", "arguments": {"q": f"lead {i}"}, "result": filler},
             {"tool": "mail.draft", "arguments": {"to": f"lead{i}@example.com"}},
