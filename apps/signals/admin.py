@@ -15,6 +15,7 @@ from unfold.admin import TabularInline
 from unfold.decorators import display
 
 from apps.core.admin_site import ScopedModelAdmin, _module_permission
+from apps.privacy.display import masked_chips
 from apps.signals.models import Feedback, Outcome, Trace
 from apps.workspaces.roles import Action
 
@@ -37,9 +38,7 @@ class ReadOnlyAdmin(ScopedModelAdmin):
         return False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [field.name for field in self.model._meta.fields] + list(self.readonly_extra)
-
-    readonly_extra: tuple[str, ...] = ()
+        return self.get_fields(request, obj)
 
 
 class _ReadOnlyInline(TabularInline):
@@ -67,8 +66,12 @@ class _ReadOnlyInline(TabularInline):
 
 class FeedbackInline(_ReadOnlyInline):
     model = Feedback
-    fields = ["kind", "thumbs", "rating", "explanation", "given_by", "created_at"]
+    fields = ["kind", "thumbs", "rating", "explanation_text", "given_by", "created_at"]
     readonly_fields = fields
+
+    @display(description="Explanation")
+    def explanation_text(self, obj: Feedback) -> str:
+        return masked_chips(obj.explanation, limit=200)
 
 
 class OutcomeInline(_ReadOnlyInline):
@@ -78,14 +81,37 @@ class OutcomeInline(_ReadOnlyInline):
     readonly_fields = fields
 
 
+def _pre(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, indent=2)
+    return format_html('<pre style="white-space:pre-wrap">{}</pre>', masked_chips(text[:20_000]))
+
+
 @admin.register(Trace)
 class TraceAdmin(ReadOnlyAdmin):
     list_display = ["id", "agent", "status", "task_short", "model_name", "cost", "started_at"]
     list_filter = ["status"]
     list_select_related = ["agent", "workspace"]
     inlines = [FeedbackInline, OutcomeInline]
-    readonly_extra = ("steps_pretty", "tool_calls_pretty")
-    exclude = ["steps", "tool_calls"]
+    fields = [
+        "workspace",
+        "agent",
+        "status",
+        "task_text",
+        "steps_pretty",
+        "tool_calls_pretty",
+        "output_text",
+        "model_name",
+        "tokens_in",
+        "tokens_out",
+        "cost",
+        "latency_ms",
+        "started_at",
+        "ended_at",
+        "context_assembly",
+        "policy_versions",
+        "experiment_pretty",
+        "created_at",
+    ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)
@@ -94,22 +120,29 @@ class TraceAdmin(ReadOnlyAdmin):
             queryset = queryset.defer("steps", "tool_calls", "output", "policy_versions")
         return queryset
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        hidden = {"steps", "tool_calls"}
-        names = [f.name for f in self.model._meta.fields if f.name not in hidden]
-        return [*names, *self.readonly_extra]
-
     @display(description="Task")
     def task_short(self, obj: Trace) -> str:
-        return obj.task[:80]
+        return masked_chips(obj.task, limit=80)
+
+    @display(description="Task")
+    def task_text(self, obj: Trace) -> str:
+        return _pre(obj.task)
+
+    @display(description="Output")
+    def output_text(self, obj: Trace) -> str:
+        return _pre(obj.output)
 
     @display(description="Steps")
     def steps_pretty(self, obj: Trace) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.steps, indent=2)[:20_000])
+        return _pre(obj.steps)
 
     @display(description="Tool calls")
     def tool_calls_pretty(self, obj: Trace) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.tool_calls, indent=2)[:20_000])
+        return _pre(obj.tool_calls)
+
+    @display(description="Experiment assignments")
+    def experiment_pretty(self, obj: Trace) -> str:
+        return _pre(obj.experiment_assignments)
 
 
 @admin.register(Feedback)
@@ -117,20 +150,35 @@ class FeedbackAdmin(ReadOnlyAdmin):
     list_display = ["id", "trace", "kind", "thumbs", "rating", "explanation_short", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["trace", "workspace"]
-    readonly_extra = ("diff_pretty",)
-    exclude = ["diff"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        names = [f.name for f in self.model._meta.fields if f.name != "diff"]
-        return [*names, *self.readonly_extra]
+    fields = [
+        "workspace",
+        "trace",
+        "kind",
+        "given_by",
+        "reported_by_agent",
+        "thumbs",
+        "rating",
+        "explanation_text",
+        "edited_text",
+        "diff_pretty",
+        "created_at",
+    ]
 
     @display(description="Explanation")
     def explanation_short(self, obj: Feedback) -> str:
-        return obj.explanation[:80]
+        return masked_chips(obj.explanation, limit=80)
+
+    @display(description="Explanation")
+    def explanation_text(self, obj: Feedback) -> str:
+        return _pre(obj.explanation)
+
+    @display(description="Edited output")
+    def edited_text(self, obj: Feedback) -> str:
+        return _pre(obj.edited_output)
 
     @display(description="Diff")
     def diff_pretty(self, obj: Feedback) -> str:
-        return format_html("<pre>{}</pre>", obj.diff)
+        return _pre(obj.diff)
 
 
 @admin.register(Outcome)
@@ -138,3 +186,20 @@ class OutcomeAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "trace", "to_stage", "amount", "currency", "occurred_at"]
     list_filter = ["kind"]
     list_select_related = ["trace", "workspace"]
+    fields = [
+        "workspace",
+        "trace",
+        "kind",
+        "custom_kind",
+        "from_stage",
+        "to_stage",
+        "amount",
+        "currency",
+        "account_hash",
+        "contact_hash",
+        "experiment_unit_hash",
+        "reported_by_agent",
+        "reported_by_user",
+        "occurred_at",
+        "created_at",
+    ]

@@ -75,3 +75,28 @@ def test_another_workspaces_trace_page_is_not_found(client, cast, signals):
 
     assert response.status_code in (302, 404)
     assert b"Globex secret plan" not in response.content
+
+
+def test_masked_values_show_as_chips_not_tokens(client, cast):
+    from tests.signals.conftest import EMAIL
+
+    trace = stored_trace(
+        cast.agent, task=f"Write to {EMAIL}", output=f"Dear {EMAIL}", steps=[{"to": EMAIL}]
+    )
+    services.feedback_ingest(
+        actor=cast.agent, items=[{"trace": trace.pk, "explanation": f"{EMAIL} said no"}]
+    )
+    client.force_login(cast.user("owner"))
+
+    pages = [
+        client.get("/admin/signals/trace/"),
+        client.get(f"/admin/signals/trace/{trace.pk}/change/"),
+        client.get("/admin/signals/feedback/"),
+        client.get(f"/admin/signals/feedback/{Feedback.objects.get().pk}/change/"),
+    ]
+
+    for page in pages:
+        assert page.status_code == 200
+        assert EMAIL.encode() not in page.content
+        assert b"&lt;EMAIL" not in page.content and b"<EMAIL" not in page.content
+    assert pages[1].content.count(b"pii-chip") >= 3  # task, steps, output
