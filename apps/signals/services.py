@@ -40,8 +40,10 @@ from apps.audit.services import audit_event_record
 from apps.core.exceptions import Forbidden, NotFound, ServiceError, ValidationFailed
 from apps.memories.models import ContextAssembly
 from apps.policies.models import ArtifactVersion
+from apps.privacy.engine import Masker, PIIInputError
+from apps.privacy.engine.json_walk import _Walker
 from apps.privacy.keyring import masking_keys
-from apps.privacy.policies import field_mask, identifier_screen, json_mask
+from apps.privacy.policies import field_mask, identifier_screen, policy_for
 from apps.signals.models import (
     Feedback,
     FeedbackKind,
@@ -57,6 +59,7 @@ from apps.workspaces.roles import Action
 MAX_TEXT = 50_000
 MAX_JSON_BYTES = 256 * 1024
 MAX_KEY = 255
+CLEAN_CACHE_MAX_CHARS = 200  # only short strings (keys, tool names) are remembered
 KEY_SALT = "steward.signals.outcome-key"
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 SLUG = re.compile(r"^[a-z][a-z0-9]*([-_][a-z0-9]+)*$")
@@ -274,10 +277,36 @@ def _masked_text(workspace: Workspace, model: Any, name: str, value: str) -> str
         raise ItemRejected("invalid", exc.message, exc.fields) from None
 
 
-def _masked_json(workspace: Workspace, value: Any) -> Any:
-    if value in (None, [], {}):
-        return value
-    return json_mask(workspace, value).value
+class JsonMasker:
+    """Masks a batch's JSON documents (steps, tool calls, assignments) with the workspace's
+    policy, one placeholder numbering per document as `json_mask` does, remembering the
+    strings found clean: detection is deterministic for one policy, so a key such as
+    "thought" or "arguments" that recurs in every trace of a batch is scanned once. Strings
+    with findings are masked again in each document (their numbering is per document)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.policy = policy_for(workspace)
+        self.keys = masking_keys()
+        self.clean: set[str] = set()
+
+    def mask(self, name: str, value: Any) -> Any:
+        if value in (None, [], {}):
+            return value
+        masker = Masker(self.policy, self.keys)
+
+        def mask_string(text: str, path: Any, in_key: bool) -> str:
+            if text in self.clean:
+                return text
+            masked, findings = masker.mask(text)
+            if not findings and len(text) <= CLEAN_CACHE_MAX_CHARS and len(self.clean) < 50_000:
+                self.clean.add(text)
+            return masked
+
+        walker = _Walker(mask_string, self.policy.max_json_depth, self.policy.mask_json_keys)
+        try:
+            return walker.walk(value, (), 0)
+        except PIIInputError as exc:
+            raise _invalid(name, str(exc)) from None
 
 
 def subject_hash(kind: str, value: str) -> str:
@@ -440,6 +469,7 @@ def _trace_builder(writer: Writer, items: list[Any], now: dt.datetime) -> Callab
             artifact__workspace_id=ws.pk, pk__in=version_ids
         ).values("pk", "number", "artifact__name", "artifact__kind")
     }
+    json_masker = JsonMasker(ws)
     agents: dict[int, Agent] = {}
     if writer.agent is None:
         agent_ids = {s.get("agent") for s in items if isinstance(s, Mapping)}
@@ -494,8 +524,8 @@ def _trace_builder(writer: Writer, items: list[Any], now: dt.datetime) -> Callab
             workspace_id=ws.pk,
             agent=agent,
             task=_masked_text(ws, Trace, "task", _text(spec, "task", required=True)),
-            steps=_masked_json(ws, steps),
-            tool_calls=_masked_json(ws, tool_calls),
+            steps=json_masker.mask("steps", steps),
+            tool_calls=json_masker.mask("tool_calls", tool_calls),
             output=_masked_text(ws, Trace, "output", _text(spec, "output")),
             model_name=_identifier(spec, "model_name", 100, ws, MODEL_NAME),
             tokens_in=_int(spec, "tokens_in") or 0,
@@ -507,7 +537,7 @@ def _trace_builder(writer: Writer, items: list[Any], now: dt.datetime) -> Callab
             ended_at=ended,
             context_assembly_id=assembly,
             policy_versions=used,
-            experiment_assignments=_masked_json(ws, assignments),
+            experiment_assignments=json_masker.mask("experiment_assignments", assignments),
             created_at=now,
         )
 

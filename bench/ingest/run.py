@@ -8,7 +8,8 @@ client threads), with PII masking on, against a table already holding `--stored`
 The stored traces are inserted once with SQL (generate_series; already-masked text of the
 same size), so seeding 1M rows takes minutes, not hours; re-runs reuse them. Each posted trace
 carries a task, steps, tool calls and an output of ~2 KB in all with an e-mail address and a
-phone number to mask; each outcome names a stored trace and a contact (hashed).
+phone number to mask; every string value is unique to its trace (the JSON keys repeat, as in
+real traces); each outcome names a stored trace and a contact (hashed).
 """
 
 from __future__ import annotations
@@ -110,9 +111,11 @@ def trace_item(i: int) -> dict[str, Any]:
     filler = "We looked at the account history and the last three calls before drafting. "
     return {
         "task": f"Write the follow-up for lead {i}: {filler * 2}",
-        "steps": [{"thought": f"step {n}: {filler}", "took_ms": 120 + n} for n in range(9)],
+        "steps": [  # values unique per trace (keys repeat, as in real traces)
+            {"thought": f"lead {i}, step {n}: {filler}", "took_ms": 120 + n} for n in range(9)
+        ],
         "tool_calls": [
-            {"tool": "crm.search", "arguments": {"q": f"lead {i}"}, "result": filler},
+            {"tool": "crm.search", "arguments": {"q": f"lead {i}"}, "result": f"{i}: {filler}"},
             {"tool": "mail.draft", "arguments": {"to": f"lead{i}@example.com"}},
         ],
         "output": f"Hello,\n{filler * 5}\nCall me on +44 20 7946 0{i % 1000:03d}.\nBest,\nBot",

@@ -360,3 +360,32 @@ def test_people_do_not_post_traces(cast, client_as):
 
     assert_error(response, 403)
     assert not Trace.objects.exists()
+
+
+def test_json_is_masked_in_every_trace_of_a_batch_with_numbering_per_trace(cast):
+    items = [
+        trace_item(steps=[{"note": "no contact yet"}], tool_calls=[]),
+        trace_item(steps=[{"note": f"mail {EMAIL}", "cc": PHONE}], tool_calls=[{"note": EMAIL}]),
+        trace_item(steps=[{"note": PHONE}, {"note": EMAIL}], tool_calls=[]),
+    ]
+
+    result = services.traces_ingest(actor=cast.agent, items=items)
+
+    stored = [Trace.objects.get(pk=i["id"]) for i in result.items]
+    assert stored[0].steps == [{"note": "no contact yet"}]
+    assert stored[1].steps == [{"note": "mail <EMAIL_1>", "cc": "<PHONE_1>"}]
+    assert stored[1].tool_calls == [{"note": "<EMAIL_1>"}]
+    assert stored[2].steps == [{"note": "<PHONE_1>"}, {"note": "<EMAIL_1>"}]
+
+
+def test_json_nested_too_deep_is_rejected_not_a_server_error(cast, agent_api):
+    deep: object = "leaf"
+    for _ in range(40):
+        deep = [deep]
+
+    body = agent_api.post(
+        "/api/v1/traces/batch", {"items": [trace_item(steps=[deep]), trace_item()]}, format="json"
+    ).json()
+
+    assert [i["status"] for i in body["items"]] == ["rejected", "created"]
+    assert set(body["items"][0]["fields"]) == {"steps"}
