@@ -41,7 +41,7 @@ from apps.core.exceptions import Forbidden, NotFound, ServiceError, ValidationFa
 from apps.memories.models import ContextAssembly
 from apps.policies.models import ArtifactVersion
 from apps.privacy.engine import Masker, PIIInputError
-from apps.privacy.engine.json_walk import _Walker
+from apps.privacy.engine.json_walk import JsonWalker
 from apps.privacy.keyring import masking_keys
 from apps.privacy.policies import field_mask, identifier_screen, policy_for
 from apps.signals.models import (
@@ -302,7 +302,7 @@ class JsonMasker:
                 self.clean.add(text)
             return masked
 
-        walker = _Walker(mask_string, self.policy.max_json_depth, self.policy.mask_json_keys)
+        walker = JsonWalker(mask_string, self.policy.max_json_depth, self.policy.mask_json_keys)
         try:
             return walker.walk(value, (), 0)
         except PIIInputError as exc:

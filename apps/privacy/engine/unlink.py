@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from apps.privacy.engine.entities import EntityType
 from apps.privacy.engine.errors import PIIRevealError
-from apps.privacy.engine.json_walk import JsonPath, JsonValue, _Walker
+from apps.privacy.engine.json_walk import JsonPath, JsonValue, JsonWalker
 from apps.privacy.engine.keys import ENCRYPTED_TOKEN, MaskingKeys, decrypt_token
 
 _TYPES = "|".join(entity.value for entity in EntityType)
@@ -51,7 +51,7 @@ def unlink_tokens(value: JsonValue, keys: MaskingKeys | None = None) -> JsonValu
         return value
     whole = [match.group(0) for text in with_brackets for match in LINKABLE_TOKEN.finditer(text)]
     unlinker = _Unlinker(_highest_placeholders(with_brackets), whole, keys)
-    return _Walker(unlinker.text, _MAX_DEPTH, True).walk(value, (), 0)
+    return JsonWalker(unlinker.text, _MAX_DEPTH, True).walk(value, (), 0)
 
 
 def _strings(value: object) -> Iterator[str]:
