@@ -34,8 +34,10 @@ are returned per item so every ranking can be explained.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -212,14 +214,16 @@ def scored_select_sql(relation: str) -> str:
                    CASE WHEN cardinality(q.lex) = 0 THEN 0.0 ELSE
                        (SELECT count(*) FROM unnest(tsvector_to_array(r.search)) AS l(x)
                         WHERE l.x = ANY(q.lex))::float8 / cardinality(q.lex) END AS coverage,
-                   exp(-ln(2) * greatest(extract(epoch FROM now() - r.updated_at), 0)
+                   exp(-ln(2) * greatest(extract(epoch FROM %s::timestamptz - r.updated_at), 0)
                        / 86400.0 / %s) AS recency
             FROM {relation} r, q
         ) e
     """  # noqa: S608 - `relation` is a CTE name chosen in code, never input
 
 
-def scored_params(weights: Weights) -> list[float]:
+def scored_params(weights: Weights, now: dt.datetime) -> list[Any]:
+    """`now` is the service clock's (apps.core.clock), not the database's: a context call of a
+    backdated demo day ranks by that day's recency, and two seeds rank alike."""
     return [
         weights.importance,
         weights.confidence,
@@ -229,5 +233,6 @@ def scored_params(weights: Weights) -> list[float]:
         weights.vector_share,
         weights.floor,
         weights.text_floor,
+        now,
         weights.half_life_days,
     ]

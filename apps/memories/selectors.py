@@ -159,9 +159,11 @@ def _eligible_where(query: _Query) -> tuple[str, list[Any]]:
         f"({' OR '.join(tiers)})",
         "m.status = 'approved'",
         "m.deleted_at IS NULL",
-        "(m.expires_at IS NULL OR m.expires_at > now())",
-        "(m.valid_from IS NULL OR m.valid_from <= now())",
+        "(m.expires_at IS NULL OR m.expires_at > %s)",
+        "(m.valid_from IS NULL OR m.valid_from <= %s)",
     ]
+    now = clock.now()  # the service clock, as the writes that set these dates use
+    params += [now, now]
     if query.types:
         # Ids, not a subquery on keys: the planner estimates `= ANY(array)` from the column's
         # statistics (a subquery got a default guess, 166 rows for 21,000, and skipped HNSW).
@@ -308,7 +310,7 @@ def ranking_sql(
         f"LEFT JOIN {TYPE_TABLE} ty ON ty.id = mi.type_id "
         "ORDER BY r.score DESC NULLS LAST, r.id"
     )
-    weights = scored_params(Weights.from_settings())
+    weights = scored_params(Weights.from_settings(), clock.now())
     return sql, [*head_params, *nearest_params, *matched_params, *weights, pool]
 
 
