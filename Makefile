@@ -5,8 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 BROWSER_STAMP := $(VENV)/.browser-deps
-# pytest arguments; default runs on both cores. e.g. make test PYTEST_ARGS="-m 'not slow' -x"
-PYTEST_ARGS ?= -n 2
+# pytest arguments; default runs on both cores (loadgroup: tests marked xdist_group share a worker). e.g. make test PYTEST_ARGS="-m 'not slow' -x"
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: run test lint typecheck check-python db-status db-stop clean help redis-server-installed
 

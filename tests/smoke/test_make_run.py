@@ -31,7 +31,9 @@ import requests
 
 from tests.reliability.conftest import RedisServer
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs all three (make test uses --dist loadgroup), so the module-scoped
+# STEWARD_HOME is seeded once rather than once per worker (about 60 s of CPU).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("make-run")]
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 120  # a first run may still be installing the virtualenv

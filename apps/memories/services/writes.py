@@ -15,7 +15,7 @@ from pgvector.django import CosineDistance
 from apps.audit.services import audit_event_record
 from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.core.outbox import outbox_enqueue
-from apps.memories.contradiction import contradiction_reason
+from apps.memories.contradiction import contradiction_reason, is_distinct
 from apps.memories.models import (
     MemoryConflict,
     MemoryItem,
@@ -243,7 +243,12 @@ def _reinforce(principal: Principal, existing: MemoryItem, write: Write, similar
 def _store(principal: Principal, write: Write) -> MemoryWriteResult:
     policy = write_policy_for(write.workspace)
     nearest = _nearest(write)
-    if nearest is not None and nearest[1] >= policy.dedup_threshold:
+    if (
+        nearest is not None
+        and nearest[1] >= policy.dedup_threshold
+        # About another subject (segment, account, person, period): a new item, not a merge.
+        and not is_distinct(nearest[0].content, write.content, entities=write.entities)
+    ):
         existing, similarity = nearest
         reason = contradiction_reason(existing.content, write.content)
         if reason is None:

@@ -1,12 +1,5 @@
-"""Does a near-duplicate contradict the item it resembles? A deliberately simple heuristic.
-
-Two texts that embed alike contradict when
-1. negation differs: one says "not/no/never/…/n't" an odd number of times and the other an
-   even number ("We offer a free trial" vs "We do not offer a free trial"), or
-2. numbers differ: both mention numbers and the sets differ ("14-day trial" vs "30-day trial").
-Anything subtler (antonyms, changed names) is left to reviewers; false negatives only mean the
-write reinforces instead of opening a conflict, and reinforcement is visible and reversible.
-"""
+"""The contradiction rule as it was before issue 15 item 6 (commit ea88194), kept verbatim for the
+before/after figures of bench/conflicts. Not used by the product."""
 
 from __future__ import annotations
 

@@ -1,0 +1,3 @@
+from bench.conflicts.run import main
+
+main()
