@@ -60,7 +60,7 @@ def admin_execute(*statements: str) -> None:
 
     with psycopg.connect(server_url("postgres"), autocommit=True) as conn:
         for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
 
 def fresh_databases() -> None:

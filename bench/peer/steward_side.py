@@ -143,12 +143,11 @@ def profile(calls: int, task: str, agent_id: int) -> dict[str, Any]:
     django.setup()
     from django.test import Client
 
-    client = Client()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {token_for(agent_id)}", "HTTP_HOST": "127.0.0.1"}
+    client = Client(headers={"Authorization": f"Bearer {token_for(agent_id)}", "Host": "127.0.0.1"})
     body = json.dumps({"task": task, "k": 10})
 
     def call() -> None:
-        response = client.post("/api/v1/context/", body, content_type="application/json", **headers)
+        response = client.post("/api/v1/context/", body, content_type="application/json")
         if response.status_code != 200:
             raise SystemExit(f"context failed: {response.status_code} {response.content[:300]!r}")
 
