@@ -257,7 +257,7 @@ def machine() -> dict[str, Any]:
 
     with psycopg.connect(server_url("postgres")) as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-    with psycopg.connect(server_url(MEM0_DB)) as conn:
+    with psycopg.connect(server_url(DB["default"])) as conn:
         row = conn.execute(
             "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
         ).fetchone()

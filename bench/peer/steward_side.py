@@ -164,6 +164,11 @@ def profile(calls: int, task: str, agent_id: int) -> dict[str, Any]:
     stats = pstats.Stats(profiler, stream=stream)
     total = stats.total_tt * 1000 / calls  # type: ignore[attr-defined]
     groups = {k: v * 1000 / calls for k, v in _grouped(stats).items()}
+    statements = sum(
+        v[1]
+        for k, v in stats.stats.items()  # type: ignore[attr-defined]
+        if k[0].endswith("django/db/backends/utils.py") and k[2] == "_execute"
+    )
     stats.sort_stats("cumulative").print_stats(40)
     return {
         "calls": calls,
@@ -171,6 +176,7 @@ def profile(calls: int, task: str, agent_id: int) -> dict[str, Any]:
         "profiled_ms_per_call": total,
         "groups_ms_per_call": groups,
         "other_ms_per_call": total - sum(groups.values()),
+        "sql_statements_per_call": statements / calls,
         "top_cumulative": stream.getvalue(),
     }
 
