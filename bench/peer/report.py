@@ -9,6 +9,9 @@ from bench.peer.run import DOCS, LABELS, SECTION
 
 COLUMNS = ["mem0_default", "mem0_relaxed", "steward_minilm", "steward_default"]
 
+# The reading of the last run (written by hand after it; update when rerun).
+NOTES: list[str] = []
+
 
 def _f(value: Any, digits: int = 1) -> str:
     if value is None or value != value:
@@ -90,6 +93,43 @@ def table(r: dict[str, Any]) -> list[str]:
         "| target at rank 1 | " + " | ".join(f"{search[c]['rank1']:.1%}" for c in COLUMNS) + " |",
     ]
     return rows
+
+
+def targets(r: dict[str, Any]) -> list[str]:
+    """Issue 15 item 5's targets, checked for each Steward column against Mem0."""
+    search, single, batch = r["search"], r["single"], r["batch"]
+    correct = search["mem0_relaxed"]
+    out = []
+    for s in ("steward_minilm", "steward_default"):
+        checks = [
+            (
+                "context p95 <= 0.8x Mem0's iterative-scan search",
+                search[s]["p95_ms"] <= 0.8 * correct["p95_ms"],
+                f"{search[s]['p95_ms']:.1f} vs {0.8 * correct['p95_ms']:.1f} ms",
+            ),
+            (
+                "single writes faster than Mem0's adds",
+                single[s]["per_s"] > single["mem0_default"]["per_s"],
+                f"{single[s]['per_s']:.1f} vs {single['mem0_default']['per_s']:.1f}/s",
+            ),
+            (
+                "batch writes >= 10x Mem0's adds",
+                batch[s]["per_s"] >= 10 * batch["mem0_default"]["per_s"],
+                f"{batch[s]['per_s']:.1f} vs {10 * batch['mem0_default']['per_s']:.1f}/s",
+            ),
+            (
+                "target in top 10 above Mem0's iterative scan",
+                search[s]["top10"] > correct["top10"],
+                f"{search[s]['top10']:.1%} vs {correct['top10']:.1%}",
+            ),
+            ("0 short results", search[s]["short"] == 0, f"{search[s]['short']}"),
+        ]
+        out.append(
+            f"Targets of issue 15 item 5, {LABELS[s]}: "
+            + "; ".join(f"{name} {'met' if ok else 'MISSED'} ({how})" for name, ok, how in checks)
+            + "."
+        )
+    return out
 
 
 def profile_lines(p: dict[str, Any]) -> list[str]:
@@ -189,7 +229,11 @@ def render(r: dict[str, Any]) -> str:
         )
         + ".",
         "",
+        *targets(r),
+        "",
         *profile_lines(r["profile"]),
+        "",
+        *NOTES,
         "",
         "Rerun: see bench/peer/__init__.py (the venv, then `python -m bench.peer`; "
         "`--users`, `--per-user`, `--queries`, `--passes`, `--single-writes` change the sizes; "
