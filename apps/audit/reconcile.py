@@ -308,6 +308,11 @@ governed_model_register(
 # write_policy_for() and memory_types_ensure() create a workspace's defaults on first use.
 governed_model_register("memories.writepolicy", lazy_defaults=True)
 governed_model_register("memories.memorytype", lazy_defaults=True)
+# A write-policy version is written with the memory.write_policy_update/_restore event on its
+# policy.
+governed_model_register(
+    "memories.writepolicyversion", subject=_fk("memories.writepolicy", "policy_id")
+)
 # Opened with the proposed memory's memory.write; closed with memory.approve/reject/expire
 # (their proposed memory) or memory.agent_reset (either memory in its ids).
 governed_model_register(

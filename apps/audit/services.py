@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -26,7 +26,7 @@ from apps.privacy.engine import PIIInputError
 from apps.privacy.engine.unlink import unlink_tokens
 from apps.privacy.keyring import masking_keys
 from apps.privacy.policies import json_mask
-from apps.workspaces.principal import as_principal
+from apps.workspaces.principal import Principal, as_principal
 
 REDACT_ACTION = "audit.redact"
 REDACTABLE_FIELDS = ("before", "after", "reason", "object_repr")
@@ -76,7 +76,83 @@ def audit_event_record(
     """Append one audit event; refuses to run outside a transaction (see module docstring)."""
     if not transaction.get_connection().in_atomic_block:
         raise AuditOutsideTransactionError(f"audit event {action!r} written outside a transaction")
+    event = _event_row(
+        as_principal(actor),
+        get_request_id(),
+        action=action,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        workspace_id=workspace_id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    event.save()
+    return event
+
+
+def audit_events_record(
+    *,
+    actor: Any,
+    events: Sequence[Mapping[str, Any]],
+    workspace_id: int | None = None,
+) -> list[AuditEvent]:
+    """Append many events of one actor in one go: each masked as audit_event_record masks
+    one, then all chained and inserted by one bulk insert (AuditEvent.objects.bulk_create),
+    which takes each chain's head lock once, as the single recorder does per event. Order is
+    kept: the events get consecutive seqs in the order given.
+
+    Each event is a mapping of audit_event_record's keyword arguments (action, obj,
+    object_type, object_id, before, after, reason, and optionally workspace_id, which
+    defaults to `workspace_id`). Refuses to run outside a transaction.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise AuditOutsideTransactionError("audit events written outside a transaction")
+    if not events:
+        return []
     principal = as_principal(actor)
+    request_id = get_request_id()
+    rows = []
+    # Per chain (one policy each): short strings found clean, not scanned again in the next
+    # events of the batch (the snapshot's keys and enum values recur in every event).
+    clean: dict[int | None, set[str]] = {}
+    for event in events:
+        obj = event.get("obj")
+        event_workspace = event.get("workspace_id", workspace_id)
+        rows.append(
+            _event_row(
+                principal,
+                request_id,
+                clean=clean.setdefault(event_workspace, set()),
+                action=event["action"],
+                obj=obj,
+                object_type=event.get("object_type", ""),
+                object_id=event.get("object_id", ""),
+                workspace_id=event_workspace,
+                before=event.get("before"),
+                after=event.get("after"),
+                reason=event.get("reason", ""),
+            )
+        )
+    return AuditEvent.objects.bulk_create(rows)
+
+
+def _event_row(
+    principal: Principal,
+    request_id: str,
+    *,
+    action: str,
+    obj: models.Model | None,
+    object_type: str,
+    object_id: str,
+    workspace_id: int | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    reason: str,
+    clean: set[str] | None = None,
+) -> AuditEvent:
+    """One unsaved event, masked (see the module docstring)."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
@@ -89,8 +165,9 @@ def audit_event_record(
             "object_repr": str(obj)[:REPR_SOURCE_CHARS] if obj is not None else "",
             "actor_label": principal.label[:200],
         },
+        clean,
     )
-    return AuditEvent.objects.create(
+    return AuditEvent(
         workspace_id=workspace_id,
         actor_kind=principal.kind,
         actor_id=principal.actor_id,
@@ -102,14 +179,17 @@ def audit_event_record(
         before=masked["before"],
         after=masked["after"],
         reason=masked["reason"],
-        request_id=get_request_id(),
+        request_id=request_id,
     )
 
 
-def _masked(workspace_id: int | None, document: dict[str, Any]) -> dict[str, Any]:
+def _masked(
+    workspace_id: int | None, document: dict[str, Any], clean: set[str] | None = None
+) -> dict[str, Any]:
     """One document, so a value keeps one placeholder across before, after and reason."""
     try:
-        value = unlink_tokens(json_mask(workspace_id, document).value, masking_keys())
+        masked = json_mask(workspace_id, document, clean=clean).value
+        value = unlink_tokens(masked, masking_keys())
     except PIIInputError as exc:
         raise ValidationFailed(f"This change can't be recorded: {exc}") from None
     assert isinstance(value, dict)  # noqa: S101 - masking and unlinking keep the shape

@@ -12,12 +12,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
-from django.utils import timezone
 
 from apps.audit.services import audit_event_record
 from apps.compliance.models import ErasureRequest, ErasureStatus, PiiFingerprint
 from apps.compliance.registry import ErasureTarget, erasure_target, erasure_targets
 from apps.compliance.subject import REDACTED, Subject, seal, subject_from_input, unseal
+from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
 from apps.core.outbox import outbox_enqueue
 from apps.privacy.policies import text_mask
@@ -241,7 +241,7 @@ def erasure_request_approve(
         raise Forbidden("Someone other than the requester must approve an erasure (four eyes).")
     locked.status = ErasureStatus.APPROVED
     locked.decided_by = principal.user
-    locked.decided_at = timezone.now()
+    locked.decided_at = clock.now()
     locked.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
     audit_event_record(
         actor=actor,
@@ -266,7 +266,7 @@ def erasure_request_reject(
     locked.status = ErasureStatus.REJECTED
     locked.sealed_subject = ""
     locked.decided_by = principal.user
-    locked.decided_at = timezone.now()
+    locked.decided_at = clock.now()
     locked.save(
         update_fields=["status", "sealed_subject", "decided_by", "decided_at", "updated_at"]
     )
@@ -289,7 +289,7 @@ def erasure_claim(request_id: int) -> bool:
     """Idempotent claim: an approved request, or a running one (a redelivered message after a
     lost worker continues; every step below is safe to repeat). The claim is audited
     (`erasure.start`), so a run whose worker died is on the trail as started."""
-    now = timezone.now()
+    now = clock.now()
     claimed = ErasureRequest.objects.filter(id=request_id, status=ErasureStatus.APPROVED).update(
         status=ErasureStatus.RUNNING, started_at=now
     )
@@ -476,7 +476,7 @@ def _finish(
     request.result = result
     request.sealed_subject = ""
     request.tombstone_event_id = event.pk
-    request.finished_at = timezone.now()
+    request.finished_at = clock.now()
     request.save(
         update_fields=[
             "status",
@@ -504,7 +504,7 @@ def erasure_fail(request_id: int, error: BaseException) -> None:
         return
     request.status = ErasureStatus.FAILED
     request.error = type(error).__name__
-    request.finished_at = timezone.now()
+    request.finished_at = clock.now()
     request.save(update_fields=["status", "error", "finished_at", "updated_at"])
     audit_event_record(
         actor=ERASURE_ACTOR,

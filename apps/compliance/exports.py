@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_event_record
 from apps.compliance.models import ExportChunk, ExportFormat, ExportJob, ExportStatus
+from apps.core import clock
 from apps.core.exceptions import ValidationFailed
 from apps.core.outbox import outbox_enqueue
 from apps.privacy.policies import field_mask
@@ -176,7 +177,7 @@ def _plain(value: Any) -> Any:
 
 
 def export_claim(job_id: int) -> bool:
-    now = timezone.now()
+    now = clock.now()
     if ExportJob.objects.filter(id=job_id, status=ExportStatus.QUEUED).update(
         status=ExportStatus.RUNNING, started_at=now
     ):
@@ -253,13 +254,13 @@ def _write_chunk(job: ExportJob, seq: int, data: str) -> None:
 
 def _finish(job_id: int) -> None:
     ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING).update(
-        status=ExportStatus.DONE, finished_at=timezone.now()
+        status=ExportStatus.DONE, finished_at=clock.now()
     )
 
 
 def export_fail(job_id: int, error: BaseException) -> None:
     ExportJob.objects.filter(pk=job_id).update(
-        status=ExportStatus.FAILED, error=type(error).__name__, finished_at=timezone.now()
+        status=ExportStatus.FAILED, error=type(error).__name__, finished_at=clock.now()
     )
 
 

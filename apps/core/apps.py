@@ -9,6 +9,15 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         register_login_records()
         register_pii_fields()
+        install_model_clock()
+
+
+def install_model_clock() -> None:
+    """Model defaults of `timezone.now` and auto_now fields read apps.core.clock (so the
+    demo seed can backdate through the services)."""
+    from apps.core.clock import install_model_clock as install
+
+    install()
 
 
 def register_login_records() -> None:

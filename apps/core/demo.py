@@ -7,6 +7,7 @@ installation gets different ones. Only allowed where STEWARD_ALLOW_DEMO is on.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
+from apps.core import clock
+from apps.memories.demo_month import MONTH_DAYS, month_start
 from apps.privacy.services import privacy_policy_update
 from apps.workspaces import services
 from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspace
@@ -161,23 +164,40 @@ def _seed_agent(
 
 
 @transaction.atomic
-def seed_demo() -> DemoCredentials:
-    """Create (or find) the demo data and return every credential to print."""
+def seed_demo(*, month_days: int = MONTH_DAYS) -> DemoCredentials:
+    """Create (or find) the demo data and return every credential to print. `month_days`
+    shortens the month of history (apps.memories.demo_month; 0: none), for tests of the rest."""
     if not settings.STEWARD_ALLOW_DEMO:
         raise ImproperlyConfigured(
             "Demo data is disabled here (STEWARD_ALLOW_DEMO is off, as in production)."
         )
     creds = DemoCredentials()
-    operator = _user("operator", superuser=True)
-    creds.logins.append(("all", "superuser", "operator", demo_password(str(operator))))
-    for slug, spec in DEMO.items():
-        _seed_workspace(slug, spec, creds)
-    _seed_memories()
-    __import__("apps.memories.console_demo", fromlist=["seed_console_demo"]).seed_console_demo()
-    __import__("apps.compliance.demo", fromlist=["seed_compliance"]).seed_compliance()
-    __import__("apps.policies.demo", fromlist=["seed_policies"]).seed_policies()
-    __import__("apps.reviews.demo", fromlist=["seed_reviews"]).seed_reviews()
-    __import__("apps.audit.demo", fromlist=["seed_audit_demo"]).seed_audit_demo()  # verifies: last
+    # The demo's history is a month that ends now: setup on its eve, then each app's month
+    # (apps.memories.demo_month), then today's part, all through the services' clock
+    # (apps.core.clock), so times are the same offsets from the start on every run.
+    start = month_start()
+    with clock.frozen_at(start - dt.timedelta(hours=2)):
+        operator = _user("operator", superuser=True)
+        creds.logins.append(("all", "superuser", "operator", demo_password(str(operator))))
+        for slug, spec in DEMO.items():
+            _seed_workspace(slug, spec, creds)
+    with clock.frozen_at(start - dt.timedelta(hours=1)):
+        _seed_memories()
+    with clock.frozen_at(start - dt.timedelta(minutes=30)):
+        __import__("apps.memories.console_demo", fromlist=["x"]).seed_console_demo()
+    __import__("apps.memories.demo_month", fromlist=["x"]).seed_memory_month(
+        start=start, days=month_days
+    )
+    # Today's part: the month's last minute (start is on the minute, so never in the future).
+    # The write policy's history (owner and admin tighten it "after last week") belongs here,
+    # so the month ran under the default rules.
+    with clock.frozen_at(start + dt.timedelta(days=MONTH_DAYS)):
+        __import__("apps.memories.write_policy_demo", fromlist=["x"]).seed_write_policy_demo()
+        __import__("apps.compliance.demo", fromlist=["x"]).seed_compliance()
+        __import__("apps.policies.demo", fromlist=["x"]).seed_policies()
+        __import__("apps.reviews.demo", fromlist=["x"]).seed_reviews()
+        __import__("apps.guardrails.demo", fromlist=["x"]).seed_guardrails()
+    __import__("apps.audit.demo", fromlist=["x"]).seed_audit_demo()  # verifies: last
     return creds
 
 
@@ -297,7 +317,12 @@ def _seed_memories() -> None:
             continue
         # A little looser than the default, so the demo's contradiction meets its original
         # whichever embedder runs.
-        memories.write_policy_update(actor=SEED_ACTOR, workspace=workspace, dedup_threshold=0.85)
+        memories.write_policy_update(
+            actor=SEED_ACTOR,
+            workspace=workspace,
+            dedup_threshold=0.85,
+            reason="Demo: a looser near-duplicate threshold, so the demo's contradiction is found",
+        )
         for agent_slug, tier, kind, content, confidence, entities in rows:
             agent = Agent.objects.get(workspace=workspace, slug=agent_slug) if agent_slug else None
             team = (

@@ -526,3 +526,6 @@ def _recent_coaching(request: HttpRequest, target: Agent | Team) -> list[dict[st
         }
         for note in notes
     ]
+
+
+from apps.memories import write_policy_admin  # noqa: E402, F401  (registers WritePolicyAdmin)

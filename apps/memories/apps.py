@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 def _clear_provider(*, setting: str, **kwargs: Any) -> None:
-    if setting in {"EMBEDDING_PROVIDER", "EMBEDDING_DIMENSIONS"}:
+    if setting.startswith("EMBEDDING_"):
         from apps.memories.embeddings import get_provider
 
         get_provider.cache_clear()
@@ -49,6 +49,11 @@ def register_pii_fields() -> None:
     register_exempt_fields("memories.MemoryConflict", ("status",), reason=choices)
     register_exempt_fields(version, ("actor_kind", "actor_id"), reason="actor kind and id")
     register_exempt_fields(
+        item,
+        ("embedder",),
+        reason="the embedder's name from the settings (provider/model/size), never input",
+    )
+    register_exempt_fields(
         "memories.MemoryConflict",
         ("reason",),
         reason="a fixed sentence of the contradiction heuristic, with numbers of masked contents",
@@ -62,4 +67,13 @@ def register_pii_fields() -> None:
         "memories.WritePolicy",
         ("rules",),
         reason="auto-approve conditions of fixed keys: tiers, kinds, sources, types, numbers",
+    )
+    policy_version = "memories.WritePolicyVersion"
+    for name in ("reason", "actor_label"):
+        register_masked_field(policy_version, name)
+    register_exempt_fields(policy_version, ("actor_kind", "actor_id"), reason="actor kind and id")
+    register_exempt_fields(
+        policy_version,
+        ("before", "after"),
+        reason="the policy before and after: auto-approve conditions of fixed keys and a number",
     )

@@ -16,10 +16,13 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pgvector.django import VectorField
 
+from apps.core import clock
+from apps.memories.embeddings import EMBEDDER_MAX_CHARS, current_embedder
 from apps.workspaces.models import ScopedQuerySet, Team, team_ids_for, workspace_ids_for
 from apps.workspaces.principal import Principal
 from apps.workspaces.roles import Action
@@ -145,6 +148,49 @@ class WritePolicy(models.Model):
         return f"write policy of workspace {self.workspace_id}"
 
 
+class ImmutableRow(Exception):
+    """A write-policy version is history: it is never changed or deleted on its own."""
+
+
+class WritePolicyVersion(models.Model):
+    """One change of a workspace's write policy, kept for good: who, when, why, and the policy
+    (`rules` and `dedup_threshold`) before and after. Restoring an earlier version is a new
+    version whose `restored_from` names the one restored. Rows go only with their workspace."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="write_policy_versions"
+    )
+    policy = models.ForeignKey(WritePolicy, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    before = models.JSONField()
+    after = models.JSONField()
+    reason = models.TextField()
+    actor_kind = models.CharField(max_length=8)
+    actor_id = models.CharField(max_length=64)
+    actor_label = models.CharField(max_length=200)
+    restored_from = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = WorkspaceScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "number"], name="write_policy_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"write policy v{self.number} of workspace {self.workspace_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ImmutableRow("A write-policy version is never changed; restore it instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ImmutableRow("A write-policy version is never deleted on its own.")
+
+
 class MemoryItemQuerySet(ScopedQuerySet):
     def for_user(self, principal: Principal, action: str) -> Self:
         user = principal.required_user
@@ -171,7 +217,7 @@ class MemoryItemQuerySet(ScopedQuerySet):
 
     def live(self) -> Self:
         """Approved, in force and not forgotten: what context assembly may use."""
-        now = timezone.now()
+        now = clock.now()
         return self.filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now),
             Q(valid_from__isnull=True) | Q(valid_from__lte=now),
@@ -223,6 +269,12 @@ class MemoryItem(models.Model):
         db_persist=True,
     )
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    # Which embedder made `embedding` ("model2vec/potion-base-8M/256d"): set to the current one
+    # whenever a vector is computed; "" for items stored before it was recorded. Context refuses
+    # a workspace whose items disagree (docs/embeddings.md); `manage.py reembed` aligns them.
+    embedder = models.CharField(
+        max_length=EMBEDDER_MAX_CHARS, default=current_embedder, editable=False
+    )
     importance = models.FloatField(default=0.5)
     confidence = models.FloatField(default=0.5)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
@@ -261,6 +313,8 @@ class MemoryItem(models.Model):
                 condition=Q(status="approved", expires_at__isnull=False),
             ),
             models.Index(fields=["workspace", "status", "tier"], name="memory_ws_status_tier"),
+            # The write-policy preview reads a workspace's newest writes of the last days.
+            models.Index(fields=["workspace", "created_at"], name="memory_ws_created"),
             # Context eligibility from the index alone (index-only scans): the capped count
             # that picks the strategy, and the exact path's candidates.
             models.Index(
@@ -277,6 +331,24 @@ class MemoryItem(models.Model):
                 name="memory_context_typed",
                 condition=Q(status="approved", deleted_at__isnull=True),
                 include=["expires_at", "valid_from"],
+            ),
+            # Which embedders a workspace's vectors come from, as two index probes (min, max):
+            # the check before context ranks (apps/memories/embeddings/consistency.py),
+            # and `reembed`'s batches, workspace by workspace, in id order.
+            models.Index(fields=["workspace", "embedder", "id"], name="memory_ws_embedder"),
+            # The write path's duplicate check (apps/memories/services/writes.py, _NEAREST_SQL):
+            # one owner's live and proposed items of one type, on exactly the columns and the
+            # predicate the check filters by. Its lookup then reads only that owner's rows
+            # whatever the statistics say (a new tenant on a big table included); without it
+            # the planner, estimating 1 row for a workspace created after the last ANALYZE,
+            # filtered the whole workspace (docs/memories-design.md, "Batch writes").
+            models.Index(
+                F("workspace"),
+                F("type"),
+                F("tier"),
+                Coalesce("agent", "team", Value(0), output_field=models.BigIntegerField()),
+                name="memory_dedup_scope",
+                condition=Q(status__in=["approved", "proposed"], deleted_at__isnull=True),
             ),
         ]
         constraints = [
@@ -455,10 +527,13 @@ class ContextAssemblyItem(models.Model):
     rank = models.PositiveIntegerField()
     score = models.FloatField()
     importance_part = models.FloatField()
+    confidence_part = models.FloatField(default=0.0)
     recency_part = models.FloatField()
     relevance_part = models.FloatField()
     vector_similarity = models.FloatField()
-    text_rank = models.FloatField()
+    text_rank = models.FloatField(
+        help_text="Share of the task's search terms the memory contains (0..1)."
+    )
 
     objects = ContextAssemblyItemQuerySet.as_manager()
 

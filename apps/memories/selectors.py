@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,10 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from apps.core import clock
 from apps.core.exceptions import Forbidden, ValidationFailed
+from apps.memories.embeddings.consistency import embedders_consistent_or_refuse
 from apps.memories.models import (
     DEFAULT_MEMORY_TYPES,
-    TIER_ORDER,
     ContextAssembly,
     ContextAssemblyItem,
     MemoryItem,
@@ -24,7 +26,14 @@ from apps.memories.models import (
     Strategy,
     estimate_tokens,
 )
-from apps.memories.ranking import Weights, or_query, scored_params, scored_select_sql
+from apps.memories.ranking import (
+    TextQuery,
+    Weights,
+    display,
+    or_terms,
+    scored_params,
+    scored_select_sql,
+)
 from apps.memories.services.common import (
     clean_entities,
     embed,
@@ -46,6 +55,7 @@ class ScoredMemory:
     item: MemoryItem
     score: float
     importance_part: float
+    confidence_part: float
     recency_part: float
     relevance_part: float
     vector_similarity: float
@@ -167,7 +177,15 @@ def _eligible_where(query: _Query) -> tuple[str, list[Any]]:
 
 
 TABLE = MemoryItem._meta.db_table
-COLUMNS = "m.id, m.tier, m.embedding, m.search, m.importance, m.updated_at"
+COLUMNS = "m.id, m.tier, m.embedding, m.search, m.importance, m.confidence, m.updated_at"
+TYPE_TABLE = MemoryType._meta.db_table
+# The returned memories' own columns, all but the vector and the tsvector (the ranking query
+# returns the items themselves: no second query to load them).
+ITEM_COLUMNS = ", ".join(
+    f'mi."{field.column}"'
+    for field in MemoryItem._meta.concrete_fields
+    if field.attname not in ("embedding", "search")
+)
 
 
 def candidate_pool_size(k: int) -> int:
@@ -176,13 +194,23 @@ def candidate_pool_size(k: int) -> int:
     return min(max(k * 4, int(settings.MEMORY_CANDIDATE_POOL)), 1000)
 
 
-def search_settings(strategy: str, pool: int) -> list[str]:
-    """SET LOCALs for the ranking query. The HNSW path scans iteratively, so filters that
-    reject visited tuples can't starve it, in strict distance order, with a candidate list
-    (ef_search) of MEMORY_HNSW_EF_SEARCH: the recall knob (bench/context)."""
-    if strategy != Strategy.HNSW_ITERATIVE:
-        return []
-    return [f"SET LOCAL {name} = {value}" for name, value in hnsw_scan_settings(pool).items()]
+# The memory table is served from shared buffers (bench/context sizes them to the working
+# set) on SSDs: a random heap page costs little more than a sequential one. With PostgreSQL's
+# default of 4, the planner read a workspace's full-text candidates by walking all of its rows
+# through the workspace_id btree (34 ms at 10,000 rows) instead of its GIN index's bitmap
+# (2.5 ms): the 1,158 heap pages of the bitmap were priced as disk seeks.
+TEXT_SEARCH_RANDOM_PAGE_COST = "1.1"
+
+
+def search_settings(strategy: str, pool: int, *, text: bool = False) -> dict[str, str]:
+    """Transaction-local settings for the ranking query. The HNSW path scans iteratively, so
+    filters that reject visited tuples can't starve it, in strict distance order, with a
+    candidate list (ef_search) of MEMORY_HNSW_EF_SEARCH: the recall knob (bench/context). A
+    query with full-text candidates prices random heap pages as cached (see above)."""
+    found = hnsw_scan_settings(pool) if strategy == Strategy.HNSW_ITERATIVE else {}
+    if text:
+        found["random_page_cost"] = TEXT_SEARCH_RANDOM_PAGE_COST
+    return found
 
 
 def hnsw_scan_settings(fetch: int) -> dict[str, str]:
@@ -205,29 +233,42 @@ def _index_fetch(pool: int) -> int:
 
 
 def ranking_sql(
-    strategy: str, where: str, params: list[Any], query: _Query, vector: str, pool: int
+    strategy: str,
+    where: str,
+    params: list[Any],
+    query: _Query,
+    vector: str,
+    pool: int,
+    text: TextQuery | None = None,
 ) -> tuple[str, list[Any]]:
-    """The ranking query: the `pool` eligible memories nearest to the task by vector, scored
-    (importance, recency, relevance = vector similarity and full-text rank), best first.
+    """The ranking query: the union of the `pool` eligible memories nearest to the task by
+    vector and the `pool` best full-text matches, gated by relevance and scored (ranking.py),
+    best first. The first column of every row is how many vector candidates were found (one
+    row of NULLs but that count when nothing passed the gate), so the caller can tell a short
+    index scan from a short answer.
 
     Both strategies rank the same set, so an agent's context doesn't change character when
     its workspace grows past MEMORY_EXACT_SCAN_MAX_ROWS; only how the nearest are found
     differs. Exact: distance to every eligible row (ordered by an expression, which keeps the
-    HNSW index out, so nothing is missed). HNSW: the index, iterative scan, a few times `pool` rows,
-    re-sorted by exact distance. Relevance gates the pool on purpose: an important, recent
-    memory about something else must not crowd out what the task is about
-    (docs/memories-design.md)."""
-    head = "WITH q AS (SELECT to_tsquery('english', %s) AS ts, %s::vector AS v), "
-    head_params: list[Any] = [or_query(query.task_text), vector]
-    if strategy == Strategy.EXACT:
+    HNSW index out, so nothing is missed). HNSW: the index, iterative scan, a few times `pool`
+    rows, re-sorted by exact distance. Full-text matches come from the workspace's partial GIN
+    index where it has one (the planner proves its predicate from the workspace filter), else
+    from the workspace's own rows: never from other tenants' postings."""
+    text = text or TextQuery(None, [])
+    mode = settings.MEMORY_RETRIEVAL_MODE
+    head = "WITH q AS (SELECT %s::vector AS v, %s::text[] AS lex), "
+    head_params: list[Any] = [vector, text.lexemes]
+    if mode == "text":
+        nearest = "vec AS (SELECT NULL::bigint AS id WHERE false), "
+        nearest_params: list[Any] = []
+    elif strategy == Strategy.EXACT:
         # `+ 0`: an expression no index can order by, so the HNSW index stays out and every
-        # eligible row is measured (a top-N heapsort; no copy of the vectors, unlike the
-        # MATERIALIZED CTE this replaced: 25% faster on the 1M bench's exact requests).
+        # eligible row is measured (a top-N heapsort; no copy of the vectors).
         nearest = (
-            f"nearest AS (SELECT m.id FROM {TABLE} m WHERE {where} "  # noqa: S608
+            f"vec AS MATERIALIZED (SELECT m.id FROM {TABLE} m WHERE {where} "  # noqa: S608
             "ORDER BY (m.embedding <=> %s::vector) + 0, m.id LIMIT %s), "
         )
-        nearest_params: list[Any] = [*params, vector, pool]
+        nearest_params = [*params, vector, pool]
     else:
         found = (
             f"SELECT m.id, m.embedding <=> %s::vector AS distance FROM {TABLE} m "  # noqa: S608
@@ -235,18 +276,40 @@ def ranking_sql(
         )
         nearest = (
             f"by_index AS MATERIALIZED ({found}), "  # noqa: S608
-            "nearest AS (SELECT i.id FROM by_index i ORDER BY i.distance, i.id LIMIT %s), "
+            "vec AS MATERIALIZED (SELECT i.id FROM by_index i ORDER BY i.distance, i.id "
+            "LIMIT %s), "
         )
         nearest_params = [vector, *params, vector, _index_fetch(pool), pool]
-    pool_sql = f"pool AS (SELECT {COLUMNS} FROM {TABLE} m WHERE m.id IN (SELECT id FROM nearest))"  # noqa: S608
+    if mode == "vector" or text.tsquery is None:
+        matched = "txt AS (SELECT NULL::bigint AS id WHERE false), "
+        matched_params: list[Any] = []
+    else:
+        matched = (
+            f"txt AS MATERIALIZED (SELECT m.id FROM {TABLE} m WHERE {where} "  # noqa: S608
+            "AND m.search @@ %s::tsquery "
+            "ORDER BY ts_rank(m.search, %s::tsquery) DESC, m.id LIMIT %s), "
+        )
+        matched_params = [*params, text.tsquery, text.tsquery, pool]
+    pool_sql = (
+        f"pool AS (SELECT {COLUMNS} FROM {TABLE} m "  # noqa: S608
+        "WHERE m.id IN (SELECT id FROM vec UNION SELECT id FROM txt)), "
+    )
     scored = scored_select_sql("pool")
     sql = (
-        f"{head}{nearest}{pool_sql} "  # noqa: S608
-        "SELECT s.*, s.importance_part + s.recency_part + s.relevance_part AS score "
-        f"FROM ({scored}) s ORDER BY score DESC, s.id LIMIT %s"
+        f"{head}{nearest}{matched}{pool_sql}"  # noqa: S608
+        "ranked AS (SELECT s.*, s.importance_part + s.confidence_part + s.recency_part "
+        f"+ s.relevance_part AS score FROM ({scored}) s WHERE s.relevant) "
+        f"SELECT c.found, {ITEM_COLUMNS}, r.sim, r.coverage, r.importance_part, "
+        "r.confidence_part, r.recency_part, r.relevance_part, r.score, "
+        "ty.key AS type_key, ty.label AS type_label "
+        "FROM (SELECT count(*) AS found FROM vec) c LEFT JOIN LATERAL ("
+        "SELECT * FROM ranked ORDER BY score DESC, id LIMIT %s) r ON true "
+        f"LEFT JOIN {TABLE} mi ON mi.id = r.id "
+        f"LEFT JOIN {TYPE_TABLE} ty ON ty.id = mi.type_id "
+        "ORDER BY r.score DESC NULLS LAST, r.id"
     )
     weights = scored_params(Weights.from_settings())
-    return sql, [*head_params, *nearest_params, *weights, pool]
+    return sql, [*head_params, *nearest_params, *matched_params, *weights, pool]
 
 
 def eligible_count_capped(where: str, params: list[Any], cap: int) -> int:
@@ -262,30 +325,35 @@ def vector_literal(vector: Sequence[float]) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
 
 
-def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[tuple[Any, ...]]]:
+def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[MemoryItem]]:
+    """(strategy, rows): the gated, scored candidates, best first (see ranking_sql)."""
     where, params = _eligible_where(query)
     pool = candidate_pool_size(query.k)
-    literal = vector_literal(vector)
+    vector_used = settings.MEMORY_RETRIEVAL_MODE != "text"
+    run = functools.partial(
+        _run_ranking,
+        ranking=_Ranking(where, params, query, vector_literal(vector), pool),
+    )
     if _unfiltered(query) and query.agent.workspace_id in indexed_workspaces():
         # An indexed workspace holds more live memories than the exact-scan limit and an
         # agent reads most of them (the workspace tier alone is a share), so the count that
         # picks the strategy would only say "large": rank through the index at once, and
         # count only if the index answered short of a pool.
-        rows = _run_ranking(Strategy.HNSW_ITERATIVE, where, params, query, literal, pool)
-        if len(rows) >= pool or len(rows) >= eligible_count_capped(where, params, pool):
+        found, rows = run(Strategy.HNSW_ITERATIVE)
+        if not vector_used or found >= pool or found >= eligible_count_capped(where, params, pool):
             return Strategy.HNSW_ITERATIVE, rows
         # The scan stopped at MEMORY_HNSW_MAX_SCAN_TUPLES before every eligible row.
-        return Strategy.EXACT, _run_ranking(Strategy.EXACT, where, params, query, literal, pool)
+        return Strategy.EXACT, run(Strategy.EXACT)[1]
     cap = settings.MEMORY_EXACT_SCAN_MAX_ROWS
     # Counted up to whichever is larger, so `eligible` is exact whenever it is below the pool.
     eligible = eligible_count_capped(where, params, max(cap, pool))
     strategy = Strategy.HNSW_ITERATIVE if eligible > cap else Strategy.EXACT
-    rows = _run_ranking(strategy, where, params, query, literal, pool)
-    if strategy == Strategy.HNSW_ITERATIVE and len(rows) < min(pool, eligible):
+    found, rows = run(strategy)
+    if strategy == Strategy.HNSW_ITERATIVE and vector_used and found < min(pool, eligible):
         # Rows were eligible that the scan didn't reach before MEMORY_HNSW_MAX_SCAN_TUPLES:
         # rank exactly rather than return fewer items.
         strategy = Strategy.EXACT
-        rows = _run_ranking(strategy, where, params, query, literal, pool)
+        rows = run(strategy)[1]
     return strategy, rows
 
 
@@ -293,43 +361,97 @@ def _unfiltered(query: _Query) -> bool:
     return not (query.types or query.tags or query.entities)
 
 
-def _run_ranking(
-    strategy: str, where: str, params: list[Any], query: _Query, literal: str, pool: int
-) -> list[tuple[Any, ...]]:
-    sql, sql_params = ranking_sql(strategy, where, params, query, literal, pool)
+@dataclass
+class _Ranking:
+    """One request's ranking inputs; `text` is parsed once, by the first run."""
+
+    where: str
+    params: list[Any]
+    query: _Query
+    literal: str
+    pool: int
+    text: TextQuery | None = None
+
+
+def _prepare(cursor: Any, ranking: _Ranking, strategy: str) -> None:
+    """One round trip before the ranking query: the task through websearch_to_tsquery (on the
+    first run, unless text candidates are off) and the transaction-local settings (search, and
+    the log's asynchronous commit)."""
+    text = settings.MEMORY_RETRIEVAL_MODE != "vector"
+    parse = text and ranking.text is None
+    wanted = {**search_settings(strategy, ranking.pool, text=text), **_telemetry_commit()}
+    columns = ["websearch_to_tsquery('english', %s)::text"] if parse else []
+    params: list[Any] = [ranking.query.task_text] if parse else []
+    for name, value in wanted.items():
+        columns.append("set_config(%s, %s, true)")
+        params += [name, value]
+    if not columns:
+        return
+    cursor.execute(f"SELECT {', '.join(columns)}", params)
+    row = cursor.fetchone()
+    if parse:
+        ranking.text = or_terms(row[0] or "")
+
+
+def _run_ranking(strategy: str, *, ranking: _Ranking) -> tuple[int, list[MemoryItem]]:
+    """(vector candidates found, the gated memories best first). Each memory is loaded by the
+    ranking query itself (a raw queryset: Django's converters, the vector and the tsvector
+    deferred) and carries its parts as attributes (sim, coverage, *_part, score) and its type
+    (key and label) already attached."""
     with connection.cursor() as cursor:
-        for statement in search_settings(strategy, pool):
-            cursor.execute(statement)
-        cursor.execute(sql, sql_params)
-        return cursor.fetchall()
+        _prepare(cursor, ranking, strategy)
+    sql, sql_params = ranking_sql(
+        strategy,
+        ranking.where,
+        ranking.params,
+        ranking.query,
+        ranking.literal,
+        ranking.pool,
+        ranking.text,
+    )
+    rows = list(MemoryItem.objects.raw(sql, sql_params))
+    found = int(getattr(rows[0], "found")) if rows else 0  # noqa: B009
+    items = []
+    for item in rows:
+        if item.pk is None:  # the row that only carries `found`: nothing passed the gate
+            continue
+        item.type = MemoryType(
+            id=item.type_id,
+            workspace_id=item.workspace_id,
+            key=getattr(item, "type_key"),  # noqa: B009
+            label=getattr(item, "type_label"),  # noqa: B009
+        )
+        items.append(item)
+    return found, items
 
 
-def _choose(query: _Query, rows: list[tuple[Any, ...]]) -> list[ScoredMemory]:
+def _choose(query: _Query, rows: list[MemoryItem]) -> list[ScoredMemory]:
     """Best score first until k items or the budget; an item that doesn't fit is skipped so a
-    shorter one further down can still use the room. Then workspace, team, personal order.
-    Items are loaded k at a time (the pool is 4k or more; without a budget only the first k
-    are needed), without the vector and the tsvector."""
+    shorter one further down can still use the room. Returned in score order (rank 1 is the
+    best); parts rounded for display."""
     chosen: list[ScoredMemory] = []
     used = 0
-    for start in range(0, len(rows), query.k):
-        chunk = rows[start : start + query.k]
-        items = (
-            MemoryItem.objects.select_related("type")
-            .defer("embedding", "search")
-            .in_bulk([row[0] for row in chunk])
-        )
-        for row_id, _tier, sim, trank, _rec, imp_part, rec_part, rel_part, score in chunk:
-            item = items[row_id]
-            tokens = estimate_tokens(item.content)
-            if query.token_budget is not None and used + tokens > query.token_budget:
-                continue
-            chosen.append(
-                ScoredMemory(item, score, imp_part, rec_part, rel_part, sim, trank, tokens)
+    for item in rows:
+        tokens = estimate_tokens(item.content)
+        if query.token_budget is not None and used + tokens > query.token_budget:
+            continue
+        chosen.append(
+            ScoredMemory(
+                item,
+                score=display(getattr(item, "score")),  # noqa: B009 - raw query annotations
+                importance_part=display(getattr(item, "importance_part")),  # noqa: B009
+                confidence_part=display(getattr(item, "confidence_part")),  # noqa: B009
+                recency_part=display(getattr(item, "recency_part")),  # noqa: B009
+                relevance_part=display(getattr(item, "relevance_part")),  # noqa: B009
+                vector_similarity=display(getattr(item, "sim")),  # noqa: B009
+                text_rank=display(getattr(item, "coverage")),  # noqa: B009
+                tokens=tokens,
             )
-            used += tokens
-            if len(chosen) == query.k:
-                return sorted(chosen, key=lambda s: (TIER_ORDER[s.item.tier], -s.score, s.item.pk))
-    return sorted(chosen, key=lambda s: (TIER_ORDER[s.item.tier], -s.score, s.item.pk))
+        )
+        used += tokens
+        if len(chosen) == query.k:
+            break
+    return chosen
 
 
 ASSEMBLY_TABLE = ContextAssembly._meta.db_table
@@ -339,15 +461,16 @@ LOG_SQL = f"""
     WITH assembly AS (
         INSERT INTO {ASSEMBLY_TABLE} (workspace_id, agent_id, trace_id, task_text, k,
             token_budget, filters, strategy, created_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now()) RETURNING id
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id
     ), used AS (
         INSERT INTO {ASSEMBLY_ITEM_TABLE} (assembly_id, item_id, rank, score, importance_part,
-            recency_part, relevance_part, vector_similarity, text_rank)
+            confidence_part, recency_part, relevance_part, vector_similarity, text_rank)
         SELECT assembly.id, u.* FROM assembly, unnest(%s::bigint[], %s::int[], %s::float8[],
-            %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[]) AS u
+            %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::float8[],
+            %s::float8[]) AS u
     ), counted AS (
         INSERT INTO {USAGE_TABLE} AS c (item_id, retrieval_count, last_retrieved_at)
-        SELECT id, 1, now() FROM unnest(%s::bigint[]) AS id ORDER BY id
+        SELECT id, 1, %s FROM unnest(%s::bigint[]) AS id ORDER BY id
         ON CONFLICT (item_id) DO UPDATE SET retrieval_count = c.retrieval_count + 1,
             last_retrieved_at = excluded.last_retrieved_at
     )
@@ -355,14 +478,14 @@ LOG_SQL = f"""
 """  # noqa: S608 - table names come from the models
 
 
-def _telemetry_commit() -> None:
+def _telemetry_commit() -> dict[str, str]:
     """This transaction writes only the retrieval log: commit without waiting for the flush
     (MEMORY_CONTEXT_LOG_SYNC_COMMIT=False). Skipped inside an outer transaction (tests, callers
-    that write more), whose other writes must stay durable."""
+    that write more), whose other writes must stay durable. Set with the search settings, in
+    the same round trip (the setting only matters at commit)."""
     if settings.MEMORY_CONTEXT_LOG_SYNC_COMMIT or connection.savepoint_ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit = off")
+        return {}
+    return {"synchronous_commit": "off"}
 
 
 def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> int:
@@ -373,12 +496,13 @@ def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> int:
     doesn't wait for the WAL flush (synchronous_commit off, set by the caller), so a crash
     can lose the last fraction of a second of logs but never half of one."""
     filters = {"types": query.types, "tags": query.tags, "entities": query.entities}
-    parts = ("score", "importance_part", "recency_part", "relevance_part")
+    parts = ("score", "importance_part", "confidence_part", "recency_part", "relevance_part")
     rows = [
         (s.item.pk, rank, *(getattr(s, part) for part in parts), s.vector_similarity, s.text_rank)
         for rank, s in enumerate(chosen, start=1)
     ]
-    columns: list[list[Any]] = [[row[n] for row in rows] for n in range(8)]
+    columns: list[list[Any]] = [[row[n] for row in rows] for n in range(9)]
+    at = clock.now()  # the service clock (apps.core.clock), so a backdated seed logs its time
     params: list[Any] = [
         query.agent.workspace_id,
         query.agent.pk,
@@ -388,7 +512,9 @@ def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> int:
         query.token_budget,
         json.dumps(filters),
         strategy,
+        at,
         *columns,
+        at,
         sorted(s.item.pk for s in chosen),
     ]
     with connection.cursor() as cursor:
@@ -408,14 +534,17 @@ def memories_for_context(
     trace_id: str = "",
     token_scopes: Collection[str] | None = None,
 ) -> ContextResult:
-    """The agent's top-k memories for a task, explained and logged, workspace tier first.
+    """The agent's top-k memories for a task, explained and logged, best score first.
 
     Only approved, in-force, not-forgotten items of the agent's workspace and of the tiers it
-    reads (workspace, its team, itself). `token_scopes` is the request token's (API calls pass
-    `request.auth.scopes`; it must hold memories:read); None means a caller that is not a
-    token request (admin preview, tasks). Small eligible sets (<= MEMORY_EXACT_SCAN_MAX_ROWS,
-    counted with a capped count) are ranked exactly; larger ones through the HNSW index with
-    pgvector's iterative scan, so k rows come back whenever k are eligible.
+    reads (workspace, its team, itself), and only those relevant to the task (vector
+    similarity or full-text coverage above its floor: none if nothing is; ranking.py).
+    `token_scopes` is the request token's (API calls pass `request.auth.scopes`; it must hold
+    memories:read); None means a caller that is not a token request (admin preview, tasks).
+    Small eligible sets (<= MEMORY_EXACT_SCAN_MAX_ROWS, counted with a capped count) are
+    ranked exactly; larger ones through the workspace's HNSW index with pgvector's iterative
+    scan (and its GIN index for the text candidates), so k rows come back whenever k relevant
+    ones are eligible.
     """
     principal = principal_of(agent)
     if token_scopes is not None:
@@ -435,10 +564,10 @@ def memories_for_context(
     # fingerprints of what it masked link to the logged assembly (apps/compliance).
     with transaction.atomic():
         query = _checked_query(agent, spec)
+        embedders_consistent_or_refuse(agent.workspace_id)
         vector = embed([query.task_text])[0]
         strategy, rows = _ranked_rows(query, vector)
         chosen = _choose(query, rows)
-        _telemetry_commit()
         assembly_id = _log(query, strategy, chosen)
         logged = ContextAssembly(pk=assembly_id, task_text=query.task_text, trace_id=query.trace_id)
         masked_rows_saved(workspace_id=query.agent.workspace_id, rows=[logged])

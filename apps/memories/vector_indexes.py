@@ -9,6 +9,13 @@ recommends partial indexes for such filters. A partial index per workspace over 
 applies) holds only what that workspace's agents may be shown, so the tier filter that remains
 passes about half of what the scan visits.
 
+The same workspaces get a partial GIN index of their live rows' full-text vector
+(`memory_fts_ws_<id>`, the stored `search` column), so context's full-text candidates of one
+workspace are read from that workspace's postings only, never from a table-wide index that
+holds every tenant's (PostgreSQL here has no btree_gin for a composite (workspace_id, search)
+index). A workspace below the threshold has no such index: its full-text match reads its own
+eligible rows through memory_context_live (at most MEMORY_WORKSPACE_INDEX_MIN_ROWS of them).
+
 Only workspaces with more than MEMORY_WORKSPACE_INDEX_MIN_ROWS live memories get one (smaller
 ones are ranked by an exact scan anyway). A beat task builds missing indexes with CREATE INDEX
 CONCURRENTLY (writes go on meanwhile); until a workspace's index is valid, the planner sorts
@@ -32,6 +39,8 @@ from apps.workspaces.principal import Principal
 logger = logging.getLogger(__name__)
 
 INDEX_PREFIX = "memory_hnsw_ws_"
+TEXT_INDEX_PREFIX = "memory_fts_ws_"
+LIVE = "status = 'approved' AND deleted_at IS NULL"
 TABLE = MemoryItem._meta.db_table
 # Any constant: one sync at a time across processes (pg_try_advisory_lock).
 SYNC_LOCK = 0x5354_5744  # "STWD"
@@ -49,6 +58,20 @@ def index_name(workspace_id: int) -> str:
     return f"{INDEX_PREFIX}{int(workspace_id)}"
 
 
+def text_index_name(workspace_id: int) -> str:
+    return f"{TEXT_INDEX_PREFIX}{int(workspace_id)}"
+
+
+def text_create_sql(workspace_id: int, *, concurrently: bool = True) -> str:
+    """The partial GIN index of one workspace's live full-text vectors, with the same predicate
+    as its HNSW index (what context may read, before the per-request tier and time filters)."""
+    how = "CONCURRENTLY IF NOT EXISTS" if concurrently else "IF NOT EXISTS"
+    return (
+        f'CREATE INDEX {how} "{text_index_name(workspace_id)}" ON "{TABLE}" '
+        f"USING gin (search) WHERE workspace_id = {int(workspace_id)} AND {LIVE}"
+    )
+
+
 def create_sql(workspace_id: int, *, concurrently: bool = True) -> str:
     """The partial index of one workspace's live memories. Ids are ints, never input text."""
     how = "CONCURRENTLY IF NOT EXISTS" if concurrently else "IF NOT EXISTS"
@@ -62,18 +85,19 @@ def create_sql(workspace_id: int, *, concurrently: bool = True) -> str:
     )
 
 
-def workspace_indexes() -> list[WorkspaceIndex]:
-    """The per-workspace indexes the database has, valid or left invalid by a failed build."""
+def workspace_indexes(prefix: str = INDEX_PREFIX) -> list[WorkspaceIndex]:
+    """The per-workspace HNSW indexes the database has (or, with TEXT_INDEX_PREFIX, the GIN
+    ones), valid or left invalid by a failed build."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, i.indisvalid, pg_relation_size(c.oid) FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indexrelid "
             "WHERE i.indrelid = %s::regclass AND c.relname LIKE %s ORDER BY c.relname",
-            [TABLE, INDEX_PREFIX.replace("_", r"\_") + "%"],
+            [TABLE, prefix.replace("_", r"\_") + "%"],
         )
         rows = cursor.fetchall()
     return [
-        WorkspaceIndex(int(name[len(INDEX_PREFIX) :]), name, bool(valid), int(size))
+        WorkspaceIndex(int(name[len(prefix) :]), name, bool(valid), int(size))
         for name, valid, size in rows
     ]
 
@@ -97,6 +121,35 @@ def indexed_workspaces() -> frozenset[int]:
 
 def _forget_indexes() -> None:
     _SEEN.clear()
+
+
+def text_index_build(*, actor: Principal, workspace_id: int, live_rows: int) -> float:
+    """Build one workspace's full-text GIN index without blocking writes (as
+    workspace_index_build); returns the seconds it took. Audited as memory.text_index.build."""
+    if connection.in_atomic_block:
+        raise RuntimeError("text_index_build must run outside a transaction.")
+    name = text_index_name(workspace_id)
+    with connection.cursor() as cursor:
+        if any(i.name == name and not i.valid for i in workspace_indexes(TEXT_INDEX_PREFIX)):
+            cursor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+        cursor.execute(f"SET maintenance_work_mem = '{settings.MEMORY_HNSW_BUILD_MEMORY}'")
+        started = time.monotonic()
+        try:
+            cursor.execute(text_create_sql(workspace_id))
+        finally:
+            cursor.execute("RESET maintenance_work_mem")
+        took = time.monotonic() - started
+    logger.info("built %s over %d memories in %.1f s", name, live_rows, took)
+    with transaction.atomic():
+        audit_event_record(
+            actor=actor,
+            action="memory.text_index.build",
+            workspace_id=workspace_id,
+            object_type="memories.textindex",
+            object_id=name,
+            after={"live_rows": live_rows, "seconds": took},
+        )
+    return took
 
 
 def workspaces_needing_an_index(workspace_id: int | None = None) -> dict[int, int]:
@@ -152,7 +205,8 @@ def workspace_index_build(*, actor: Principal, workspace_id: int, live_rows: int
 
 
 def workspace_indexes_sync(*, actor: Principal, workspace_id: int | None = None) -> list[int]:
-    """Build the missing or invalid indexes of every workspace above the threshold (or only of
+    """Build the missing or invalid indexes (HNSW and full-text GIN) of every workspace above
+    the threshold (or only of
     `workspace_id`, the check a write queues), largest need first; returns the workspace ids
     built. Only one sync runs at a time (an advisory lock); a second caller returns at once.
     Indexes of workspaces that shrank are kept (an index costs writes, dropping and rebuilding
@@ -163,11 +217,15 @@ def workspace_indexes_sync(*, actor: Principal, workspace_id: int | None = None)
             return []
     try:
         have = {i.workspace_id for i in workspace_indexes() if i.valid}
+        have_text = {i.workspace_id for i in workspace_indexes(TEXT_INDEX_PREFIX) if i.valid}
         need = workspaces_needing_an_index(workspace_id)
         built = []
         for needing, live in sorted(need.items(), key=lambda kv: -kv[1]):
             if needing not in have:
                 workspace_index_build(actor=actor, workspace_id=needing, live_rows=live)
+            if needing not in have_text:
+                text_index_build(actor=actor, workspace_id=needing, live_rows=live)
+            if needing not in have or needing not in have_text:
                 built.append(needing)
         return built
     finally:
@@ -178,7 +236,7 @@ def workspace_indexes_sync(*, actor: Principal, workspace_id: int | None = None)
 def workspace_indexes_drop_all() -> int:
     """Drop every per-workspace index (re-embedding into another dimension); the next sync
     rebuilds them. Returns how many were dropped."""
-    indexes = workspace_indexes()
+    indexes = workspace_indexes() + workspace_indexes(TEXT_INDEX_PREFIX)
     with connection.cursor() as cursor:
         for index in indexes:
             cursor.execute(f'DROP INDEX IF EXISTS "{index.name}"')

@@ -16,10 +16,10 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
-from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.audit.services import audit_event_record, audit_snapshot
+from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.policies.content import content_checked, content_hash
 from apps.policies.models import (
@@ -281,7 +281,7 @@ def move_label(
         current = Label(artifact=artifact, workspace_id=artifact.workspace_id, name=label)
     previous = current.version_id if current.pk else None
     current.version = version
-    current.updated_at = timezone.now()
+    current.updated_at = clock.now()
     current.save()
     history = LabelEvent.objects.create(
         artifact=artifact,

@@ -131,9 +131,10 @@ def label_mask(workspace: Any, label: str, *, limit: int = 200) -> str:
     return text_mask(workspace, label[:limit]).text[:limit]
 
 
-def json_mask(workspace: Any, value: Any) -> JsonMaskResult:
-    """Mask every string (and dict key) of a JSON value with the workspace's policy."""
-    return engine.json_mask(value, policy_for(workspace), masking_keys())
+def json_mask(workspace: Any, value: Any, *, clean: set[str] | None = None) -> JsonMaskResult:
+    """Mask every string (and dict key) of a JSON value with the workspace's policy. `clean`:
+    see apps.privacy.engine.json_walk.json_mask (one set per workspace and call site)."""
+    return engine.json_mask(value, policy_for(workspace), masking_keys(), clean=clean)
 
 
 def max_length_of(model: Any, field_name: str) -> int | None:

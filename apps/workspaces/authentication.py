@@ -14,6 +14,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from apps.guardrails.enforcement import PAUSED_SQL, agent_paused_error
 from apps.workspaces.models import Agent, AgentToken, Team, Workspace
 from apps.workspaces.services import hash_token, split_token
 
@@ -42,6 +43,9 @@ class AgentTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.") from exc
         token = self._lookup(raw, request)
         self._check_usable(token)
+        paused = getattr(token, "paused_switch_id", None)  # a kill switch covers the agent
+        if paused is not None:
+            raise agent_paused_error(paused)
         self._touch(token)
         return token.agent, token
 
@@ -98,7 +102,8 @@ def _lookup_plan(
     tables = {model: model._meta.db_table for model, _ in _JOINED}
     extra_select, extra_join = joined or ("NULL", "")
     sql = (
-        f"SELECT {', '.join(selected)}, {extra_select} "  # noqa: S608 - names from the code
+        f"SELECT {', '.join(selected)}, {extra_select}, "  # noqa: S608 - names from the code
+        f"{PAUSED_SQL} "
         f'FROM "{tables[AgentToken]}" t '
         f'INNER JOIN "{tables[Agent]}" a ON a."id" = t."agent_id" '
         f'INNER JOIN "{tables[Workspace]}" w ON w."id" = a."workspace_id" '
@@ -141,7 +146,8 @@ def token_with_agent(prefix: str, joined: tuple[str, str] | None = None) -> Agen
     Agent.workspace.field.set_cached_value(agent, workspace)
     Agent.team.field.set_cached_value(agent, team)
     AgentToken.agent.field.set_cached_value(token, agent)
-    token.joined = row[-1]
+    token.joined = row[-2]
+    token.paused_switch_id = row[-1]
     return cast(AgentToken, token)
 
 

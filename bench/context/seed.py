@@ -26,8 +26,10 @@ TOKENS_PER_WORKSPACE = 3
 COLUMNS = (
     "workspace_id, tier, agent_id, team_id, type_id, content, importance, confidence, status, "
     "source, tags, valid_from, expires_at, created_at, updated_at, deleted_at, embedding, "
-    "source_trace_id, provenance, entities, evidence_count, version"
+    "source_trace_id, provenance, entities, evidence_count, version, embedder"
 )
+# What made the vectors (MemoryItem.embedder): the hashing provider the bench server runs with.
+EMBEDDER = f"hashing/{data.DIM}d"
 TYPES = [
     "int8",
     "varchar",
@@ -51,6 +53,7 @@ TYPES = [
     "jsonb",
     "int4",
     "int4",
+    "varchar",
 ]
 
 
@@ -148,6 +151,15 @@ def _existing_indexes() -> set[str]:
 def seed(org: data.Org, items: int) -> dict[str, float]:
     """Load up to `items` memories and build missing indexes; returns timings (seconds)."""
     timings: dict[str, float] = {}
+    with connection.cursor() as cursor:
+        # Rows seeded before MemoryItem.embedder existed (migration memories.0005 left them
+        # ""): this seed's vectors are the hashing provider's, so record it (else context
+        # refuses the workspace as mixed).
+        cursor.execute(
+            "UPDATE memories_memoryitem SET embedder = %s WHERE embedder = ''", [EMBEDDER]
+        )
+        if cursor.rowcount:
+            log(f"recorded embedder {EMBEDDER} for {cursor.rowcount} items seeded before it")
     have = seeded_count(org)
     if have > items:
         raise SystemExit(f"the bench database holds {have} items, more than {items}")
@@ -176,7 +188,7 @@ def seed(org: data.Org, items: int) -> dict[str, float]:
                 ):
                     copy.set_types(TYPES)
                     for row, vector in zip(rows, vectors, strict=True):
-                        copy.write_row((*row, vector, "", Jsonb({}), Jsonb({}), 1, 1))
+                        copy.write_row((*row, vector, "", Jsonb({}), Jsonb({}), 1, 1, EMBEDDER))
                 log(f"loaded {chunk * CHUNK + size} / {items}")
         timings["load_s"] = time.perf_counter() - start
     existing = _existing_indexes()

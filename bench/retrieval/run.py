@@ -9,7 +9,8 @@ all of that, beside a process that imported the same modules without loading a m
 
 Each provider runs in its own subprocess (clean memory numbers; sentence-transformers in the
 separate venv that has torch). Providers:
-- hashing (always), model2vec from its installed package (always);
+- hashing (always), model2vec with the default model potion-base-8M (always; set-up puts it
+  in STEWARD_HOME/models) and with wordllama's table when the `[wordllama]` extra is installed;
 - model2vec from a model2vec folder (`--model2vec-path DIR`, e.g. a potion-base-8M copy);
 - sentence-transformers when `--st-python` (default /tmp/st-venv/bin/python) has it;
 - openai-compatible when EMBEDDING_OPENAI_BASE_URL is set (plus _API_KEY, _MODEL, and
@@ -53,7 +54,7 @@ def _build(name: str, options: dict[str, Any]) -> Any:
             resolve_source,
         )
 
-        source = resolve_source(options.get("path", ""), options.get("package", "wordllama"))
+        source = resolve_source(options.get("path", ""), options.get("package", ""))
         return Model2VecProvider(load_static_model(source), source=source.label)
     if name == "sentence-transformers":
         from apps.memories.embeddings.sentence_transformers_provider import load
@@ -204,8 +205,17 @@ def main(argv: list[str] | None = None) -> None:
     here = sys.executable
     runs: list[tuple[str, str, str, dict[str, Any]]] = [
         ("hashing (tests; word/bigram feature hashing)", here, "hashing", {}),
-        ("model2vec + wordllama l2_supercat_256 (default)", here, "model2vec", {}),
+        ("model2vec + potion-base-8M (default)", here, "model2vec", {}),
     ]
+    if _has(here, "wordllama"):
+        runs.append(
+            (
+                "model2vec + wordllama l2_supercat_256 (extra [wordllama], former default)",
+                here,
+                "model2vec",
+                {"package": "wordllama"},
+            )
+        )
     if args.model2vec_path:
         label = args.model2vec_label or f"model2vec folder {args.model2vec_path}"
         runs.append((label, here, "model2vec", {"path": args.model2vec_path}))

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.reviews",
     "apps.policies",
     "apps.compliance",
+    "apps.guardrails",
 ]
 
 MIDDLEWARE = [
@@ -292,6 +293,8 @@ SPECTACULAR_SETTINGS = {
         "MemoryTierEnum": "apps.memories.models.Tier",
         "ReviewKindEnum": "apps.reviews.models.Kind",
         "ArtifactKindEnum": "apps.policies.models.ArtifactKind",
+        "GuardrailChannelEnum": "apps.guardrails.models.Channel",
+        "SuppressionChannelEnum": "apps.guardrails.models.SUPPRESSION_CHANNELS",
     },
     "PREPROCESSING_HOOKS": ["apps.core.api.schema.one_path_per_route"],
     "APPEND_COMPONENTS": {
@@ -341,3 +344,9 @@ from config.settings.audit import *  # noqa: E402,F403
 from config.settings.embeddings import *  # noqa: E402,F403
 from config.settings.memories import *  # noqa: E402,F403
 from config.settings.unfold import UNFOLD  # noqa: E402,F401
+
+# Guardrails: reservations nobody committed or released give their holds back (docs/guardrails.md).
+CELERY_BEAT_SCHEDULE["guardrails-expire-reservations"] = {
+    "task": "guardrails.expire_reservations",
+    "schedule": 60.0,
+}

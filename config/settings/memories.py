@@ -41,6 +41,11 @@ MEMORY_MAX_CONTENT_CHARS = env_int("MEMORY_MAX_CONTENT_CHARS", 4000, minimum=100
 MEMORY_MAX_BATCH = env_int("MEMORY_MAX_BATCH", 500, minimum=1, maximum=5000)
 # Near-duplicate threshold (cosine) for workspaces whose WritePolicy does not set its own.
 MEMORY_DEDUP_THRESHOLD = _env_float("MEMORY_DEDUP_THRESHOLD", 0.9, minimum=0.5, maximum=1.0)
+# Below the near-duplicate threshold, a write at least this alike to an item of the same scope
+# still opens a conflict when the contradiction rule finds a contradicting claim about the same
+# subject (bench/conflicts: 0.8 with potion-base-8M gives conflict precision 1.000, recall
+# 0.912; at the 0.9 threshold alone recall was 0.726). Set it to 1.0 to switch this off.
+MEMORY_CONFLICT_FLOOR = _env_float("MEMORY_CONFLICT_FLOOR", 0.8, minimum=0.5, maximum=1.0)
 MEMORY_REINFORCE_DELTA = _env_float("MEMORY_REINFORCE_DELTA", 0.05, minimum=0.0, maximum=0.5)
 # The review decision page lists approved items at least this alike (1 - cosine distance);
 # 0.5 sits between unrelated pairs and near-duplicates for both the hashing and the model2vec
@@ -49,14 +54,26 @@ MEMORY_REVIEW_SIMILARITY_MIN = _env_float(
     "MEMORY_REVIEW_SIMILARITY_MIN", 0.5, minimum=0.0, maximum=1.0
 )
 
-# --- context assembly: score = w_i*importance + w_r*recency + w_v*relevance --------------------
-MEMORY_WEIGHT_IMPORTANCE = _env_float("MEMORY_WEIGHT_IMPORTANCE", 0.3, minimum=0, maximum=1)
-MEMORY_WEIGHT_RECENCY = _env_float("MEMORY_WEIGHT_RECENCY", 0.2, minimum=0, maximum=1)
-MEMORY_WEIGHT_RELEVANCE = _env_float("MEMORY_WEIGHT_RELEVANCE", 0.5, minimum=0, maximum=1)
-# relevance = alpha*cosine + (1-alpha)*ts_rank/(ts_rank+1)
+# --- context assembly (apps/memories/ranking.py; docs/memories-design.md, "Context ranking") ---
+# score = w_v*relevance + w_i*importance + w_c*confidence + w_r*recency, among relevant items.
+MEMORY_WEIGHT_IMPORTANCE = _env_float("MEMORY_WEIGHT_IMPORTANCE", 0.05, minimum=0, maximum=1)
+MEMORY_WEIGHT_CONFIDENCE = _env_float("MEMORY_WEIGHT_CONFIDENCE", 0.025, minimum=0, maximum=1)
+MEMORY_WEIGHT_RECENCY = _env_float("MEMORY_WEIGHT_RECENCY", 0.025, minimum=0, maximum=1)
+MEMORY_WEIGHT_RELEVANCE = _env_float("MEMORY_WEIGHT_RELEVANCE", 0.9, minimum=0, maximum=1)
+# relevance = alpha*cosine + (1-alpha)*coverage (share of the task's search terms matched)
 MEMORY_RELEVANCE_VECTOR_SHARE = _env_float(
-    "MEMORY_RELEVANCE_VECTOR_SHARE", 0.7, minimum=0, maximum=1
+    "MEMORY_RELEVANCE_VECTOR_SHARE", 0.85, minimum=0, maximum=1
 )
+# The relevance gate: a memory is returned only if its cosine similarity to the task is at
+# least MEMORY_RELEVANCE_FLOOR or it contains at least MEMORY_TEXT_MATCH_FLOOR of the task's
+# search terms. Unset: the configured embedder's measured default (ranking.PROVIDER_FLOORS).
+_floor = env_str("MEMORY_RELEVANCE_FLOOR", "")
+MEMORY_RELEVANCE_FLOOR: float | None = (
+    _env_float("MEMORY_RELEVANCE_FLOOR", 0.2, minimum=-1, maximum=1) if _floor.strip() else None
+)
+MEMORY_TEXT_MATCH_FLOOR = _env_float("MEMORY_TEXT_MATCH_FLOOR", 0.5, minimum=0, maximum=1)
+# Candidate sources: hybrid (vector nearest + full-text matches), or one alone (benchmarks).
+MEMORY_RETRIEVAL_MODE = env_choice("MEMORY_RETRIEVAL_MODE", ("hybrid", "vector", "text"), "hybrid")
 MEMORY_RECENCY_HALF_LIFE_DAYS = _env_float(
     "MEMORY_RECENCY_HALF_LIFE_DAYS", 30.0, minimum=0.01, maximum=36500
 )

@@ -127,6 +127,12 @@ UNFOLD = {
                         ),
                         "permission": "apps.memories.admin.sidebar_memories",
                     },
+                    {
+                        "title": "Write policy",
+                        "icon": "rule",
+                        "link": reverse_lazy("admin:memories_writepolicy_changelist"),
+                        "permission": "apps.memories.write_policy_admin.sidebar_write_policy",
+                    },
                 ],
             },
             {
@@ -198,6 +204,42 @@ UNFOLD = {
                         "icon": "login",
                         "link": reverse_lazy("admin:axes_accesslog_changelist"),
                         "permission": "apps.core.admin.sidebar_logins",
+                    },
+                ],
+            },
+            {
+                "title": "Guardrails",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Kill switches",
+                        "icon": "pause_circle",
+                        "link": reverse_lazy("admin:guardrails_killswitch_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_guardrails",
+                    },
+                    {
+                        "title": "Limits",
+                        "icon": "speed",
+                        "link": reverse_lazy("admin:guardrails_guardraillimits_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_guardrails",
+                    },
+                    {
+                        "title": "Suppression list",
+                        "icon": "unsubscribe",
+                        "link": reverse_lazy("admin:guardrails_suppressionentry_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_guardrails",
+                    },
+                    {
+                        "title": "Trips",
+                        "icon": "report",
+                        "link": reverse_lazy("admin:guardrails_trip_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_trips",
+                    },
+                    {
+                        "title": "Reservations",
+                        "icon": "receipt_long",
+                        "link": reverse_lazy("admin:guardrails_reservation_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_trips",
                     },
                 ],
             },

@@ -138,11 +138,13 @@ def test_the_demo_seeds_a_completed_erasure_and_retention_rules(db, settings):
     from apps.core.demo import seed_demo
 
     settings.STEWARD_ALLOW_DEMO = True
-    seed_demo()
-    seed_demo()
+    seed_demo(month_days=0)  # the month of memories is tests/core/test_demo_month.py's
+    seed_demo(month_days=0)
 
-    request = ErasureRequest.objects.get()
+    request = ErasureRequest.objects.get(workspace__slug="acme")
     assert request.status == ErasureStatus.DONE and request.result["deleted"]
+    waiting = ErasureRequest.objects.get(workspace__slug="globex")
+    assert waiting.status == ErasureStatus.PLANNED and waiting.total > 0
     assert RetentionRule.objects.filter(target="audit.AuditEvent").count() == 2
 
 

@@ -162,6 +162,10 @@ def _name_existing_things(values: dict[str, Any], world: World) -> None:
             values.pop(name, None)
         if level_owner is not None:
             values[level_owner] = world.mine.object(REFERENCES[level_owner]).pk
+    if isinstance(values.get("currency"), str) and values["currency"]:  # the workspace's own
+        values["currency"] = "EUR"
+    if isinstance(values.get("reservation"), str):  # a guardrail reservation of our agent
+        values["reservation"] = str(world.mine.object("guardrails.Reservation").pk)
     if isinstance(values.get("content"), dict):  # a policy version: what its artifact's kind takes
         values["content"] = {"text": "Write plainly; no discounts."}
     now = timezone.now()

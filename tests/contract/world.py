@@ -20,8 +20,9 @@ from django.db.models import Model
 from apps.audit.models import AuditEvent
 from apps.compliance.models import ErasureRequest, ExportJob, RetentionRule
 from apps.compliance.retention import retention_rules_ensure
-from apps.memories.models import MemoryItem, Status, Tier
-from apps.memories.services import memory_write
+from apps.guardrails import services as guardrails
+from apps.memories.models import MemoryItem, Status, Tier, WritePolicyVersion
+from apps.memories.services import memory_write, write_policy_for, write_policy_update
 from apps.policies.services import (
     policy_artifact_create,
     policy_label_move,
@@ -180,6 +181,49 @@ def _group(side: Side) -> Group:
     return Group.objects.get_or_create(name=f"{side.workspace.slug}-reviewers")[0]
 
 
+def _kill_switch(side: Side) -> Model:
+    """A cleared pause of the side's team (an active one would refuse the side's agent)."""
+    switch = guardrails.kill_switch_set(
+        actor=SYSTEM, workspace=side.workspace, level="team", team=side.team, reason="drill"
+    )
+    return guardrails.kill_switch_clear(actor=SYSTEM, switch=switch, reason="drill over")
+
+
+def _guardrail_check(side: Side) -> Any:
+    return guardrails.guardrail_check(
+        side.agent,
+        guardrails.CheckRequest(action="email", channel="email", unit="lead@example.test"),
+    )
+
+
+def _reservation(side: Side) -> Model:
+    reservation = _guardrail_check(side).reservation
+    assert reservation is not None
+    return reservation
+
+
+def _trip(side: Side) -> Model:
+    side.object("guardrails.SuppressionEntry")
+    guardrails.guardrail_check(
+        side.agent,
+        guardrails.CheckRequest(action="email", channel="email", unit="gone@example.test"),
+    )
+    from apps.guardrails.models import Trip
+
+    return Trip.objects.filter(workspace=side.workspace).order_by("-id").first()
+
+
+def _write_policy_version(side: Side) -> Model:
+    """A changed write policy: its first version."""
+    write_policy_update(
+        actor=SYSTEM,
+        workspace=side.workspace,
+        rules={"auto_approve": [{"actor_kind": "user"}]},
+        reason=f"{side.workspace.slug}: agents' notes are reviewed",
+    )
+    return WritePolicyVersion.objects.filter(workspace=side.workspace).order_by("-number")[0]
+
+
 def SHARED(side: Side) -> Model:
     """Marks a model that belongs to no workspace by design (every auditor sees that a chain
     verification ran): it has no "other workspace's" object to try."""
@@ -210,8 +254,19 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "policies.Skill": _skill,
     "policies.ArtifactVersion": _artifact_version,
     "policies.PolicySettings": lambda side: policy_settings_for(side.workspace.pk),
+    "guardrails.KillSwitch": _kill_switch,
+    "guardrails.GuardrailLimits": lambda side: guardrails.limits_set(
+        actor=SYSTEM, workspace=side.workspace, agent_budget_day=100
+    ),
+    "guardrails.SuppressionEntry": lambda side: guardrails.suppression_add(
+        actor=SYSTEM, workspace=side.workspace, unit="gone@example.test", reason="unsubscribe"
+    ),
+    "guardrails.Reservation": _reservation,
+    "guardrails.Trip": _trip,
     "axes.AccessAttempt": _access_attempt,
     "axes.AccessLog": _access_log,
+    "memories.WritePolicy": lambda side: write_policy_for(side.workspace),
+    "memories.WritePolicyVersion": _write_policy_version,
 }
 
 

@@ -7,9 +7,9 @@ from apps.memories.models import ContextAssembly, ContextAssemblyItem, MemoryIte
 
 
 def test_demo_seeds_retrieval_history_once(db):
-    seed_demo()
+    seed_demo(month_days=0)  # the month's history: tests/core/test_demo_month.py
     assemblies = ContextAssembly.objects.count()
-    seed_demo()  # a second run adds nothing
+    seed_demo(month_days=0)  # a second run adds nothing
 
     assert ContextAssembly.objects.count() == assemblies
     acme = ContextAssembly.objects.filter(workspace__slug="acme")

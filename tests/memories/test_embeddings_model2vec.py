@@ -1,5 +1,6 @@
-"""The model2vec provider: loads offline from an installed package, normalised vectors of the
-configured size, paraphrases closer than unrelated texts, a size mismatch refused."""
+"""The model2vec provider: loads the default model (potion-base-8M, put in place by set-up)
+offline, normalised vectors of the configured size, paraphrases closer than unrelated texts, a
+size mismatch refused; wordllama (optional extra) still selectable."""
 
 from __future__ import annotations
 
@@ -26,8 +27,12 @@ def _cos(a: list[float], b: list[float]) -> float:
 
 @pytest.fixture(scope="module")
 def provider() -> Model2VecProvider:
-    source = resolve_source("", "wordllama")
+    source = resolve_source("", "")  # the default: potion-base-8M, checked against its manifest
     return Model2VecProvider(load_static_model(source), source=source.label)
+
+
+def _wordllama() -> None:
+    pytest.importorskip("wordllama", reason="wordllama is the optional extra [wordllama]")
 
 
 @pytest.fixture
@@ -39,14 +44,30 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-def test_builds_offline_from_the_installed_package(settings: Any, no_network: None) -> None:
+def test_builds_offline_from_the_default_model(settings: Any, no_network: None) -> None:
     settings.EMBEDDING_MODEL2VEC_PATH = ""
-    settings.EMBEDDING_MODEL2VEC_PACKAGE = "wordllama"
+    settings.EMBEDDING_MODEL2VEC_PACKAGE = ""
     built = build(256)
     assert built.name == "model2vec"
     assert built.dimensions == 256
-    assert "wordllama" in built.source
+    assert built.source.startswith("potion-base-8M (MIT) at ")
     assert len(built.embed(["hello"])[0]) == 256
+
+
+def test_wordllama_stays_selectable(settings: Any, no_network: None) -> None:
+    _wordllama()
+    settings.EMBEDDING_MODEL2VEC_PATH = ""
+    settings.EMBEDDING_MODEL2VEC_PACKAGE = "wordllama"
+    built = build(256)
+    assert "wordllama" in built.source
+    a, b, c = built.embed(
+        [
+            "The customer wants their money back for the annual plan.",
+            "Client is asking for a refund of the yearly subscription.",
+            "Webinars on Thursdays get the best attendance.",
+        ]
+    )
+    assert _cos(a, b) > _cos(a, c)
 
 
 def test_vectors_are_normalised_and_sized(provider: Model2VecProvider) -> None:
@@ -94,7 +115,7 @@ def test_paraphrases_are_closer_than_unrelated_texts(
 
 def test_dimension_mismatch_is_refused(settings: Any) -> None:
     settings.EMBEDDING_MODEL2VEC_PATH = ""
-    settings.EMBEDDING_MODEL2VEC_PACKAGE = "wordllama"
+    settings.EMBEDDING_MODEL2VEC_PACKAGE = ""
     with pytest.raises(ImproperlyConfigured) as exc:
         build(384)
     message = str(exc.value)
@@ -106,6 +127,9 @@ def test_dimension_mismatch_is_refused(settings: Any) -> None:
 def test_missing_package_and_bad_path_explained(tmp_path: Path) -> None:
     with pytest.raises(ImproperlyConfigured, match="not installed"):
         resolve_source("", "no_such_model_package_xyz")
+    with pytest.raises(ImproperlyConfigured, match="is not set up correctly") as exc:
+        resolve_source("", "", tmp_path)  # set-up never ran for this models folder
+    assert "python -m apps.memories.embeddings.fetch" in str(exc.value)
     with pytest.raises(ImproperlyConfigured, match="not a model2vec model folder"):
         resolve_source(str(tmp_path))
     with pytest.raises(ImproperlyConfigured, match="never downloaded"):
@@ -117,8 +141,8 @@ def test_missing_package_and_bad_path_explained(tmp_path: Path) -> None:
 def test_model2vec_folder_inside_a_package_or_path(
     provider: Model2VecProvider, tmp_path: Path
 ) -> None:
-    # A model2vec-format folder (what potion-base-8M looks like on disk), made from the
-    # shipped model, loads through the path and the "package:folder" routes alike.
+    # A model2vec-format folder, made from the default model, loads through the path and the
+    # "package:folder" routes alike.
     provider._model.save_pretrained(str(tmp_path / "m2v"))
     from_path = Model2VecProvider(
         load_static_model(resolve_source(str(tmp_path / "m2v"))), source="path"
@@ -146,7 +170,7 @@ def test_selected_through_the_provider_registry(settings: Any) -> None:
     from apps.memories.embeddings import embed_texts, get_provider
 
     settings.EMBEDDING_MODEL2VEC_PATH = ""
-    settings.EMBEDDING_MODEL2VEC_PACKAGE = "wordllama"
+    settings.EMBEDDING_MODEL2VEC_PACKAGE = ""
     settings.EMBEDDING_DIMENSIONS = 256
     settings.EMBEDDING_PROVIDER = "model2vec"
     try:

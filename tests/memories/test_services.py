@@ -729,7 +729,7 @@ def test_content_diff_is_a_unified_diff():
 def test_write_policy_update_permission_matrix(cast, who):
     def update() -> Any:
         return services.write_policy_update(
-            actor=actor_for(cast, who), workspace=cast.workspace, dedup_threshold=0.8
+            actor=actor_for(cast, who), workspace=cast.workspace, dedup_threshold=0.8, reason="r"
         )
 
     services.write_policy_for(cast.workspace)
@@ -757,6 +757,8 @@ def test_write_policy_update_refuses_bad_values(cast, kwargs):
     services.write_policy_for(cast.workspace)
 
     assert_refused(
-        lambda: services.write_policy_update(actor=SYSTEM, workspace=cast.workspace, **kwargs),
+        lambda: services.write_policy_update(
+            actor=SYSTEM, workspace=cast.workspace, reason="r", **kwargs
+        ),
         ValidationFailed,
     )

@@ -7,9 +7,9 @@ from apps.memories.models import ConflictStatus, MemoryConflict, MemoryItem, Sta
 
 
 def test_demo_memories_cover_tiers_statuses_coaching_and_a_conflict(db):
-    seed_demo()
+    seed_demo(month_days=0)  # the month of memories: tests/core/test_demo_month.py
     counts = MemoryItem.objects.count()
-    seed_demo()  # a second run adds nothing
+    seed_demo(month_days=0)  # a second run adds nothing
 
     assert MemoryItem.objects.count() == counts
     acme = MemoryItem.objects.filter(workspace__slug="acme")
@@ -25,4 +25,4 @@ def test_demo_memories_cover_tiers_statuses_coaching_and_a_conflict(db):
     conflict = MemoryConflict.objects.get(workspace__slug="acme")
     assert conflict.status == ConflictStatus.OPEN
     assert "14" in conflict.existing.content and "30" in conflict.proposed.content
-    assert MemoryItem.objects.filter(workspace__slug="globex", status=Status.APPROVED).count() == 2
+    assert MemoryItem.objects.filter(workspace__slug="globex", status=Status.APPROVED).count() == 3

@@ -16,8 +16,11 @@ from apps.audit.models import AuditEvent
 from apps.memories.models import MemoryItem, Tier
 from apps.memories.tasks import workspace_indexes_sync_task
 from apps.memories.vector_indexes import (
+    TEXT_INDEX_PREFIX,
     create_sql,
     index_name,
+    text_create_sql,
+    text_index_name,
     workspace_index_build,
     workspace_indexes,
     workspace_indexes_drop_all,
@@ -104,6 +107,33 @@ def test_an_index_left_invalid_is_rebuilt(settings):
     assert workspace_indexes_sync(actor=ACTOR) == [workspace.pk]
 
     assert [i.valid for i in workspace_indexes()] == [True]
+
+
+def test_the_sync_builds_each_large_workspaces_full_text_index_too(settings):
+    settings.MEMORY_WORKSPACE_INDEX_MIN_ROWS = 5
+    big = _workspace_with(6)
+    _workspace_with(5)
+
+    assert workspace_indexes_sync(actor=ACTOR) == [big.pk]
+
+    text = workspace_indexes(TEXT_INDEX_PREFIX)
+    assert [(i.workspace_id, i.name, i.valid) for i in text] == [
+        (big.pk, text_index_name(big.pk), True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [text[0].name])
+        definition = cursor.fetchone()[0]
+    assert "USING gin (search)" in definition and f"workspace_id = {big.pk}" in definition
+    event = AuditEvent.objects.get(action="memory.text_index.build")
+    assert event.workspace_id == big.pk and event.after["live_rows"] == 6
+    # A second sync has nothing left to build; a lost GIN index alone is rebuilt
+    assert workspace_indexes_sync(actor=ACTOR) == []
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP INDEX "{text_index_name(big.pk)}"')
+    assert workspace_indexes_sync(actor=ACTOR) == [big.pk]
+    assert AuditEvent.objects.filter(action="memory.index.build").count() == 1
+    assert AuditEvent.objects.filter(action="memory.text_index.build").count() == 2
+    assert text_create_sql(big.pk).startswith("CREATE INDEX CONCURRENTLY")
 
 
 def test_a_build_inside_a_transaction_is_refused():

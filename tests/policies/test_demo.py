@@ -19,10 +19,10 @@ pytestmark = pytest.mark.django_db
 
 @override_settings(STEWARD_ALLOW_DEMO=True)
 def test_the_demo_policies_and_seeding_twice_adds_nothing():
-    seed_demo()
+    seed_demo(month_days=0)  # the month of memories: tests/core/test_demo_month.py
     first = list(Artifact.objects.order_by("pk").values_list("pk", "name", "level"))
 
-    seed_demo()
+    seed_demo(month_days=0)
 
     assert list(Artifact.objects.order_by("pk").values_list("pk", "name", "level")) == first
     prompt = Artifact.objects.get(workspace__slug="acme", name="first-touch-email")

@@ -11,8 +11,8 @@ from apps.workspaces.models import Agent
 
 
 def test_demo_workspaces_get_policies_and_masked_descriptions(db):
-    seed_demo()
-    seed_demo()  # a second run changes nothing and does not fail
+    seed_demo(month_days=0)  # the month of memories: tests/core/test_demo_month.py
+    seed_demo(month_days=0)  # a second run changes nothing and does not fail
 
     acme = PrivacyPolicy.objects.get(workspace__slug="acme")
     globex = PrivacyPolicy.objects.get(workspace__slug="globex")

@@ -28,6 +28,7 @@ import psutil
 import psycopg
 import pytest
 import requests
+from django.conf import settings
 
 from tests.reliability.conftest import RedisServer
 
@@ -78,6 +79,10 @@ class RunningStack:
     def start(cls, home: Path, **extra_env: str) -> RunningStack:
         env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
         env.update(STEWARD_HOME=str(home), PORT=str(_free_port()), PYTHONUNBUFFERED="1")
+        # The default embedding model that set-up already put in place (make test depends on
+        # it): checked, not downloaded again (tests/memories/test_embeddings_default_model.py
+        # covers the download and its hash check).
+        env.setdefault("EMBEDDING_MODELS_DIR", str(settings.EMBEDDING_MODELS_DIR))
         env.update(extra_env)
         process = subprocess.Popen(
             ["make", "--no-print-directory", "run"],  # noqa: S607 - make from PATH, as a user would

@@ -214,7 +214,9 @@ def version_diff(previous: MemoryVersion | None, version: MemoryVersion) -> dict
 
 
 class ScoredItemSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    rank = serializers.IntegerField(help_text="1-based position in the returned context.")
+    rank = serializers.IntegerField(
+        help_text="1-based position in the returned context, which is in score order."
+    )
     id = serializers.IntegerField(source="item.id")
     tier = serializers.CharField(source="item.tier")
     type = serializers.CharField(source="item.type.key")
@@ -222,12 +224,17 @@ class ScoredItemSerializer(serializers.Serializer):  # type: ignore[type-arg]
     tags = serializers.ListField(child=serializers.CharField(), source="item.tags")
     entities = serializers.DictField(child=serializers.CharField(), source="item.entities")
     importance = serializers.FloatField(source="item.importance")
-    score = serializers.FloatField()
+    score = serializers.FloatField(help_text="The sum of the four parts; 4 decimals.")
     importance_part = serializers.FloatField()
+    confidence_part = serializers.FloatField()
     recency_part = serializers.FloatField()
-    relevance_part = serializers.FloatField()
-    vector_similarity = serializers.FloatField()
-    text_rank = serializers.FloatField()
+    relevance_part = serializers.FloatField(
+        help_text="Weighted relevance: vector similarity and full-text coverage."
+    )
+    vector_similarity = serializers.FloatField(help_text="Cosine similarity to the task.")
+    text_rank = serializers.FloatField(
+        help_text="Full-text coverage: share of the task's search terms the memory contains."
+    )
     tokens = serializers.IntegerField(help_text="Estimated tokens of the content.")
 
 
@@ -236,7 +243,7 @@ class ContextResponseSerializer(serializers.Serializer):  # type: ignore[type-ar
     strategy = serializers.CharField(help_text="exact or hnsw-iterative: how rows were ranked.")
     tokens = serializers.IntegerField(help_text="Estimated tokens of all returned items.")
     items = ScoredItemSerializer(
-        many=True, help_text="Workspace tier first, then team, then personal; by score within."
+        many=True, help_text="Best score first; only items above the relevance floor."
     )
 
 

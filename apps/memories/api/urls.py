@@ -1,3 +1,4 @@
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from apps.memories.api import views
@@ -9,3 +10,4 @@ router.register("context", views.ContextViewSet, basename="context")
 router.register("coaching", views.CoachingViewSet, basename="coaching")
 
 urlpatterns = router.urls
+urlpatterns += [path("", include("apps.memories.api.write_policy"))]

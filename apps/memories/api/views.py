@@ -163,9 +163,14 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         request=s.MemoryBatchSerializer,
         responses={200: s.BatchResponseSerializer},
         description=(
-            f"Write up to {settings.MEMORY_MAX_BATCH} memories of one workspace at once: every "
-            "item is validated first and any refusal refuses the whole batch (nothing is "
-            f"written). More items is 413. {WRITE_NOTE}"
+            f"Write up to {settings.MEMORY_MAX_BATCH} memories of one workspace at once, in one "
+            "transaction: every item is validated first and any refusal refuses the whole batch "
+            "(nothing is written). A 400 names every refused item by its index: shape errors as "
+            '`fields.items["<index>"].<field>`, the others as `fields["items[<index>].<field>"]` '
+            "with a message listing them (`items[3]: ...`). A 403 names the first item refused "
+            "(`items[<index>]: ...`). More items is 413. Items are decided in order, so a repeat "
+            "of an earlier item of the batch reinforces it; `results[].index` is the item's "
+            f"position. {WRITE_NOTE}"
         ),
     )
     @action(detail=False, methods=["post"])
@@ -327,10 +332,12 @@ class ContextViewSet(ScopedViewSet):
         responses={200: s.ContextResponseSerializer},
         auth=[{"AgentToken": []}],  # type: ignore[list-item]
         description=(
-            "The top approved, unexpired memories of your workspace in the tiers you read, "
-            "ranked by importance, recency and relevance to `task`, each with its score "
-            "breakdown; workspace tier first, then team, then personal. Logged for retrieval "
-            "history. Needs `memories:read`."
+            "The approved, unexpired memories of your workspace in the tiers you read that "
+            "are relevant to `task` (vector similarity or full-text match above the "
+            "relevance floor; none if nothing is), best score first: relevance, then "
+            "importance, confidence and recency. `rank` is the position in this list. Each "
+            "item comes with its score breakdown, rounded to 4 decimals. Logged for "
+            "retrieval history. Needs `memories:read`."
         ),
     )
     @idempotent
@@ -355,6 +362,7 @@ class ContextViewSet(ScopedViewSet):
                 "item": scored.item,
                 "score": scored.score,
                 "importance_part": scored.importance_part,
+                "confidence_part": scored.confidence_part,
                 "recency_part": scored.recency_part,
                 "relevance_part": scored.relevance_part,
                 "vector_similarity": scored.vector_similarity,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +25,15 @@ PROVIDERS: dict[str, str] = {
     "openai": "apps.memories.embeddings.openai_compatible:build",
 }
 
-__all__ = ["PROVIDERS", "EmbeddingError", "EmbeddingProvider", "embed_texts", "get_provider"]
+__all__ = [
+    "PROVIDERS",
+    "EmbeddingError",
+    "EmbeddingProvider",
+    "current_embedder",
+    "embed_texts",
+    "get_provider",
+]
+EMBEDDER_MAX_CHARS = 120
 
 
 def _factory(name: str) -> Any:
@@ -65,3 +74,28 @@ def embed_texts(texts: Sequence[str]) -> list[list[float]]:
     if len(vectors) != len(texts):
         raise EmbeddingError("The embedding provider returned a wrong number of vectors.")
     return vectors
+
+
+def current_embedder() -> str:
+    """Which embedder makes new vectors: provider / model / size, e.g.
+    "model2vec/potion-base-8M/256d". Every MemoryItem records it beside its vector
+    (MemoryItem.embedder); vectors of two embedders are not comparable, so context refuses a
+    workspace that mixes them (apps.memories.embeddings.consistency) until `manage.py reembed`
+    has finished. Read from the settings alone: no model is loaded to name it."""
+    name = str(settings.EMBEDDING_PROVIDER)
+    dims = int(settings.EMBEDDING_DIMENSIONS)
+    model = ""
+    if name == "model2vec":
+        from apps.memories.embeddings.model2vec_provider import model_label
+
+        model = model_label(
+            str(getattr(settings, "EMBEDDING_MODEL2VEC_PATH", "") or ""),
+            str(getattr(settings, "EMBEDDING_MODEL2VEC_PACKAGE", "") or ""),
+        )
+    elif name == "sentence-transformers":
+        path = str(getattr(settings, "EMBEDDING_ST_MODEL_PATH", "") or "")
+        model = Path(path).expanduser().name if path else "all-MiniLM-L6-v2"
+    elif name == "openai":
+        model = str(getattr(settings, "EMBEDDING_OPENAI_MODEL", ""))
+    identity = "/".join(part for part in (name, model, f"{dims}d") if part)
+    return identity[:EMBEDDER_MAX_CHARS]

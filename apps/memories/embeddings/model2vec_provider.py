@@ -5,10 +5,13 @@ tokens' rows, L2-normalised. model2vec's `StaticModel` runs that with numpy and 
 The model must already be on disk; nothing is downloaded (docs/embeddings.md):
 
 - EMBEDDING_MODEL2VEC_PATH: a local folder in model2vec format (config.json,
-  model.safetensors, tokenizer.json), e.g. a copy of minishlab/potion-base-8M;
+  model.safetensors, tokenizer.json) of the operator's choosing;
 - else EMBEDDING_MODEL2VEC_PACKAGE: "wordllama" (the 256-d l2_supercat table shipped inside the
-  wordllama wheel, loaded into model2vec) or "package:folder" for a model2vec-format folder
-  inside any installed package.
+  wordllama wheel, optional extra `[wordllama]`, loaded into model2vec) or "package:folder" for
+  a model2vec-format folder inside any installed package;
+- else the default: minishlab/potion-base-8M (MIT, 256-d) in EMBEDDING_MODELS_DIR, put there
+  by the set-up step (apps/memories/embeddings/fetch.py) and checked file by file against its
+  manifest before it is loaded, so the default install loads only the listed files.
 
 The native size of the model must equal EMBEDDING_DIMENSIONS, or build() refuses to start.
 """
@@ -24,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from apps.memories.embeddings import fetch
 
 if TYPE_CHECKING:
     from model2vec import StaticModel
@@ -42,6 +47,7 @@ class ModelSource:
     kind: str  # "model2vec-folder" | "wordllama"
     folder: Path
     label: str  # shown in errors, logs and the bench report
+    manifest_checked: bool = False  # the default model: every file matched fetch.MANIFEST
 
 
 def _package_folder(package: str) -> Path:
@@ -52,14 +58,50 @@ def _package_folder(package: str) -> Path:
         spec = None
     locations = list(spec.submodule_search_locations or []) if spec else []
     if not locations:
+        install = f"pip install {package}"
+        if package == "wordllama":
+            install = "pip install -e '.[wordllama]'"
         raise ImproperlyConfigured(
             f"EMBEDDING_MODEL2VEC_PACKAGE names the package {package!r}, which is not installed "
-            f"(pip install {package}), or set EMBEDDING_MODEL2VEC_PATH to a local model folder."
+            f"({install}), or set EMBEDDING_MODEL2VEC_PATH to a local model folder; unset, "
+            "the default model potion-base-8M is used."
         )
     return Path(locations[0])
 
 
-def resolve_source(path: str = "", package: str = "wordllama") -> ModelSource:
+def default_source(models_dir: str | Path | None = None) -> ModelSource:
+    """The default model (potion-base-8M) where set-up put it, every file checked against the
+    manifest: a missing, extra or altered file refuses to start rather than load it."""
+    base = Path(models_dir).expanduser() if models_dir else fetch.models_dir()
+    folder = base / fetch.MODEL_NAME
+    problems = fetch.folder_problems(folder)
+    if problems:
+        raise ImproperlyConfigured(
+            f"The default embedding model ({fetch.UPSTREAM}) is not set up correctly at "
+            f"{folder}: {'; '.join(problems)}. `make run` and `make test` set it up; or run "
+            "`python -m apps.memories.embeddings.fetch` (EMBEDDING_MODELS_DIR chooses the folder)."
+        )
+    return ModelSource(
+        "model2vec-folder",
+        folder,
+        f"{fetch.MODEL_NAME} ({fetch.LICENCE}) at {folder}",
+        manifest_checked=True,
+    )
+
+
+def model_label(path: str = "", package: str = "") -> str:
+    """The model's short name in the embedder identity (apps.memories.embeddings)."""
+    if path:
+        return Path(path).expanduser().name or path
+    package = package.strip()
+    if package == "wordllama":
+        return "wordllama-l2_supercat_256"
+    return package or fetch.MODEL_NAME
+
+
+def resolve_source(
+    path: str = "", package: str = "", models_dir: str | Path | None = None
+) -> ModelSource:
     """Where the model comes from, checked to be complete on disk (never a hub name)."""
     if path:
         folder = Path(path).expanduser()
@@ -73,9 +115,7 @@ def resolve_source(path: str = "", package: str = "wordllama") -> ModelSource:
         return ModelSource("model2vec-folder", folder, f"path {folder}")
     package = package.strip()
     if not package:
-        raise ImproperlyConfigured(
-            "Set EMBEDDING_MODEL2VEC_PACKAGE (default 'wordllama') or EMBEDDING_MODEL2VEC_PATH."
-        )
+        return default_source(models_dir)
     name, sep, inner = package.partition(":")
     root = _package_folder(name)
     if sep:
@@ -92,7 +132,8 @@ def resolve_source(path: str = "", package: str = "wordllama") -> ModelSource:
             if not (root / relative).is_file():
                 raise ImproperlyConfigured(
                     f"The installed wordllama package has no {relative}; install "
-                    "wordllama>=0.4.0,<0.5 (its wheel ships the 256-d l2_supercat model)."
+                    "wordllama>=0.4.0,<0.5 (pip install -e '.[wordllama]'; its wheel ships the "
+                    "256-d l2_supercat model)."
                 )
         return ModelSource("wordllama", root, "package wordllama (l2_supercat_256)")
     raise ImproperlyConfigured(
@@ -168,8 +209,9 @@ def check_native_dimensions(provider: Model2VecProvider, dimensions: int) -> Non
 
 def build(dimensions: int) -> Model2VecProvider:
     path = str(getattr(settings, "EMBEDDING_MODEL2VEC_PATH", "") or "")
-    package = str(getattr(settings, "EMBEDDING_MODEL2VEC_PACKAGE", "wordllama") or "")
-    source = resolve_source(path, package)
+    package = str(getattr(settings, "EMBEDDING_MODEL2VEC_PACKAGE", "") or "")
+    models_dir = str(getattr(settings, "EMBEDDING_MODELS_DIR", "") or "") or None
+    source = resolve_source(path, package, models_dir)
     provider = Model2VecProvider(load_static_model(source), source=source.label)
     check_native_dimensions(provider, dimensions)
     return provider

@@ -1,14 +1,12 @@
 """Demo memory reviews for `make run` (called by apps.reviews.demo through the memory kinds'
 handler): one waiting request of each memory kind in Acme (proposals from agents, an agent's
-edit, a promotion, a conflict), one of them overdue. Idempotent: a second run creates nothing
-new."""
+edit, a promotion, a conflict). The proposals were written on the demo month's eve through the
+service clock (apps.core.demo), so they are overdue without any backdating here. Idempotent: a
+second run creates nothing new."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
 from apps.memories import services as memories
 from apps.memories.models import MemoryItem, Status, Tier
@@ -30,7 +28,6 @@ def seed_memory_reviews(workspace: Workspace) -> None:
     _queue_waiting_proposals(workspace)
     _agent_edit(workspace)
     _promotion(workspace)
-    _one_overdue(workspace)
 
 
 def _queue_waiting_proposals(workspace: Workspace) -> None:
@@ -86,18 +83,3 @@ def _promotion(workspace: Workspace) -> None:
         tier=Tier.WORKSPACE,
         reason="Marketing sees the same with webinar leads; make it company-wide.",
     )
-
-
-def _one_overdue(workspace: Workspace) -> None:
-    """Backdate the oldest waiting proposal past the SLA, so the highlight shows."""
-    oldest = (
-        ReviewRequest.objects.pending()
-        .filter(workspace=workspace, kind=Kind.MEMORY)
-        .order_by("created_at", "id")
-        .first()
-    )
-    if oldest is None:
-        return
-    past_sla = timezone.now() - dt.timedelta(hours=30)
-    if oldest.created_at > past_sla:
-        ReviewRequest.objects.filter(pk=oldest.pk).update(created_at=past_sla)

@@ -9,11 +9,10 @@ apps.reviews.services.close, called by the memory kind's handler (apps.memories.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.utils import timezone
-
+from apps.core import clock
 from apps.memories.models import MemoryConflict, MemoryItem, Tier
 from apps.reviews.models import Decision, Kind, Priority, RequestStatus, ReviewRequest
 from apps.reviews.services.common import decider_label, masked_reason
@@ -41,16 +40,29 @@ def proposal_opened(
     principal: Principal, item: MemoryItem, conflict: MemoryConflict | None = None
 ) -> ReviewRequest:
     """A write left `item` proposed: queue it (a conflict first, it blocks a truth)."""
-    return ReviewRequest.objects.create(
-        workspace_id=item.workspace_id,
-        team_id=deciding_team_id(item),
-        kind=Kind.CONFLICT if conflict is not None else Kind.MEMORY,
-        tier=item.tier,
-        memory=item,
-        conflict=conflict,
-        priority=Priority.HIGH if conflict is not None else Priority.NORMAL,
-        details={"existing": conflict.existing_id} if conflict is not None else {},
-        **_requester(principal),
+    return proposals_opened(principal, [(item, conflict)])[0]
+
+
+def proposals_opened(
+    principal: Principal, proposals: Sequence[tuple[MemoryItem, MemoryConflict | None]]
+) -> list[ReviewRequest]:
+    """proposal_opened for many items (a batch write): one INSERT for all their requests."""
+    requester = _requester(principal)
+    return ReviewRequest.objects.bulk_create(
+        [
+            ReviewRequest(
+                workspace_id=item.workspace_id,
+                team_id=deciding_team_id(item),
+                kind=Kind.CONFLICT if conflict is not None else Kind.MEMORY,
+                tier=item.tier,
+                memory=item,
+                conflict=conflict,
+                priority=Priority.HIGH if conflict is not None else Priority.NORMAL,
+                details={"existing": conflict.existing_id} if conflict is not None else {},
+                **requester,
+            )
+            for item, conflict in proposals
+        ]
     )
 
 
@@ -92,7 +104,7 @@ def memories_decided(
         decided_by=principal.user if principal.kind == "user" else None,
         decided_by_label=decider_label(workspace_id, principal),
         reason=masked_reason(workspace_id, reason),
-        decided_at=timezone.now(),
+        decided_at=clock.now(),
     )
 
 

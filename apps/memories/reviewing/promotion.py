@@ -11,10 +11,12 @@ from django.db import transaction
 
 from apps.audit.services import audit_event_record
 from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
+from apps.memories.embeddings import current_embedder
 from apps.memories.models import TIER_ORDER, MemoryItem, Status, Tier
 from apps.memories.reviewing import intake
 from apps.memories.services.common import (
     default_expiry,
+    embed,
     is_operator,
     locked_item,
     principal_of,
@@ -86,7 +88,12 @@ def promote(principal: Principal, request: ReviewRequest, reason: str) -> Memory
         parents=[item],
         valid_from=item.valid_from,
         expires_at=default_expiry(item.type, tier, item.valid_from),
-        embedding=list(item.embedding),
+        # The vector is reused only if the current embedder made it (MemoryItem.embedder).
+        embedding=(
+            list(item.embedding)
+            if item.embedder == current_embedder()
+            else embed([item.content])[0]
+        ),
     )
     promoted = insert(principal, write, Status.APPROVED)
     before = memory_snapshot(item)

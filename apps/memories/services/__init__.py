@@ -20,7 +20,13 @@ from apps.memories.services.lifecycle import (
     memory_rollback,
     memory_update,
 )
-from apps.memories.services.policy import write_policy_update
+from apps.memories.services.policy import (
+    write_policy_preview,
+    write_policy_read,
+    write_policy_restore,
+    write_policy_update,
+    write_policy_versions,
+)
 from apps.memories.services.writes import MemoryWriteResult, memory_write, memory_write_batch
 
 __all__ = [
@@ -41,5 +47,9 @@ __all__ = [
     "memory_write",
     "memory_write_batch",
     "write_policy_for",
+    "write_policy_preview",
+    "write_policy_read",
+    "write_policy_restore",
     "write_policy_update",
+    "write_policy_versions",
 ]

@@ -12,6 +12,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
 from apps.audit.services import audit_snapshot
+from apps.core import clock
 from apps.core.exceptions import Forbidden, NotFound, ServiceError, ValidationFailed
 from apps.memories.embeddings import EmbeddingError, embed_texts
 from apps.memories.models import (
@@ -343,7 +344,7 @@ def clean_dates(
             )
     start = valid_from if isinstance(valid_from, dt.datetime) else None
     end = expires_at if isinstance(expires_at, dt.datetime) else None
-    if end is not None and (end <= timezone.now() or (start is not None and end <= start)):
+    if end is not None and (end <= clock.now() or (start is not None and end <= start)):
         raise ValidationFailed(
             "expires_at must be in the future and after valid_from.",
             fields={"expires_at": ["Must be later."]},
@@ -357,7 +358,7 @@ def default_expiry(
     days = memory_type.ttl_days(tier)
     if days is None:
         return None
-    return (valid_from or timezone.now()) + dt.timedelta(days=days)
+    return (valid_from or clock.now()) + dt.timedelta(days=days)
 
 
 def embed(texts: list[str]) -> list[list[float]]:

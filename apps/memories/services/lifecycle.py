@@ -9,10 +9,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from apps.audit.services import audit_event_record
+from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from apps.memories.embeddings import current_embedder
 from apps.memories.models import (
     ConflictStatus,
     MemoryConflict,
@@ -91,7 +92,8 @@ def _apply(
     fields = [*changed, "updated_at"]
     if "content" in changed:
         item.embedding = embed([item.content])[0]
-        fields.append("embedding")
+        item.embedder = current_embedder()
+        fields += ["embedding", "embedder"]
     # An agent's edit is a new write: the policy decides again whether it stays approved.
     if (
         principal.kind == "agent"
@@ -104,7 +106,7 @@ def _apply(
         item.version += 1
         fields.append("version")
         record_version(item, principal, reason or action.split(".")[-1])
-    item.updated_at = timezone.now()
+    item.updated_at = clock.now()
     item.save(update_fields=fields)
     masked_rows_saved(workspace_id=item.workspace_id, rows=[item], fields=fields)
     audit_event_record(
@@ -196,7 +198,7 @@ def memory_forget(
     item = locked_item(item)
     require_change(principal, token_scopes, item)
     before = snapshot(item)
-    item.deleted_at = timezone.now()
+    item.deleted_at = clock.now()
     item.save(update_fields=["deleted_at"])
     intake.memories_decided(
         principal, item.workspace_id, [item.pk], intake.WITHDRAWN, reason or "forgotten"
@@ -233,7 +235,7 @@ def memory_reinforce(
     before = snapshot(item)
     item.evidence_count += 1
     item.importance = min(1.0, item.importance + delta)
-    item.updated_at = timezone.now()
+    item.updated_at = clock.now()
     item.save(update_fields=["evidence_count", "importance", "updated_at"])
     audit_event_record(
         actor=principal,
@@ -273,7 +275,7 @@ def _resolve_conflicts(item: MemoryItem, supersede: bool) -> dict[str, list[int]
         )
         MemoryItem.objects.filter(pk__in=superseded).update(status=Status.SUPERSEDED)
     MemoryConflict.objects.filter(pk__in=[c.pk for c in open_conflicts]).update(
-        status=ConflictStatus.RESOLVED, resolved_at=timezone.now()
+        status=ConflictStatus.RESOLVED, resolved_at=clock.now()
     )
     return {"conflicts_resolved": [c.pk for c in open_conflicts], "superseded": superseded}
 
@@ -395,7 +397,7 @@ def memories_expire_due(
     if not is_operator(principal):
         raise Forbidden("Only operators and system tasks run the expiry sweep.")
     size = batch_size or settings.MEMORY_EXPIRY_BATCH_SIZE
-    cutoff = now or timezone.now()
+    cutoff = now or clock.now()
     last_id, total = 0, 0
     while True:
         with transaction.atomic():

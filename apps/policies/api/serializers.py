@@ -120,7 +120,8 @@ class ArtifactCreateSerializer(StrictInput):
         ),
         (
             {"properties": _is("level", Level.WORKSPACE), **_without("team", "agent")},
-            {"not": {"required": ["level"]}, **_without("team", "agent")},
+            # No level given means workspace level: no team, no agent (allOf: both rules are "not").
+            {"allOf": [{"not": {"required": ["level"]}}, _without("team", "agent")]},
             {
                 "properties": _is("level", Level.TEAM),
                 "required": ["level", "team"],

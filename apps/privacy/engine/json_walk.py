@@ -25,6 +25,10 @@ _SCALARS = (int, float, bool, type(None))
 _PRINTABLE_KEY = re.compile(r"[A-Za-z_][A-Za-z_]{0,40}[0-9]{0,3}")
 
 
+# Strings at most this long are remembered as clean by json_mask(clean=...).
+CLEAN_MEMO_CHARS = 200
+
+
 @dataclass(frozen=True)
 class JsonFinding:
     """Where a finding sits: `path` to the value, `in_key` when it was found in a dict key.
@@ -48,15 +52,25 @@ def json_mask(
     keys: MaskingKeys | None = None,
     *,
     name_backend: NameBackend | None = None,
+    clean: set[str] | None = None,
 ) -> JsonMaskResult:
     """Mask a nested dict/list; placeholders are numbered once for the whole document, so the
-    same e-mail in a tool call's arguments and in its output gets the same `<EMAIL_n>`."""
+    same e-mail in a tool call's arguments and in its output gets the same `<EMAIL_n>`.
+
+    `clean`: short strings (<= CLEAN_MEMO_CHARS) already found to hold nothing under this same
+    policy, shared by a caller masking many documents (the audit trail's bulk recorder: the
+    same keys and values recur in every event). A string with no finding masks to itself and
+    leaves no state behind, so skipping it changes nothing; strings found clean are added."""
     masker = Masker(policy, keys, name_backend)
     found: list[JsonFinding] = []
 
     def mask_string(text: str, path: JsonPath, in_key: bool) -> str:
+        if clean is not None and text in clean:
+            return text
         masked, items = masker.mask(text)
         found.extend(JsonFinding(path, in_key, item) for item in items)
+        if clean is not None and not items and len(text) <= CLEAN_MEMO_CHARS and masked == text:
+            clean.add(text)
         return masked
 
     walker = _Walker(mask_string, policy.max_json_depth, policy.mask_json_keys)

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.utils import timezone
 
 from apps.audit.services import audit_event_record, audit_snapshot
+from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.privacy.engine import PIIInputError
 from apps.privacy.policies import label_mask, text_mask
@@ -163,7 +163,7 @@ def close(
     request.decided_by = principal.user if principal.kind == "user" else None
     request.decided_by_label = decider_label(request.workspace_id, principal)
     request.reason = reason
-    request.decided_at = timezone.now()
+    request.decided_at = clock.now()
     request.save(
         update_fields=[
             "status",

@@ -58,6 +58,7 @@ class Command(BaseCommand):
             port = port or env_int("PORT", 8000, minimum=1, maximum=65535)
             self._check_port_free(host, port)
             call_command("migrate", interactive=False, verbosity=0)
+            self._reembed_if_needed()
             credentials = seed_demo()
             connections.close_all()  # this process only supervises from here on
             self._serve(host, port, credentials.lines(), children, stop)
@@ -67,6 +68,17 @@ class Command(BaseCommand):
             self.stdout.write("Interrupted before Steward was up.")
         finally:
             self._shutdown(children)
+
+    def _reembed_if_needed(self) -> None:
+        """Memories of another embedder (a changed setting, or an upgrade that changed the
+        default model) would make context refuse them: re-embed them before serving."""
+        from apps.memories.embeddings import current_embedder
+        from apps.memories.models import MemoryItem
+
+        current = current_embedder()
+        if MemoryItem._base_manager.exclude(embedder=current).exists():
+            self.stdout.write(f"Memories of another embedder found: re-embedding with {current}.")
+            call_command("reembed", stdout=self.stdout)
 
     def _serve(
         self, host: str, port: int, credentials: list[str], children: Children, stop: _StopFlag

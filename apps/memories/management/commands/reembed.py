@@ -1,9 +1,15 @@
-"""`manage.py reembed`: recompute every memory's embedding with the current provider.
+"""`manage.py reembed`: bring every memory's vector to the current embedder.
 
-Run it after changing EMBEDDING_PROVIDER (or its model). Items are processed in keyset batches
-by id, each batch in its own transaction, with a progress line (done/total, rate, ETA). It is
-idempotent (the same provider gives the same vectors) and resumable: an interrupted run prints
-the last id it finished; `--from-id` continues after it.
+Run it after changing the embedder (EMBEDDING_PROVIDER, its model, or the size). Every item
+records the embedder that made its vector (MemoryItem.embedder, e.g.
+"model2vec/potion-base-8M/256d"); this command re-embeds, in keyset batches by id with a
+progress bar (done/total, rate, ETA), the items whose embedder is not the current one (or that
+have no vector), each batch in its own transaction that writes the vectors and the embedder
+together. That record is the progress: an interrupted run loses at most the batch in flight,
+and running the command again picks up where it stopped. `--all` re-embeds everything;
+`--from-id` starts after an id; `--adopt` records the current embedder for items stored before
+embedders were recorded (embedder "") without recomputing them, for an operator who knows the
+current embedder made them.
 
 When EMBEDDING_DIMENSIONS differs from the size of the database column, the old vectors can't
 be kept. Without `--change-dimensions` the command explains what is needed and stops; with it,
@@ -23,7 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from apps.memories.embeddings import get_provider
+from apps.memories.embeddings import current_embedder, get_provider
 from apps.memories.models import MemoryItem
 from apps.memories.vector_indexes import workspace_indexes_drop_all
 
@@ -53,8 +59,16 @@ def _fmt_duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
+BAR_WIDTH = 30
+
+
+def progress_bar(done: int, total: int) -> str:
+    filled = BAR_WIDTH if total <= 0 else min(BAR_WIDTH, BAR_WIDTH * done // total)
+    return "[" + "#" * filled + "-" * (BAR_WIDTH - filled) + "]"
+
+
 class Command(BaseCommand):
-    help = "Re-embed every memory item with the configured embedding provider."
+    help = "Re-embed the memory items not embedded by the current embedder (resumable)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=500, help="items per batch")
@@ -63,6 +77,19 @@ class Command(BaseCommand):
             type=int,
             default=0,
             help="resume: only items with an id greater than this (printed by a stopped run)",
+        )
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="re-embed every item, also those the current embedder already made",
+        )
+        parser.add_argument(
+            "--adopt",
+            action="store_true",
+            help=(
+                "record the current embedder for items stored before embedders were recorded "
+                "(embedder empty) without recomputing their vectors, then re-embed the rest"
+            ),
         )
         parser.add_argument(
             "--change-dimensions",
@@ -78,7 +105,7 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         try:
-            provider = get_provider()
+            get_provider()  # loads the model: a bad configuration stops here, not mid-run
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
         wanted = int(settings.EMBEDDING_DIMENSIONS)
@@ -95,11 +122,17 @@ class Command(BaseCommand):
         elif options["change_dimensions"]:
             self.stdout.write(f"{table}.embedding is already vector({wanted}); nothing to alter.")
 
+        embedder = current_embedder()
+        if options["adopt"]:
+            adopted = self._adopt(table, embedder)
+            self.stdout.write(f"Recorded {embedder} for {adopted} items stored before embedders.")
         self.stdout.write(
-            f"Re-embedding with {provider.name} ({provider.dimensions}-d) in batches of "
-            f"{batch_size}" + (f", after id {from_id}" if from_id else "") + "."
+            f"Re-embedding with {embedder} in batches of {batch_size}"
+            + (f", after id {from_id}" if from_id else "")
+            + (", every item" if options["all"] else "")
+            + "."
         )
-        done = self._reembed(from_id, batch_size)
+        done = self._reembed(from_id, batch_size, embedder, everything=bool(options["all"]))
 
         if nullable:
             self._finish_schema(table)
@@ -157,46 +190,114 @@ class Command(BaseCommand):
             "`manage.py memory_indexes --sync`."
         )
 
+    @staticmethod
+    def _adopt(table: str, embedder: str) -> int:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE "{table}" SET embedder = %s '  # noqa: S608 - the model's table
+                "WHERE embedder = '' AND embedding IS NOT NULL",
+                [embedder],
+            )
+            return int(cursor.rowcount)
+
     # --- the batches ------------------------------------------------------------------------------
-    def _reembed(self, from_id: int, batch_size: int) -> int:
+    def _reembed(self, from_id: int, batch_size: int, embedder: str, *, everything: bool) -> int:
+        """Workspace by workspace (context refuses a workspace only while it holds vectors of
+        another embedder, so each comes back as soon as its own items are done), and within
+        one, per stale embedder, in id order: each batch an index range scan of
+        memory_ws_embedder (workspace, embedder, id). Then, as a last sweep, any item left
+        without a vector (an interrupted dimension change). `--all`: every item, by id."""
         manager = MemoryItem._base_manager  # every row: soft-deleted and expired ones too
-        total = manager.filter(id__gt=from_id).count()
+        scope = manager.filter(id__gt=from_id)
+        if everything:
+            total = scope.count()
+            batches = [scope]
+        else:
+            # The record of which embedder made each vector is the progress: what is left.
+            pending = scope.exclude(embedder=embedder, embedding__isnull=False)
+            total = pending.count()
+            if not from_id:
+                self.stdout.write(
+                    f"{manager.count() - total} items already have vectors of {embedder}; "
+                    f"{total} to re-embed."
+                )
+            groups = (
+                scope.exclude(embedder=embedder)
+                .order_by("workspace_id", "embedder")
+                .values_list("workspace_id", "embedder")
+                .distinct()
+            )
+            batches = [scope.filter(workspace_id=ws, embedder=name) for ws, name in groups]
+            batches.append(scope.filter(embedding__isnull=True))
+        progress = _Progress(self, total)
+        for rows_of in batches:
+            self._run_batches(rows_of, batch_size, embedder, progress)
+        progress.finish()
+        return progress.done
+
+    def _run_batches(
+        self, rows_of: Any, batch_size: int, embedder: str, progress: _Progress
+    ) -> None:
         table = MemoryItem._meta.db_table
-        done = 0
-        last_id = from_id
-        started = time.monotonic()
+        last_id = 0
         while True:
             rows = list(
-                manager.filter(id__gt=last_id)
+                rows_of.filter(id__gt=last_id)
                 .order_by("id")
-                .values_list("id", "content")[:batch_size]
+                .values_list("id", "workspace_id", "content")[:batch_size]
             )
             if not rows:
-                break
+                return
             try:
-                vectors = get_provider().embed([content for _, content in rows])
+                vectors = get_provider().embed([content for _, _, content in rows])
             except Exception as exc:  # EmbeddingError, a provider's own errors
                 raise CommandError(
-                    f"Embedding failed after id {last_id} ({exc}). Nothing of this batch was "
-                    f"written; resume with --from-id {last_id}."
+                    f"Embedding failed ({exc}) in workspace {rows[0][1]} after id {last_id}. "
+                    "Nothing of this batch was written; the items done so far are recorded: "
+                    "run the command again to continue where it stopped."
                 ) from exc
             values = ", ".join(["(%s, %s::vector)"] * len(rows))
             params: list[Any] = []
-            for (item_id, _), vector in zip(rows, vectors, strict=True):
-                params += [item_id, "[" + ",".join(repr(float(x)) for x in vector) + "]"]
+            for (item_id, _, _), vector in zip(rows, vectors, strict=True):
+                params += [item_id, "[" + ",".join(f"{x:.8g}" for x in vector) + "]"]
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(
-                    f'UPDATE "{table}" AS m SET embedding = v.e '  # noqa: S608 - model's table
+                    f'UPDATE "{table}" AS m SET embedding = v.e, embedder = %s '  # noqa: S608
                     f"FROM (VALUES {values}) AS v(id, e) WHERE m.id = v.id",
-                    params,
+                    [embedder, *params],
                 )
-            done += len(rows)
             last_id = rows[-1][0]
-            elapsed = max(time.monotonic() - started, 1e-9)
-            rate = done / elapsed
-            eta = (max(total - done, 0)) / rate if rate else 0.0
-            self.stdout.write(
-                f"  {done}/{total} ({100.0 * done / max(total, 1):.1f}%)  {rate:,.0f} items/s  "
-                f"ETA {_fmt_duration(eta)}  last id {last_id}"
-            )
-        return done
+            progress.advance(len(rows), rows[-1][1], last_id)
+
+
+class _Progress:
+    """done/total as a bar with rate and ETA: redrawn in place on a terminal, else a line
+    per batch."""
+
+    def __init__(self, command: BaseCommand, total: int) -> None:
+        self.command = command
+        self.total = total
+        self.done = 0
+        self.started = time.monotonic()
+        stdout = command.stdout
+        self.live = bool(stdout.isatty()) if hasattr(stdout, "isatty") else False
+
+    def advance(self, count: int, workspace_id: int, last_id: int) -> None:
+        self.done += count
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.done / elapsed
+        eta = max(self.total - self.done, 0) / rate if rate else 0.0
+        line = (
+            f"  {progress_bar(self.done, self.total)} {self.done}/{self.total} "
+            f"({100.0 * self.done / max(self.total, 1):.1f}%)  {rate:,.0f} items/s  "
+            f"ETA {_fmt_duration(eta)}  workspace {workspace_id}, last id {last_id}"
+        )
+        if self.live:
+            self.command.stdout.write("\r" + line, ending="")
+            self.command.stdout.flush()
+        else:
+            self.command.stdout.write(line)
+
+    def finish(self) -> None:
+        if self.live and self.done:
+            self.command.stdout.write("")

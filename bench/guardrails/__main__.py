@@ -1,0 +1,3 @@
+from bench.guardrails.run import main
+
+main()

@@ -1,0 +1,3 @@
+from bench.memories.run import main
+
+main()

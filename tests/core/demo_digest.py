@@ -1,0 +1,83 @@
+"""A fingerprint of the demo's content, to compare two seeds: counts per workspace and a
+SHA-256 over what each memory, review request and context assembly says and when (as an
+offset from its workspace's creation, so a seed on another day compares equal). Encrypted
+values (`<ENC:...>`) carry a random nonce by design and are compared as `<ENC>`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from typing import Any
+
+from django.db.models import Count
+
+from apps.audit.models import AuditEvent
+from apps.memories.models import ContextAssembly, MemoryItem, MemoryVersion
+from apps.reviews.models import ReviewRequest
+from apps.workspaces.models import Workspace
+
+ENC = re.compile(r"<ENC:[^>]+>")
+
+
+def _text(value: str) -> str:
+    return ENC.sub("<ENC>", value)
+
+
+def demo_digest(slugs: tuple[str, ...] = ("acme", "globex")) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for workspace in Workspace.objects.filter(slug__in=slugs).order_by("slug"):
+        zero = workspace.created_at
+
+        def offset(when: Any, zero: Any = zero) -> float:
+            return round((when - zero).total_seconds(), 3)
+
+        items = MemoryItem.objects.filter(workspace=workspace).select_related(
+            "type", "agent", "team"
+        )
+        memory_rows = sorted(
+            (
+                offset(m.created_at),
+                m.tier,
+                m.type.key,
+                m.status,
+                _text(m.content),
+                m.version,
+                m.evidence_count,
+                sorted(m.entities.items()),
+                m.agent.slug if m.agent else "",
+                m.team.slug if m.team else "",
+                m.deleted_at is not None,
+            )
+            for m in items
+        )
+        requests = sorted(
+            (
+                offset(r.created_at),
+                r.kind,
+                r.status,
+                r.decision,
+                _text(r.memory.content) if r.memory else "",
+            )
+            for r in ReviewRequest.objects.filter(workspace=workspace).select_related("memory")
+        )
+        assemblies = sorted(
+            (offset(a.created_at), a.agent.slug, a.trace_id, _text(a.task_text), a.n)
+            for a in ContextAssembly.objects.filter(workspace=workspace)
+            .select_related("agent")
+            .annotate(n=Count("items"))
+        )
+        actions = Counter(
+            AuditEvent.objects.filter(workspace_id=workspace.pk).values_list("action", flat=True)
+        )
+        body = json.dumps([memory_rows, requests, assemblies, sorted(actions.items())])
+        out[workspace.slug] = {
+            "memories": len(memory_rows),
+            "versions": MemoryVersion.objects.filter(item__workspace=workspace).count(),
+            "reviews": len(requests),
+            "assemblies": len(assemblies),
+            "events": sum(actions.values()),
+            "sha256": hashlib.sha256(body.encode()).hexdigest(),
+        }
+    return out

@@ -1,0 +1,49 @@
+"""The demo's guardrails: Campaign Bot paused, Sales near its daily budget (the next 5 EUR is
+denied), a frequency cap, suppressed contacts, and a week of trips for the chart; seeding
+twice adds nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from apps.core.demo import seed_demo
+from apps.guardrails import services
+from apps.guardrails.admin import trip_chart
+from apps.guardrails.models import GuardrailLimits, KillSwitch, SuppressionEntry, Trip
+from apps.workspaces.models import Agent
+
+pytestmark = pytest.mark.django_db
+
+
+@override_settings(STEWARD_ALLOW_DEMO=True)
+def test_the_demo_guardrails_and_seeding_twice_adds_nothing():
+    seed_demo()
+    first = (Trip.objects.count(), KillSwitch.objects.count(), GuardrailLimits.objects.count())
+
+    seed_demo()
+
+    assert (Trip.objects.count(), KillSwitch.objects.count(), GuardrailLimits.objects.count()) == (
+        first
+    )
+    paused = KillSwitch.objects.get(cleared_at__isnull=True)
+    assert (paused.level, paused.agent.slug) == ("agent", "campaign-bot")
+    assert {e.reason for e in SuppressionEntry.objects.all()} == {"unsubscribe", "complaint"}
+    limits = services.limits_for(Agent.objects.get(slug="sdr-bot"))
+    assert (limits.get("frequency_count"), limits.get("frequency_days")) == (3, 7)
+    assert limits.get("team_budget_day") == Decimal(50)
+    sdr = Agent.objects.get(slug="sdr-bot")
+    near = services.guardrail_check(
+        sdr,
+        services.CheckRequest(action="ad_spend", channel="ads", estimated_cost=Decimal(5)),
+    )
+    assert (near.code, near.rule) == ("budget_exceeded", "team_budget_day")
+    week = Trip.objects.filter(at__gte=timezone.now() - timezone.timedelta(days=8))
+    codes = set(week.values_list("code", flat=True))
+    assert {"suppressed", "step_limit", "exposure_cap", "outside_hours"} <= codes
+    assert len({t.at.date() for t in week}) >= 7
+    chart = trip_chart(Trip.objects.all())
+    assert chart is not None and '"suppressed"' in chart
