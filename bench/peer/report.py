@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 from bench.peer.run import DOCS, LABELS, SECTION
@@ -10,9 +12,13 @@ from bench.peer.run import DOCS, LABELS, SECTION
 COLUMNS = ["mem0_default", "mem0_relaxed", "steward_minilm", "steward_default"]
 
 # The reading of the last run (written by hand after it; update when rerun).
-NOTES: list[str] = [
-    "Reading the run (2026-12-07, before the write-path, ranking and default-embedder work of "
-    "issue 15 items 1-4 reached main; rerun after they merge):",
+NOTES: list[str] = []
+
+# Earlier runs kept beside results.json (bench/peer/results-<label>.json), with their reading.
+PREMERGE_NOTES: list[str] = [
+    "Reading this run (before the write-path, ranking and default-embedder work of issue 15 "
+    "items 1-4 reached main; the first table of this section is the rerun after they merged; "
+    "the two runs ran under different load, so compare columns within a run):",
     "",
     "- **Mem0's default config answers short every time** (600 of 600, 2.7 rows on average): "
     "its one HNSW index covers every user's rows, the scan stops after hnsw.ef_search (40) "
@@ -289,8 +295,40 @@ def render(r: dict[str, Any]) -> str:
         "`--users`, `--per-user`, `--queries`, `--passes`, `--single-writes` change the sizes; "
         "`--no-write` only prints). The last result is kept in bench/peer/results.json.",
         "",
+        *earlier_runs(),
     ]
     return "\n".join(lines)
+
+
+def earlier_runs() -> list[str]:
+    lines: list[str] = []
+    for path in sorted(Path(__file__).resolve().parent.glob("results-*.json")):
+        e = json.loads(path.read_text())
+        m, load = e["machine"], e["load"]
+        a = e["args"]
+        lines += [
+            f"### Earlier run: {e.get('label', path.stem)}",
+            "",
+            f"Measured {e['date']} UTC (code: {e.get('commit', '?')}), same machine and method; "
+            f"{a['users']} users x {a['per_user']:,} memories, {a['queries']} queries x "
+            f"{a['passes']} passes; default embedder {e['embedders']['default']['source']}; "
+            f"PostgreSQL {m['postgresql']}, pgvector {m['pgvector']}. Under load (1/5/15-min "
+            f"load averages while loading {_load(load['batch'])}, while searching "
+            f"{_load(load['query'])}).",
+            "",
+            *table(e),
+            "",
+            *targets(e),
+            "",
+            *profile_lines(e["profile"]),
+            "",
+            *EARLIER_NOTES.get(path.name, []),
+            "",
+        ]
+    return lines
+
+
+EARLIER_NOTES = {"results-premerge-20x1000.json": PREMERGE_NOTES}
 
 
 def write(r: dict[str, Any]) -> None:

@@ -530,6 +530,8 @@ def main() -> None:
         "profile": profile,
     }
     print(json.dumps({k: v for k, v in result.items() if k != "profile"}, indent=1, default=str))
+    home = Path(os.environ["BENCH_STEWARD_HOME"])
+    (home / "peer-result.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     if not args.no_write:
         RESULTS.write_text(json.dumps(result, indent=1, default=str) + "\n")
         from bench.peer.report import write
