@@ -39,6 +39,11 @@ the repository root (cwd first on sys.path, so this checkout's code is used)::
                                                      # a quick run that only prints
     V/bin/python -m bench.peer --report-only         # re-render the docs from results.json
 
+The default embedder (potion-base-8M) is read from EMBEDDING_MODELS_DIR, by default
+$STEWARD_HOME/models, i.e. under BENCH_STEWARD_HOME: set EMBEDDING_MODELS_DIR to the folder the
+project's set-up filled (e.g. `.steward/models`) or run the set-up with STEWARD_HOME pointing at
+the bench's folder.
+
 Options: --users, --per-user (<= 1,200), --queries, --passes (3), --single-writes (per system
 and pass), --batch (500, Steward's batch size), --warmup, --profile-calls. Nothing is
 downloaded at run time (HF_HUB_OFFLINE=1; the model is the package's local folder). Stop the
