@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("apps.reviews.api.urls")),
     path("", include("apps.policies.api.urls")),
     path("", include("apps.guardrails.api.urls")),
+    path("", include("apps.signals.api.urls")),
 ]
 
 urlpatterns = [

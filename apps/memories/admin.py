@@ -16,10 +16,13 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import smart_split, unescape_string_literal
 from unfold.decorators import action, display
 from unfold.views import ChangeList
 from unfold.widgets import UnfoldAdminTextInputWidget
@@ -32,6 +35,7 @@ from apps.core.admin_site import (
     visible_filter,
 )
 from apps.core.exceptions import ServiceError
+from apps.memories import console_decisions as decide
 from apps.memories import services
 from apps.memories.console_admin import console_urls
 from apps.memories.forms import CoachingNoteForm
@@ -44,7 +48,15 @@ from apps.memories.models import (
     Tier,
 )
 from apps.memories.selectors import memory_versions_with_diff
-from apps.privacy.display import Labelled, masked_chips, masked_labels
+from apps.privacy.display import (
+    Labelled,
+    RevealInPlace,
+    masked_chips,
+    masked_labels,
+    shown_text_sql,
+)
+from apps.privacy.engine.keys import ENCRYPTED_TOKEN
+from apps.privacy.services import may_reveal
 from apps.workspaces.grants import Grants
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import as_principal
@@ -155,9 +167,16 @@ class MemoryItemAdmin(ScopedModelAdmin):
         "source",
     ]
     list_select_related = ["workspace", "team", "agent", "type", "usage"]
-    search_fields = ["content"]
+    search_fields = ["content"]  # matched as shown (get_search_results), not raw tokens
+    search_help_text = (
+        "Searches the text as shown: masked values by their labels (email 1, encrypted email, "
+        "hashed phone); never a hash or ciphertext."
+    )
     show_full_result_count = False
     actions = ["approve_selected", "reject_selected", "forget_selected"]
+    # Shown to those `decisions_for` allows (apps/memories/console_decisions.py); editing is
+    # the form below, for those who hold `edit`.
+    actions_detail = ["rollback_detail", "promote_detail", "expire_detail", "forget_detail"]
     readonly_fields = [
         "workspace",
         "tier",
@@ -176,6 +195,33 @@ class MemoryItemAdmin(ScopedModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).filter(deleted_at__isnull=True)
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        """Every word (or "quoted phrase") must be in the content as people read it: tokens as
+        their labels (shown_text_sql), so "email" finds `email 1` and `encrypted email` chips
+        and a piece of a token's hash or ciphertext finds nothing.
+
+        The labels' words are slow to compute in the database (regexes), so they are computed
+        only for candidate rows: those whose stored text holds the word (a label's entity name
+        is in its token: `EMAIL` in `<ENC:EMAIL:...>`), and, for a word that can only come
+        from a label's own text ("encrypted", "hashed", a phrase with a space, a word with
+        punctuation), rows that hold a token at all."""
+        words = [
+            unescape_string_literal(bit) if bit[:1] in "\"'" and bit[-1:] == bit[:1] else bit
+            for bit in smart_split(search_term)
+        ]
+        words = [word for word in words if word.strip()]
+        if not words:
+            return queryset, False
+        shown = queryset.annotate(shown_content=shown_text_sql("content"))
+        for word in words:
+            candidates = Q(content__icontains=word)
+            if _label_only_word(word):
+                candidates |= Q(content__contains="<")
+            shown = shown.filter(candidates).filter(shown_content__icontains=word)
+        return shown, False
+
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
         return LightChangeList
 
@@ -186,9 +232,12 @@ class MemoryItemAdmin(ScopedModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         editable = self.has_change_permission(request, obj)
-        # Someone who may edit sees the stored text raw in its textarea; a reader, the chips.
+        # Someone who may edit sees the stored text raw in its textarea, and above it the text
+        # as people read it (chips); a reader, the chips only.
         readonly = ["content_text", *EDITABLE[1:]]
-        content = [*EDITABLE, "reason"] if editable else readonly
+        content = ["content_text", *EDITABLE, "reason"] if editable else readonly
+        if obj is not None:
+            obj.__dict__["_steward_reveal"] = _reveal_context(request, obj)
         return [
             (None, {"fields": ["workspace", "tier", "owner", "status_label", "version"]}),
             ("Content", {"fields": content}),
@@ -266,9 +315,31 @@ class MemoryItemAdmin(ScopedModelAdmin):
 
     # --- detail panels ------------------------------------------------------------------
 
-    @display(description="Content")
+    @display(description="Content as people read it")
     def content_text(self, obj: MemoryItem) -> SafeString:
-        return format_html('<p style="white-space:pre-wrap">{}</p>', masked_chips(obj.content))
+        """Chips for masked values; for people who may reveal, each encrypted chip opens a
+        reason box that reveals that value in place (audited). An owner who may not reveal yet
+        gets a link to grant themselves the right (a confirm page, audited)."""
+        reveal, grant_url = obj.__dict__.get("_steward_reveal", (None, None))
+        text = format_html(
+            '<div style="white-space:pre-wrap" data-testid="memory-content">{}</div>',
+            masked_chips(obj.content, reveal=reveal),
+        )
+        has_encrypted = ENCRYPTED_TOKEN.search(obj.content or "") is not None
+        if reveal is not None and has_encrypted:
+            return format_html(
+                '{}<p class="text-xs mt-1">Click an encrypted value to reveal it; you give a '
+                "reason and the audit trail records it.</p>",
+                text,
+            )
+        if grant_url and has_encrypted:
+            return format_html(
+                '{}<p class="text-xs mt-1"><a class="text-primary-600" data-testid="reveal-self" '
+                'href="{}">Allow yourself to reveal encrypted values in this workspace…</a></p>',
+                text,
+                grant_url,
+            )
+        return text
 
     @display(description="Source and links")
     @once_per_object
@@ -283,12 +354,12 @@ class MemoryItemAdmin(ScopedModelAdmin):
         return format_html(
             "<dl><dt>Source</dt><dd>{}</dd><dt>Written by</dt><dd>{}</dd>"
             "<dt>Trace id</dt><dd>{}</dd><dt>Derived from</dt><dd>{}</dd>"
-            "<dt>Details</dt><dd><code>{}</code></dd></dl>",
+            "{}</dl>",
             Source(obj.source).label,
             creator,
             obj.source_trace_id or "—",
             links or "—",
-            masked_chips(obj.provenance or {}),
+            _details_html(obj.provenance),
         )
 
     @display(description="Versions (newest first)")
@@ -358,12 +429,26 @@ class MemoryItemAdmin(ScopedModelAdmin):
         if "type" in changes:
             changes["type"] = changes["type"].key
         if changes:
-            services.memory_update(
+            updated = services.memory_update(
                 actor=actor,
                 item=obj,
                 reason=form.cleaned_data.get("reason", ""),
                 **changes,
             )
+            back_to_review = obj.status == Status.APPROVED and updated.status == Status.PROPOSED
+            obj.__dict__["_steward_back_to_review"] = back_to_review
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        """An edit the write policy sent back to review says so (the admin's own message
+        only says it was changed)."""
+        if obj.__dict__.get("_steward_back_to_review"):
+            self.message_user(
+                request,
+                "The workspace's write policy sends this edit to review: the memory is proposed "
+                "again and leaves context until a reviewer approves it.",
+                messages.WARNING,
+            )
+        return super().response_change(request, obj)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         """Parents are provenance, not edited here; the service already saved everything."""
@@ -375,6 +460,45 @@ class MemoryItemAdmin(ScopedModelAdmin):
             decide(actor=actor, item=item, reason="decided in admin")
             done += 1
         return done
+
+    # --- decisions on one memory (buttons on the change page) -----------------------------
+
+    def _decisions(self, request: HttpRequest, object_id: Any) -> Any:
+        """What the person may do with the page's item: unfold asks once per button."""
+
+        def compute() -> Any:
+            item = self.get_object(request, unquote(str(object_id))) if object_id else None
+            return decide.decisions_for(request, item) if item is not None else decide.Decisions()
+
+        return per_request(request, ("memory-decisions-page", str(object_id)), compute)
+
+    def has_rollback_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return bool(self._decisions(request, object_id).rollback)
+
+    def has_promote_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return bool(self._decisions(request, object_id).promote)
+
+    def has_expire_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return bool(self._decisions(request, object_id).expire)
+
+    def has_forget_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        return bool(self._decisions(request, object_id).forget)
+
+    @action(description="Roll back…", icon="history", permissions=["rollback"])
+    def rollback_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:memories_memoryitem_rollback", args=[object_id]))
+
+    @action(description="Promote…", icon="upgrade", permissions=["promote"])
+    def promote_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:memories_memoryitem_promote", args=[object_id]))
+
+    @action(description="Expire…", icon="timer_off", permissions=["expire"])
+    def expire_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:memories_memoryitem_expire", args=[object_id]))
+
+    @action(description="Forget…", icon="delete", permissions=["forget"])
+    def forget_detail(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:memories_memoryitem_forget", args=[object_id]))
 
     @action(description="Approve selected proposed memories", permissions=["review"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
@@ -394,6 +518,46 @@ class MemoryItemAdmin(ScopedModelAdmin):
             services.memory_forget(actor=actor, item=item, reason="forgotten in admin")
             done += 1
         self.message_user(request, f"Forgot {done} memory(ies).", messages.SUCCESS)
+
+
+LABEL_ONLY_WORDS = ("encrypted", "hashed")
+
+
+def _label_only_word(word: str) -> bool:
+    """Whether `word` can be in a row's text as shown without being in its stored text: part
+    of "encrypted" or "hashed", a space (`email 1` is `<EMAIL_1>`), or punctuation that runs
+    from the text into a label (`(email`)."""
+    lowered = word.lower()
+    return not lowered.replace("_", "").isalnum() or any(
+        lowered in label or label in lowered for label in LABEL_ONLY_WORDS
+    )
+
+
+def _reveal_context(request: HttpRequest, item: MemoryItem) -> tuple[RevealInPlace | None, str]:
+    """(how chips reveal in place, or None; the owner's self-grant page, or "")."""
+    if may_reveal(request.user, item.workspace):
+        url = reverse("admin:memories_memoryitem_reveal", args=[item.pk, 0])
+        url = url.removesuffix("0/") + "{index}/"
+        return RevealInPlace(url=url, csrf_token=get_token(request)), ""
+    if decide.may_grant_self_reveal(request, item.workspace):
+        grant = reverse("admin:privacy_privacypolicy_reveal_self", args=[item.workspace_id])
+        back = reverse("admin:memories_memoryitem_change", args=[item.pk])
+        return None, f"{grant}?{urlencode({'next': back})}"
+    return None, ""
+
+
+def _details_html(details: Any) -> SafeString:
+    """Provenance details as "key: value" lines (chips for masked values); none, no row."""
+    if not details:
+        return mark_safe("")
+    if not isinstance(details, dict):
+        return format_html("<dt>Details</dt><dd>{}</dd>", masked_chips(details))
+    lines = format_html_join(
+        "",
+        "<div>{}: {}</div>",
+        ((str(key).replace("_", " "), masked_chips(value)) for key, value in details.items()),
+    )
+    return format_html("<dt>Details</dt><dd>{}</dd>", lines)
 
 
 def _diff_html(diff: str) -> SafeString:

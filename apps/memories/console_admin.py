@@ -27,6 +27,7 @@ from unfold.widgets import UnfoldAdminTextInputWidget
 
 from apps.core.admin_site import has_console_access
 from apps.core.exceptions import ServiceError
+from apps.memories import console_decisions as decide
 from apps.memories import console_selectors as select
 from apps.memories import services
 from apps.memories.models import MemoryItem, Tier
@@ -69,6 +70,14 @@ def console_urls(model_admin: Any) -> list[URLPattern]:
         path("brain/<str:kind>/<int:pk>/", view(brain_page), name="memories_brain"),
         path("<int:pk>/expire/", view(item_expire), name="memories_memoryitem_expire"),
         path("<int:pk>/uses/", view(item_uses), name="memories_memoryitem_uses"),
+        path("<int:pk>/rollback/", view(decide.item_rollback), name="memories_memoryitem_rollback"),
+        path("<int:pk>/promote/", view(decide.item_promote), name="memories_memoryitem_promote"),
+        path("<int:pk>/forget/", view(decide.item_forget), name="memories_memoryitem_forget"),
+        path(
+            "<int:pk>/reveal/<int:index>/",
+            view(decide.item_reveal),
+            name="memories_memoryitem_reveal",
+        ),
     ]
 
 
@@ -134,7 +143,9 @@ def brain_page(model_admin: Any, request: HttpRequest, kind: str, pk: int) -> Ht
     everything = select.brain_items(request.user, scope)
     shown = select.brain_items(request.user, scope, type_key=type_key, tier=tier)
     page = select.brain_page(shown, before=before, size=PAGE_SIZE)
-    expirable = select.reviewable_ids(request.user, [item.pk for item in page.rows])
+    ids = [item.pk for item in page.rows]
+    expirable = select.reviewable_ids(request.user, ids)
+    editable = select.editable_ids(request, ids)
     target = scope.target
     return _render(
         model_admin,
@@ -143,7 +154,10 @@ def brain_page(model_admin: Any, request: HttpRequest, kind: str, pk: int) -> Ht
         f"Brain of {kind} {target}",
         scope=scope,
         summary=select.brain_summary(everything),
-        rows=[{"item": item, "may_expire": item.pk in expirable} for item in page.rows],
+        rows=[
+            {"item": item, "may_expire": item.pk in expirable, "may_edit": item.pk in editable}
+            for item in page.rows
+        ],
         next_before=page.next_before,
         tier=tier,
         type_key=type_key,

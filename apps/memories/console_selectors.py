@@ -144,6 +144,17 @@ def reviewable_ids(user: Any, ids: list[int]) -> set[int]:
     return set(allowed.values_list("pk", flat=True))
 
 
+def editable_ids(request: Any, ids: list[int]) -> set[int]:
+    """Which of these items the person may edit (memory_update's rule: edit, and not a
+    read-only role), in one query: the brain page says "Edit" for these, "Open" for others."""
+    from apps.core.admin_site import is_read_only
+
+    if not ids or is_read_only(request):
+        return set()
+    allowed = MemoryItem.objects.visible_to(request.user, Action.EDIT).filter(pk__in=ids)
+    return set(allowed.values_list("pk", flat=True))
+
+
 def brains_for(user: Any) -> dict[str, list[Any]]:
     """The workspaces, teams and agents whose brains the person may open (index page)."""
     return {

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
 from unfold.decorators import action, display
 
@@ -29,6 +30,7 @@ from apps.privacy.forms import (
     RevealForm,
     RevealGrantForm,
     RevealRevokeForm,
+    RevealSelfForm,
 )
 from apps.privacy.models import (
     REVEAL_PERMISSION,
@@ -235,7 +237,61 @@ class PrivacyPolicyAdmin(ScopedModelAdmin):
             self.admin_site.admin_view(self.reveal_access_view),
             name="privacy_privacypolicy_reveal_access",
         )
-        return [reveal, reveal_access, *super().get_urls()]
+        reveal_self = path(
+            "reveal-self/<int:workspace_id>/",
+            self.admin_site.admin_view(self.reveal_self_view),
+            name="privacy_privacypolicy_reveal_self",
+        )
+        return [reveal, reveal_self, reveal_access, *super().get_urls()]
+
+    def reveal_self_view(self, request: HttpRequest, workspace_id: int) -> HttpResponse:
+        """An owner grants themselves reveal_pii here, after a warning of what it means: GET is
+        the confirm page, POST (with a reason) runs pii_reveal_grant for the signed-in person,
+        which checks the owner's right again and writes the audit event. Back to `next`."""
+        if not has_console_access(request):
+            raise PermissionDenied
+        workspace = (
+            Workspace.objects.visible_to(request.user, Action.MANAGE_OWNERS)
+            .filter(pk=workspace_id)
+            .first()
+        )
+        if workspace is None:
+            raise PermissionDenied
+        back = _safe_next(request) or reverse("admin:index")
+        if services.may_reveal(request.user, workspace):
+            self.message_user(
+                request, f"You may already reveal personal data in {workspace}.", messages.INFO
+            )
+            return HttpResponseRedirect(back)
+        form = RevealSelfForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                granted = services.pii_reveal_grant(
+                    actor=as_principal(request.user),
+                    workspace=workspace,
+                    user=as_principal(request.user).required_user,
+                    reason=form.cleaned_data["reason"],
+                )
+            except ServiceError as exc:
+                form.add_error(None, exc.message)
+            else:
+                note = "may now" if granted else "already could"
+                self.message_user(
+                    request,
+                    f"You {note} reveal personal data in {workspace}; each reveal asks for a "
+                    "reason and is audited.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Allow yourself to reveal personal data in {workspace}",
+            "workspace": workspace,
+            "form": form,
+            "back": back,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/privacy/reveal_self_confirm.html", context)
 
     def reveal_view(self, request: HttpRequest) -> HttpResponse:
         """Plaintext for people granted reveal_pii, with a reason; each reveal is audited."""
@@ -408,6 +464,14 @@ class PrivacyPolicyAdmin(ScopedModelAdmin):
             self.message_user(
                 request, f"{user.get_username()} did not hold the reveal right.", messages.INFO
             )
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if safe else ""
 
 
 def reveal_holders(policy: PrivacyPolicy) -> tuple[list[tuple[Any, bool]], list[tuple[Any, int]]]:

@@ -155,6 +155,16 @@ class RevealForm(forms.Form):
         field.choices = [(ws.pk, ws.name) for ws in workspaces]
 
 
+class RevealSelfForm(forms.Form):
+    """An owner allowing themselves to reveal (pii_reveal_grant for oneself): a reason."""
+
+    reason = forms.CharField(
+        max_length=REASON_MAX_CHARS,
+        widget=UnfoldAdminTextInputWidget,
+        help_text="Recorded in the audit trail with the grant.",
+    )
+
+
 class RevealGrantForm(forms.Form):
     """Who to allow to reveal: a member of the workspace, named by username. The service checks
     membership again (and the actor's right); this form only turns a name into a member."""

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.policies",
     "apps.compliance",
     "apps.guardrails",
+    "apps.signals",
 ]
 
 MIDDLEWARE = [
@@ -295,6 +296,9 @@ SPECTACULAR_SETTINGS = {
         "ArtifactKindEnum": "apps.policies.models.ArtifactKind",
         "GuardrailChannelEnum": "apps.guardrails.models.Channel",
         "SuppressionChannelEnum": "apps.guardrails.models.SUPPRESSION_CHANNELS",
+        "TraceStatusEnum": "apps.signals.models.TraceStatus",
+        "FeedbackKindEnum": "apps.signals.models.FeedbackKind",
+        "OutcomeKindEnum": "apps.signals.models.OutcomeKind",
     },
     "PREPROCESSING_HOOKS": ["apps.core.api.schema.one_path_per_route"],
     "APPEND_COMPONENTS": {

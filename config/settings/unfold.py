@@ -136,6 +136,30 @@ UNFOLD = {
                 ],
             },
             {
+                "title": "Signals",
+                "separator": True,
+                "items": [
+                    {
+                        "title": "Traces",
+                        "icon": "timeline",
+                        "link": reverse_lazy("admin:signals_trace_changelist"),
+                        "permission": "apps.signals.admin.sidebar_signals",
+                    },
+                    {
+                        "title": "Feedback",
+                        "icon": "thumbs_up_down",
+                        "link": reverse_lazy("admin:signals_feedback_changelist"),
+                        "permission": "apps.signals.admin.sidebar_signals",
+                    },
+                    {
+                        "title": "Outcomes",
+                        "icon": "flag",
+                        "link": reverse_lazy("admin:signals_outcome_changelist"),
+                        "permission": "apps.signals.admin.sidebar_signals",
+                    },
+                ],
+            },
+            {
                 "title": "Privacy",
                 "separator": True,
                 "items": [

@@ -199,6 +199,8 @@ ADMIN_URL_PARAMETERS: dict[str, dict[str, str]] = {
     "workspaces_agent_permissions_manage_user": {"user_id": "auth.User"},
     "workspaces_agent_permissions_manage_group": {"group_id": "auth.Group"},
     "compliance_erasurerequest_decide": {"decision": "=approve"},
+    "memories_memoryitem_reveal": {"index": "=0"},
+    "privacy_privacypolicy_reveal_self": {"workspace_id": "workspaces.Workspace"},
 }
 OBJECT_ID_PARAMETERS = ("object_id", "pk", "object_pk", "id")
 

@@ -151,12 +151,13 @@ def _name_existing_things(values: dict[str, Any], world: World) -> None:
         values["types"] = ["learning"] if values["types"] else []
     if isinstance(values.get("user"), str):
         values["user"] = world.cast.user("nobody").username
-    owner = TIER_OWNER.get(values.get("tier"))  # type: ignore[arg-type]
+    tier, level = values.get("tier"), values.get("level")  # any JSON in a free-form batch item
+    owner = TIER_OWNER.get(tier) if isinstance(tier, str) else None
     if owner is not None and "content" in values and "decision" not in values:
         for name in ("workspace", "team", "agent"):
             values.pop(name, None)
         values[owner] = world.mine.object(REFERENCES[owner]).pk
-    level_owner = LEVEL_OWNER.get(values.get("level"))  # type: ignore[arg-type]
+    level_owner = LEVEL_OWNER.get(level) if isinstance(level, str) else None
     if "level" in values and "kind" in values:  # a policy artifact: its level names its owner
         for name in ("team", "agent"):
             values.pop(name, None)
@@ -173,6 +174,9 @@ def _name_existing_things(values: dict[str, Any], world: World) -> None:
         values["valid_from"] = (now - dt.timedelta(days=1)).isoformat()
     if isinstance(values.get("expires_at"), str):
         values["expires_at"] = (now + dt.timedelta(days=30)).isoformat()
+    if isinstance(values.get("started_at"), str):  # a trace ends after it starts
+        values["started_at"] = (now - dt.timedelta(hours=2)).isoformat()
+        values["ended_at"] = (now - dt.timedelta(hours=1)).isoformat()
 
 
 def _an_applicable_decision(values: dict[str, Any], world: World) -> None:

@@ -224,6 +224,43 @@ def _write_policy_version(side: Side) -> Model:
     return WritePolicyVersion.objects.filter(workspace=side.workspace).order_by("-number")[0]
 
 
+def _trace(side: Side) -> Model:
+    from django.utils import timezone
+
+    from apps.signals.models import Trace
+    from apps.signals.services import traces_ingest
+
+    item = {"agent": side.agent.pk, "task": "Follow up", "status": "success"}
+    item["started_at"] = timezone.now().isoformat()
+    result = traces_ingest(actor=SYSTEM, workspace=side.workspace, items=[item])
+    return Trace.objects.get(pk=result.items[0]["id"])
+
+
+def _feedback(side: Side) -> Model:
+    from apps.signals.models import Feedback
+    from apps.signals.services import feedback_ingest
+
+    item = {"trace": side.object("signals.Trace").pk, "thumbs": "up"}
+    result = feedback_ingest(actor=SYSTEM, workspace=side.workspace, items=[item])
+    return Feedback.objects.get(pk=result.items[0]["id"])
+
+
+def _outcome(side: Side) -> Model:
+    from django.utils import timezone
+
+    from apps.signals.models import Outcome
+    from apps.signals.services import outcomes_ingest
+
+    item = {
+        "trace": side.object("signals.Trace").pk,
+        "kind": "reply",
+        "idempotency_key": f"{side.workspace.slug}-reply",
+        "occurred_at": timezone.now().isoformat(),
+    }
+    result = outcomes_ingest(actor=SYSTEM, workspace=side.workspace, items=[item])
+    return Outcome.objects.get(pk=result.items[0]["id"])
+
+
 def SHARED(side: Side) -> Model:
     """Marks a model that belongs to no workspace by design (every auditor sees that a chain
     verification ran): it has no "other workspace's" object to try."""
@@ -267,6 +304,9 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "axes.AccessLog": _access_log,
     "memories.WritePolicy": lambda side: write_policy_for(side.workspace),
     "memories.WritePolicyVersion": _write_policy_version,
+    "signals.Trace": _trace,
+    "signals.Feedback": _feedback,
+    "signals.Outcome": _outcome,
 }
 
 
@@ -278,6 +318,7 @@ REFERENCES = {
     "memory": "memories.MemoryItem",
     "parents": "memories.MemoryItem",
     "version": "policies.ArtifactVersion",
+    "trace": "signals.Trace",
 }
 
 

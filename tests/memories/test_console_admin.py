@@ -437,7 +437,7 @@ def queries_for(client: Any, url: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(
-    ("screen", "own_reads"), [("agent", 3), ("team", 3), ("workspace", 3), ("uses", 2)]
+    ("screen", "own_reads"), [("agent", 4), ("team", 4), ("workspace", 4), ("uses", 2)]
 )
 def test_query_counts_do_not_grow_with_the_brain(world, client, screen, own_reads):
     # given
@@ -454,7 +454,8 @@ def test_query_counts_do_not_grow_with_the_brain(world, client, screen, own_read
         MemoryItemFactory(workspace=world.cast.workspace, tier=Tier.TEAM, team=world.cast.sales)
     add_uses(world, world.items["own"], 30)
 
-    # then: items page, expire rights and summary (uses: item and history), whatever the size
+    # then: items page, expire and edit rights, summary (uses: item and history), whatever the
+    # size
     assert queries_for(client, url) == small
     assert small[1] == own_reads
 

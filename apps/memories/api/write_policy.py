@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from apps.core.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
 from apps.core.api.views import HasTokenScopes, IsPerson, PlainMetadata, request_principal
 from apps.core.exceptions import ValidationFailed
+from apps.core.idempotency import idempotent
 from apps.memories import services
 from apps.memories.models import DEFAULT_MEMORY_TYPES, Source, Tier, WritePolicyVersion
 from apps.memories.services import policy as policy_service
@@ -254,6 +255,7 @@ class WritePolicyView(APIView):
             "force changes nothing. Preview it first with POST /write-policy/preview."
         ),
     )
+    @idempotent
     def put(self, request: Request) -> Response:
         principal = request_principal(request)
         data = WritePolicyChangeSerializer(data=request.data, context={"principal": principal})
@@ -312,6 +314,7 @@ class WritePolicyRestoreView(APIView):
             "Owners and admins only; 404 when the workspace has no such version."
         ),
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         principal = request_principal(request)
         data = WritePolicyRestoreSerializer(data=request.data, context={"principal": principal})
@@ -340,6 +343,7 @@ class WritePolicyPreviewView(APIView):
             "newest 5,000 writes at most (`truncated` says so). Changes nothing."
         ),
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         principal = request_principal(request)
         data = WritePolicyPreviewSerializer(data=request.data, context={"principal": principal})

@@ -67,14 +67,15 @@ def proposals_opened(
 
 
 def edit_made(principal: Principal, item: MemoryItem, base_version: int, base_status: str) -> None:
-    """After memory_update/rollback: an agent's edit that left the item proposed needs a
-    decision (unless one is already waiting); a person's edit of a waiting item is noted, so
-    the four-eyes rule knows who edited."""
+    """After memory_update/rollback: an edit that left the item proposed needs a decision
+    (unless one is already waiting): an agent's, or a person's edit of an approved item that
+    the write policy sent back to review. A person's edit of a waiting item is noted, so the
+    four-eyes rule knows who edited."""
     pending = ReviewRequest.objects.filter(memory=item, status=RequestStatus.PENDING)
-    if principal.kind == "user" and item.status == "proposed":
+    if principal.kind == "user" and item.status == "proposed" and base_status == "proposed":
         pending.update(edited_by=principal.user)
         return
-    if principal.kind != "agent" or item.status != "proposed" or pending.exists():
+    if principal.kind not in ("agent", "user") or item.status != "proposed" or pending.exists():
         return
     ReviewRequest.objects.create(
         workspace_id=item.workspace_id,

@@ -94,11 +94,12 @@ def _apply(
         item.embedding = embed([item.content])[0]
         item.embedder = current_embedder()
         fields += ["embedding", "embedder"]
-    # An agent's edit is a new write: the policy decides again whether it stays approved.
+    # An edit is a new write: the policy decides again whether it stays approved (agents'
+    # and people's alike; the default policy approves what people write at once).
     if (
-        principal.kind == "agent"
+        principal.kind in ("agent", "user")
         and item.status == Status.APPROVED
-        and not _agent_edit_approved(principal, item)
+        and not _edit_approved(principal, item)
     ):
         item.status = Status.PROPOSED
         fields.append("status")
@@ -122,7 +123,7 @@ def _apply(
     return item
 
 
-def _agent_edit_approved(principal: Principal, item: MemoryItem) -> bool:
+def _edit_approved(principal: Principal, item: MemoryItem) -> bool:
     return auto_approved(
         write_policy_for(item.workspace),
         actor_kind=principal.kind,
@@ -143,8 +144,8 @@ def memory_update(
     **changes: Any,
 ) -> MemoryItem:
     """Edit content, scores, type, tags, entities or dates; the previous state stays as a
-    version. An agent's edit of an approved item goes back to proposed unless the write
-    policy would approve it."""
+    version. An edit of an approved item (by an agent or a person) goes back to proposed, with
+    an edit review, unless the write policy would approve that actor's write."""
     principal = principal_of(actor)
     item = locked_item(item)
     require_change(principal, token_scopes, item)

@@ -73,7 +73,7 @@ def json_mask(
             clean.add(text)
         return masked
 
-    walker = _Walker(mask_string, policy.max_json_depth, policy.mask_json_keys)
+    walker = JsonWalker(mask_string, policy.max_json_depth, policy.mask_json_keys)
     result = walker.walk(value, (), 0)
     counts: dict[EntityType, int] = {}
     for entry in found:
@@ -88,10 +88,10 @@ def json_reveal(value: object, keys: MaskingKeys, *, max_depth: int = 32) -> Jso
     def reveal_string(text: str, path: JsonPath, in_key: bool) -> str:
         return reveal(text, keys, max_text_bytes=REVEAL_MAX_TEXT_BYTES)
 
-    return _Walker(reveal_string, max_depth, True).walk(value, (), 0)
+    return JsonWalker(reveal_string, max_depth, True).walk(value, (), 0)
 
 
-class _Walker:
+class JsonWalker:
     """Depth-limited copy of a JSON value with a function applied to every string."""
 
     def __init__(

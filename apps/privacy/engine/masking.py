@@ -24,7 +24,7 @@ from apps.privacy.engine.keys import (
 from apps.privacy.engine.policy import DEFAULT_POLICY, MaskingPolicy, Operator
 
 _TYPES = "|".join(entity.value for entity in EntityType)
-_TOKEN = re.compile(
+MASK_TOKEN = re.compile(
     rf"<(?:ENC:(?:{_TYPES}):[A-Za-z0-9_-]{{1,16}}:[A-Za-z0-9_-]+|(?:{_TYPES})_[0-9]+"
     rf"|(?:{_TYPES}):[0-9a-f]{{8,64}}|REDACTED)>"
 )
@@ -153,7 +153,7 @@ def _protected_spans(text: str, policy: MaskingPolicy) -> tuple[tuple[int, int],
     """Sorted, merged spans of tokens from an earlier pass, which detectors must not touch."""
     spans: list[tuple[int, int]] = []
     if "<" in text:
-        spans.extend(match.span() for match in _TOKEN.finditer(text))
+        spans.extend(match.span() for match in MASK_TOKEN.finditer(text))
     redaction = policy.redaction_text
     if redaction and redaction != "<REDACTED>":
         start = text.find(redaction)

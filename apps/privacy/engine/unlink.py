@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from apps.privacy.engine.entities import EntityType
 from apps.privacy.engine.errors import PIIRevealError
-from apps.privacy.engine.json_walk import JsonPath, JsonValue, _Walker
+from apps.privacy.engine.json_walk import JsonPath, JsonValue, JsonWalker
 from apps.privacy.engine.keys import ENCRYPTED_TOKEN, MaskingKeys, decrypt_token
 
 _TYPES = "|".join(entity.value for entity in EntityType)
@@ -37,7 +37,7 @@ LINKABLE_TOKEN = re.compile(
 _CUT_TOKEN = re.compile(
     rf"<(?:ENC:(?P<encrypted>{_TYPES})(?::[A-Za-z0-9_-]*){{0,2}}|(?P<hashed>{_TYPES}):[0-9a-f]+)"
 )
-_PLACEHOLDER = re.compile(rf"<({_TYPES})_([0-9]+)>")
+PLACEHOLDER_TOKEN = re.compile(rf"<({_TYPES})_([0-9]+)>")
 _MAX_DEPTH = 200
 
 
@@ -47,11 +47,11 @@ def unlink_tokens(value: JsonValue, keys: MaskingKeys | None = None) -> JsonValu
     which one pass over its strings decides (`'<' in text` first), so the usual document
     costs no copy."""
     with_brackets = [text for text in _strings(value) if "<" in text]
-    if not any(LINKABLE_TOKEN.search(text) or _cut_token(text) for text in with_brackets):
+    if not any(LINKABLE_TOKEN.search(text) or cut_token(text) for text in with_brackets):
         return value
     whole = [match.group(0) for text in with_brackets for match in LINKABLE_TOKEN.finditer(text)]
     unlinker = _Unlinker(_highest_placeholders(with_brackets), whole, keys)
-    return _Walker(unlinker.text, _MAX_DEPTH, True).walk(value, (), 0)
+    return JsonWalker(unlinker.text, _MAX_DEPTH, True).walk(value, (), 0)
 
 
 def _strings(value: object) -> Iterator[str]:
@@ -67,7 +67,7 @@ def _strings(value: object) -> Iterator[str]:
             stack.extend(item)
 
 
-def _cut_token(text: str) -> re.Match[str] | None:
+def cut_token(text: str) -> re.Match[str] | None:
     """A token cut short at the end of `text` (no closing `>` after its last `<`)."""
     start = text.rfind("<")
     if start == -1 or ">" in text[start:]:
@@ -78,7 +78,7 @@ def _cut_token(text: str) -> re.Match[str] | None:
 def _highest_placeholders(texts: list[str]) -> Counter[str]:
     highest: Counter[str] = Counter()
     for text in texts:
-        for match in _PLACEHOLDER.finditer(text):
+        for match in PLACEHOLDER_TOKEN.finditer(text):
             highest[match.group(1)] = max(highest[match.group(1)], int(match.group(2)))
     return highest
 
@@ -94,7 +94,7 @@ class _Unlinker:
         if "<" not in text:
             return text
         text = LINKABLE_TOKEN.sub(self._placeholder, text)
-        cut = _cut_token(text)
+        cut = cut_token(text)
         if cut is None:
             return text
         started = next((t for t in self.whole if t.startswith(cut.group(0))), None)
