@@ -244,3 +244,20 @@ def test_the_auditor_reads_chips_and_has_no_buttons(
     for name in ("rollback", "promote", "forget", "expire"):
         url = reverse(f"admin:memories_memoryitem_{name}", args=[items["sales"].pk])
         assert page.goto(live_server.url + url).status == 403
+
+    # the refusal is the admin's styled page, with a way back (issue 16, item 5)
+    error = page.get_by_test_id("error-page")
+    assert error.get_by_text("Your role does not allow this page").is_visible()
+    page.get_by_role("link", name="Back to the dashboard").click()
+    page.wait_for_url(live_server.url + reverse("admin:index"))
+
+    # and an address that leads nowhere is the styled 404, with no list of the site's URLs
+    response = page.goto(live_server.url + "/admin/no-such-page/")
+    assert response is not None and response.status == 404
+    assert (
+        page.get_by_test_id("error-page")
+        .get_by_text("There is nothing at this address")
+        .is_visible()
+    )
+    assert "URLconf" not in page.content() and "urlpatterns" not in page.content()
+    assert page.get_by_role("link", name="Back to the dashboard").is_visible()
