@@ -139,6 +139,21 @@ def test_change(world, who, caller, status):
     assert (event.before["rules"], event.after["rules"]) == (STRICT, USER_ONLY)
 
 
+def test_a_change_based_on_an_older_version_is_refused_with_409_and_saves_nothing(world, who):
+    body = {"workspace": world.cast.workspace.pk, "rules": USER_ONLY, "reason": "loosen"}
+    before = state()
+
+    stale = who("owner").put("/api/v1/write-policy", {**body, "version": 1}, format="json")
+
+    assert stale.status_code == 409, stale.content
+    error = stale.json()["error"]
+    assert error["code"] == "conflict" and "changed since you looked" in error["message"]
+    assert state() == before
+    fresh = who("owner").put("/api/v1/write-policy", {**body, "version": 2}, format="json")
+    assert fresh.status_code == 200, fresh.content
+    assert fresh.json()["version"] == 3
+
+
 @pytest.mark.parametrize(("caller", "status"), PEOPLE_ONLY)
 def test_versions(world, who, caller, status):
     response = who(caller).get(f"/api/v1/write-policy/versions?workspace={world.cast.workspace.pk}")

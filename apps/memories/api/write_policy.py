@@ -85,6 +85,14 @@ class WritePolicyChangeSerializer(StrictInput):
     reason = StrictCharField(
         max_length=MAX_REASON_CHARS, help_text="Why the policy changes; kept with the version."
     )
+    version = StrictIntegerField(
+        min_value=1,
+        required=False,
+        help_text=(
+            "The version you looked at (optional): if the policy changed since, the change is "
+            "refused with 409 and nothing is saved."
+        ),
+    )
 
 
 class WritePolicyPreviewSerializer(StrictInput):
@@ -267,6 +275,7 @@ class WritePolicyView(APIView):
             rules=_rules_value(attrs["rules"]),
             dedup_threshold=attrs.get("dedup_threshold"),
             reason=attrs["reason"],
+            expected_version=attrs.get("version"),
         )
         return Response(_policy_body(principal, attrs["workspace"]))
 

@@ -23,7 +23,7 @@ from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
 from apps.audit.services import audit_event_record
-from apps.core.exceptions import Forbidden, NotFound, ValidationFailed
+from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.memories.models import (
     DEFAULT_MEMORY_TYPES,
     MemoryConflict,
@@ -274,10 +274,9 @@ def write_policy_update(
     policy = WritePolicy.objects.select_for_update().get(pk=write_policy_for(workspace).pk)
     number = current_version(policy)
     if expected_version is not None and expected_version != number:
-        raise ValidationFailed(
+        raise Conflict(
             f"The write policy changed since you looked at it (now version {number}, you saw "
-            f"version {expected_version}); look again before saving.",
-            fields={"version": [f"Now {number}."]},
+            f"version {expected_version}); look again before saving."
         )
     before = snapshot(policy)
     if rules is not None:
