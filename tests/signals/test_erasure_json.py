@@ -16,6 +16,8 @@ from tests.compliance.conftest import (  # noqa: F401
     EMAIL,
     EXTERNAL_ID,
     OTHER_EMAIL,
+    PHONE,
+    PHONE_E164,
     fresh_privacy_caches,
 )
 from tests.conftest import SYSTEM
@@ -137,3 +139,21 @@ def test_outcomes_of_other_contacts_are_not_planned(cast):
     )
     assert "signals.Outcome" not in request.plan["scrub"]
     assert Trace.objects.count() == 0
+
+
+def test_two_subject_keys_that_scrub_alike_both_survive(cast):
+    privacy_policy_update(
+        actor=SYSTEM, workspace=cast.workspace, operators={"EMAIL": "hash", "PHONE": "hash"}
+    )
+    trace = stored_trace(cast.agent, experiment_assignments={EMAIL: "a", PHONE: "b", "x": "c"})
+    _erase(cast, emails=[EMAIL], phones=[PHONE])
+    trace.refresh_from_db()
+    assert trace.experiment_assignments == {REDACTED: "a", f"{REDACTED}#2": "b", "x": "c"}
+
+
+def test_an_outcome_of_a_phone_contact_in_normal_form_is_unlinked(cast):
+    services.outcomes_ingest(
+        actor=cast.agent, items=[outcome_item("p", kind="unsubscribe", contact=PHONE_E164)]
+    )
+    _erase(cast, phones=[PHONE])
+    assert Outcome.objects.get().contact_hash == ""
