@@ -20,6 +20,7 @@ from apps.compliance.subject import REDACTED, Subject, seal, subject_from_input,
 from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
 from apps.core.outbox import outbox_enqueue
+from apps.privacy.engine.json_walk import JsonWalker
 from apps.privacy.policies import text_mask
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import Principal, as_principal
@@ -30,6 +31,7 @@ ERASURE_ACTOR = Principal.system("erasure")
 ERASURE_REASON = "data-subject erasure"
 PLAN_IDS_SHOWN = 200
 REASON_MAX_CHARS = 1000
+JSON_SCRUB_MAX_DEPTH = 1000  # stored JSON was depth-checked when masked; never refuse here
 
 
 def _batch_size() -> int:
@@ -115,8 +117,9 @@ def _searched_rows(subject: Subject, target: ErasureTarget) -> tuple[dict[int, s
     names = target.search_fields
     annotations = {f"_t{i}": Cast(name, TextField()) for i, name in enumerate(names)}
     wanted = Q()
+    needles = [*subject.needles(), *(target.needles(subject) if target.needles else [])]
     for i in range(len(names)):
-        for needle in subject.needles():
+        for needle in needles:
             wanted |= Q(**{f"_t{i}__icontains": needle})
         for kind in subject.encrypted_types():
             wanted |= Q(**{f"_t{i}__contains": f"<ENC:{kind}:"})
@@ -131,12 +134,21 @@ def _searched_rows(subject: Subject, target: ErasureTarget) -> tuple[dict[int, s
             return found, with_tokens
         for pk, *texts in rows:
             for name, text in zip(names, texts, strict=True):
-                tokens = subject.tokens_in(text) if text else []
+                tokens = _tokens_in(subject, target, text) if text else []
                 if tokens:
                     found.setdefault(pk, set()).add(name)
                 if any(token.startswith("<") for token in tokens):
                     with_tokens.add(pk)
         last = rows[-1][0]
+
+
+def _tokens_in(subject: Subject, target: ErasureTarget, text: str) -> list[str]:
+    """The subject's tokens in `text`, with the values only `target` derives, longest first."""
+    found = set(subject.tokens_in(text))
+    if target.needles is not None:
+        lowered = text.lower()
+        found.update(n for n in target.needles(subject) if n and n.lower() in lowered)
+    return sorted(found, key=len, reverse=True)
 
 
 def plan_for(subject: Subject) -> Plan:
@@ -354,26 +366,32 @@ def _audit_deleted(request: ErasureRequest, object_type: str, ids: list[Any]) ->
     )
 
 
-def _scrubbed_value(value: Any, tokens: list[str]) -> Any:
+def _scrubbed_value(value: Any, tokens: list[str], replacement: str = REDACTED) -> Any:
+    """`value` with each token replaced; JSON (trace steps, tool calls, filters) is walked by
+    the PII engine's JsonWalker, strings and dict keys alike, so a token is replaced inside
+    the string that holds it and two keys that scrub to the same text both survive."""
     if isinstance(value, str):
         for token in tokens:
-            value = _replace_ci(value, token)
+            value = _replace_ci(value, token, replacement)
         return value
-    if value is None:
+    if value is None or not tokens:
         return value
-    text = json.dumps(value)
-    for token in tokens:
-        text = _replace_ci(text, json.dumps(token)[1:-1])
-    return json.loads(text)
+
+    def scrub_string(text: str, path: Any, in_key: bool) -> str:
+        for token in tokens:
+            text = _replace_ci(text, token, replacement)
+        return text
+
+    return JsonWalker(scrub_string, JSON_SCRUB_MAX_DEPTH, True).walk(value, (), 0)
 
 
-def _replace_ci(text: str, token: str) -> str:
+def _replace_ci(text: str, token: str, replacement: str = REDACTED) -> str:
     lowered, needle = text.lower(), token.lower()
     out, cursor = [], 0
     index = lowered.find(needle)
     while index != -1:
         out.append(text[cursor:index])
-        out.append(REDACTED)
+        out.append(replacement)
         cursor = index + len(token)
         index = lowered.find(needle, cursor)
     out.append(text[cursor:])
@@ -408,10 +426,11 @@ def _scrub_row(
     changes = {}
     for name in names:
         value = getattr(row, name)
-        found = tokens | set(
-            subject.tokens_in(json.dumps(value) if not isinstance(value, str) else value)
+        text = json.dumps(value) if not isinstance(value, str) else value
+        found = tokens | set(_tokens_in(subject, target, text))
+        changes[name] = _scrubbed_value(
+            value, sorted(found, key=len, reverse=True), target.replacement
         )
-        changes[name] = _scrubbed_value(value, sorted(found, key=len, reverse=True))
     manager.filter(pk=pk).update(**changes)
     linked.delete()
     ErasureRequest.objects.filter(pk=request.pk).update(processed=F("processed") + 1)

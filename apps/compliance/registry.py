@@ -24,7 +24,8 @@ class ErasureTarget:
 
     `action`: delete the row (or its `root`: a version deletes its whole memory), scrub the
     subject's tokens out of `search_fields`, or keep it and only count it (the audit trail).
-    `scope` limits rows to one workspace.
+    `scope` limits rows to one workspace. `needles` adds values of the subject that only this
+    model holds (signals' contact hashes); `replacement` is what a scrubbed token becomes.
     """
 
     model_label: str
@@ -32,6 +33,11 @@ class ErasureTarget:
     scope: Scope
     action: ErasureAction = "delete"
     root: tuple[str, str] | None = None  # (root model label, attname pointing at it)
+    # More literal values that stand for the subject in this model only (keyed hashes of its
+    # identifiers an app derives itself), from the subject (apps.compliance.subject.Subject).
+    needles: Callable[[Any], list[str]] | None = None
+    # What a scrubbed token becomes; "" empties a field that held only the token (a hash).
+    replacement: str = "<REDACTED>"
 
     @property
     def model(self) -> Any:

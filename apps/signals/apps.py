@@ -1,4 +1,10 @@
-from django.apps import AppConfig
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.apps import AppConfig, apps
 
 
 class SignalsConfig(AppConfig):
@@ -63,17 +69,87 @@ def register_audit() -> None:
 
 
 def register_compliance() -> None:
-    """Erasure scrubs a data subject's tokens out of the masked free text."""
-    from django.apps import apps
-
+    """Erasure scrubs a data subject's tokens out of the masked free text and the JSON (steps,
+    tool calls, experiment assignments), and unlinks outcomes from the subject's contact,
+    account or experiment-unit hash (the field is emptied, the event kept: see
+    docs/compliance.md). Retention deletes traces, feedback and outcomes past their age."""
     if not apps.is_installed("apps.compliance"):
         return
     from apps.compliance.fingerprints import register_linked_fields
-    from apps.compliance.registry import ErasureTarget, by_workspace, register_erasure_target
+    from apps.compliance.registry import (
+        ErasureTarget,
+        RetentionTarget,
+        by_workspace,
+        register_erasure_target,
+        register_retention_target,
+    )
 
     for label, fields in (
         ("signals.Trace", ("task", "output")),
         ("signals.Feedback", ("explanation", "edited_output", "diff")),
     ):
         register_linked_fields(label, fields)
-        register_erasure_target(ErasureTarget(label, fields, by_workspace(), action="scrub"))
+    register_erasure_target(
+        ErasureTarget(
+            "signals.Trace",
+            ("task", "output", *TRACE_JSON_FIELDS),
+            by_workspace(),
+            action="scrub",
+        )
+    )
+    register_erasure_target(
+        ErasureTarget(
+            "signals.Feedback",
+            ("explanation", "edited_output", "diff"),
+            by_workspace(),
+            action="scrub",
+        )
+    )
+    register_erasure_target(
+        ErasureTarget(
+            "signals.Outcome",
+            OUTCOME_HASH_FIELDS,
+            by_workspace(),
+            action="scrub",
+            needles=outcome_subject_hashes,
+            replacement="",
+        )
+    )
+    for key, title, days in (
+        ("signals.Trace", "Traces (with their feedback; outcomes are unlinked)", 365),
+        ("signals.Feedback", "Feedback on traces", 365),
+        ("signals.Outcome", "Outcome events", 365),
+    ):
+        register_retention_target(RetentionTarget(key, title, days, _stored_before(key)))
+
+
+TRACE_JSON_FIELDS = ("steps", "tool_calls", "experiment_assignments")
+OUTCOME_HASH_FIELDS = ("contact_hash", "account_hash", "experiment_unit_hash")
+OUTCOME_HASH_KINDS = {
+    "contact_hash": "contact",
+    "account_hash": "account",
+    "experiment_unit_hash": "unit",
+}
+
+
+def outcome_subject_hashes(subject: Any) -> list[str]:
+    """The keyed hashes an outcome would hold for the subject: each of its identifiers (the
+    e-mail and phone in the engine's normal form, external ids as given) hashed as a contact,
+    an account and an experiment unit, exactly as apps.signals.services.subject_hash does."""
+    from apps.signals.services import subject_hash
+
+    values = {value for items in subject.values.values() for value in items}
+    return sorted(
+        subject_hash(kind, value) for value in values for kind in OUTCOME_HASH_KINDS.values()
+    )
+
+
+def _stored_before(model_label: str) -> Callable[[int, dt.datetime], Any]:
+    """Rows of the workspace stored (created_at) before the cutoff: retention counts from when
+    Steward received a record, so a late outcome or a backdated trace is kept its full term."""
+
+    def expired(workspace_id: int, cutoff: dt.datetime) -> Any:
+        model = apps.get_model(model_label)
+        return model._base_manager.filter(workspace_id=workspace_id, created_at__lt=cutoff)
+
+    return expired
