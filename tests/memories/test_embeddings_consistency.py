@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.memories import services
-from apps.memories.embeddings import current_embedder
+from apps.memories.embeddings import current_embedder, embed_texts
 from apps.memories.embeddings.consistency import EmbeddingsMixed, embedders_consistent_or_refuse
 from apps.memories.models import MemoryItem
 from apps.memories.selectors import memories_for_context
@@ -197,3 +197,17 @@ def test_a_promotion_reuses_the_vector_only_if_the_current_embedder_made_it(
     assert promoted.embedder == "hashing/256d"
     expected = marker if made_by_current else hashed_vector(content, 256)
     assert [float(x) for x in promoted.embedding] == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_masked_value_embeds_by_its_type_not_its_token() -> None:
+    # Encrypted tokens carry a random nonce: the same memory written twice must still get
+    # the same vector (and a placeholder or keyed-hash token the same as the ciphertext).
+    texts = [
+        "Call Priya at <ENC:PHONE:k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAA>",
+        "Call Priya at <ENC:PHONE:k1:zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz>",
+        "Call Priya at <PHONE_1>",
+        "Call Priya at <PHONE:3f9a0c1d2e>",
+    ]
+    vectors = embed_texts(texts)
+    assert all(vector == vectors[0] for vector in vectors[1:])
+    assert embed_texts(["Call Priya at home"])[0] != vectors[0]

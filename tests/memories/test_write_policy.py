@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.core.exceptions import Forbidden, NotFound, ValidationFailed
+from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.memories import services
 from apps.memories.models import (
     ImmutableRow,
@@ -168,9 +168,10 @@ def test_restore_refuses_the_policy_in_force_and_unknown_versions(cast):
 def test_a_change_based_on_an_old_version_is_refused(cast):
     _update(cast, USER_ONLY)
 
-    error = assert_refused(lambda: _update(cast, STRICT, expected_version=0), ValidationFailed)
+    error = assert_refused(lambda: _update(cast, STRICT, expected_version=0), Conflict)
 
-    assert "version" in error.fields
+    assert "version 1" in str(error) and "version 0" in str(error)
+    assert services.write_policy_for(cast.workspace).rules == USER_ONLY
     _update(cast, STRICT, expected_version=1)
     assert services.write_policy_for(cast.workspace).rules == STRICT
 

@@ -19,6 +19,7 @@ from apps.privacy.engine import (
     keyed_hash_token,
     reveal,
     text_mask,
+    typed_placeholders,
 )
 
 HASH_KEY = b"h" * 32
@@ -199,3 +200,21 @@ def test_policies_are_hashable_and_comparable() -> None:
     chosen = MaskingPolicy(operators={EntityType.EMAIL: Operator.HASH})
     assert chosen == MaskingPolicy(operators={EntityType.EMAIL: Operator.HASH})
     assert isinstance(hash(chosen), int)
+
+
+def test_typed_placeholders_reduce_every_token_form_to_its_type() -> None:
+    # given one e-mail masked by each operator that leaves a token, and a redaction
+    keys = MaskingKeys(hash_key=HASH_KEY, encryption_keys=(OLD,))
+    text = "write to dana@example.com"
+    forms = [
+        text_mask(text).text,
+        text_mask(text, policy(Operator.HASH), keys).text,
+        text_mask(text, policy(Operator.ENCRYPT), keys).text,
+        text_mask(text, policy(Operator.ENCRYPT), keys).text,
+    ]
+    assert len(set(forms)) == 4  # placeholder, hash and two encryptions (random nonces)
+    # when reduced, then all say the same
+    assert {typed_placeholders(form) for form in forms} == {"write to <EMAIL>"}
+    # and text without tokens, a redaction and look-alikes stay as they are
+    for kept in ("no tokens here", "<REDACTED> and <b>bold</b>", "<EMAIL> <NOT_A_TYPE_1>"):
+        assert typed_placeholders(kept) == kept

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.memories.embeddings.base import EmbeddingError, EmbeddingProvider, check_dimensions
+from apps.privacy.engine import typed_placeholders
 
 PROVIDERS: dict[str, str] = {
     "hashing": "apps.memories.embeddings.hashing:build",
@@ -31,6 +32,7 @@ __all__ = [
     "EmbeddingProvider",
     "current_embedder",
     "embed_texts",
+    "embedding_inputs",
     "get_provider",
 ]
 EMBEDDER_MAX_CHARS = 120
@@ -61,12 +63,19 @@ def get_provider() -> EmbeddingProvider:
     return provider
 
 
+def embedding_inputs(texts: Sequence[str]) -> list[str]:
+    """What is embedded for stored (masked) texts: mask tokens reduced to their entity type
+    (`<EMAIL>`), so a memory's vector depends on what it says, not on an encrypted token's
+    random nonce or a placeholder's number. Every path that embeds goes through here."""
+    return [typed_placeholders(text) for text in texts]
+
+
 def embed_texts(texts: Sequence[str]) -> list[list[float]]:
     """Embed with the configured provider; any provider failure becomes an EmbeddingError."""
     if not texts:
         return []
     try:
-        vectors = get_provider().embed(texts)
+        vectors = get_provider().embed(embedding_inputs(texts))
     except EmbeddingError:
         raise
     except Exception as exc:  # a provider's own errors (HTTP, model) must not leak as a 500

@@ -17,7 +17,14 @@ from apps.privacy.engine.keys import (
     keyed_hash_token,
 )
 from apps.privacy.engine.log_filter import PIIMaskingFilter
-from apps.privacy.engine.masking import Masker, MaskResult, detect, reveal, text_mask
+from apps.privacy.engine.masking import (
+    Masker,
+    MaskResult,
+    detect,
+    reveal,
+    text_mask,
+    typed_placeholders,
+)
 from apps.privacy.engine.policy import (
     DEFAULT_ENTITIES,
     DEFAULT_POLICY,
@@ -54,4 +61,5 @@ __all__ = [
     "keyed_hash_token",
     "reveal",
     "text_mask",
+    "typed_placeholders",
 ]

@@ -29,6 +29,20 @@ MASK_TOKEN = re.compile(
     rf"|(?:{_TYPES}):[0-9a-f]{{8,64}}|REDACTED)>"
 )
 REVEAL_MAX_TEXT_BYTES = 4_000_000
+_TYPED_TOKEN = re.compile(
+    rf"<(?:ENC:({_TYPES}):[A-Za-z0-9_-]{{1,16}}:[A-Za-z0-9_-]+|({_TYPES})_[0-9]+"
+    rf"|({_TYPES}):[0-9a-f]{{8,64}})>"
+)
+
+
+def typed_placeholders(text: str) -> str:
+    """The text with every mask token reduced to its entity type: `<ENC:EMAIL:k1:...>`,
+    `<EMAIL_2>` and `<EMAIL:3f9a...>` all become `<EMAIL>`. What a masked text *means* without
+    the token's payload: an encrypted token's ciphertext carries a random nonce, so embedding
+    the stored text as is would give the same memory a different vector on every write."""
+    if "<" not in text:
+        return text
+    return _TYPED_TOKEN.sub(lambda m: f"<{m.group(1) or m.group(2) or m.group(3)}>", text)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
-from apps.memories.embeddings import current_embedder, get_provider
+from apps.memories.embeddings import current_embedder, embedding_inputs, get_provider
 from apps.memories.models import MemoryItem
 from apps.memories.vector_indexes import workspace_indexes_drop_all
 
@@ -249,7 +249,9 @@ class Command(BaseCommand):
             if not rows:
                 return
             try:
-                vectors = get_provider().embed([content for _, _, content in rows])
+                vectors = get_provider().embed(
+                    embedding_inputs([content for _, _, content in rows])
+                )
             except Exception as exc:  # EmbeddingError, a provider's own errors
                 raise CommandError(
                     f"Embedding failed ({exc}) in workspace {rows[0][1]} after id {last_id}. "
