@@ -33,9 +33,10 @@ def register_pii_fields() -> None:
         register_masked_field("signals.Feedback", field)
     register_exempt_fields(
         "signals.Trace",
-        ("model_name", "status", "policy_versions"),
+        ("model_name", "task_kind", "status", "policy_versions"),
         reason=(
-            "a model identifier (screened on write: refused if it holds personal data), a fixed "
+            "a model identifier and a task-kind slug (screened on write: refused if they hold "
+            "personal data), a fixed "
             "vocabulary, and version references built from checked rows of the workspace"
         ),
     )

@@ -80,6 +80,12 @@ class Trace(models.Model):
     )
     agent = models.ForeignKey("workspaces.Agent", on_delete=models.CASCADE, related_name="traces")
     task = models.TextField()
+    task_kind = models.SlugField(
+        max_length=60,
+        blank=True,
+        help_text="What kind of task this run did (e.g. follow_up_email); runs of one kind are "
+        "compared with each other.",
+    )
     steps = models.JSONField(default=list, blank=True)
     tool_calls = models.JSONField(default=list, blank=True)
     output = models.TextField(blank=True)
@@ -115,6 +121,7 @@ class Trace(models.Model):
         indexes = [
             models.Index(fields=["workspace", "-id"], name="trace_ws_recent"),
             models.Index(fields=["agent", "-id"], name="trace_agent_recent"),
+            models.Index(fields=["agent", "task_kind", "-id"], name="trace_agent_kind"),
         ]
         constraints = [
             models.CheckConstraint(

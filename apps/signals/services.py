@@ -68,6 +68,7 @@ MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._:/+-]*$")
 TRACE_KEYS = frozenset(
     {
         "task",
+        "task_kind",
         "steps",
         "tool_calls",
         "output",
@@ -524,6 +525,7 @@ def _trace_builder(writer: Writer, items: list[Any], now: dt.datetime) -> Callab
             workspace_id=ws.pk,
             agent=agent,
             task=_masked_text(ws, Trace, "task", _text(spec, "task", required=True)),
+            task_kind=_identifier(spec, "task_kind", 60, ws, SLUG),
             steps=json_masker.mask("steps", steps),
             tool_calls=json_masker.mask("tool_calls", tool_calls),
             output=_masked_text(ws, Trace, "output", _text(spec, "output")),

@@ -40,6 +40,14 @@ class WorkspaceField(StrictIntegerField):
 
 class TraceInSerializer(StrictInput):
     task = _text()
+    task_kind = StrictCharField(
+        max_length=60,
+        required=False,
+        allow_blank=True,
+        validators=[SLUG_VALIDATOR],
+        help_text="What kind of task (a slug, e.g. follow_up_email); runs of one kind are "
+        "compared with each other.",
+    )
     steps = serializers.ListField(child=serializers.JSONField(), required=False)
     tool_calls = serializers.ListField(child=serializers.JSONField(), required=False)
     output = _text(required=False, allow_blank=True)
@@ -188,6 +196,7 @@ class TraceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "workspace",
             "agent",
             "task",
+            "task_kind",
             "steps",
             "tool_calls",
             "output",
@@ -215,6 +224,7 @@ class TraceListSerializer(serializers.ModelSerializer):  # type: ignore[type-arg
             "workspace",
             "agent",
             "task",
+            "task_kind",
             "model_name",
             "tokens_in",
             "tokens_out",
