@@ -753,6 +753,7 @@ class GuardrailCheck:
     metric: str
     variant: str
     comparison: Comparison
+    tolerance: float
     harmed: bool
 
 
@@ -834,7 +835,8 @@ def _guardrail_check(
     comparison = compare(
         metric.name, treatment, control, metric.data, alpha=alpha, planned_sample_size=planned
     )
-    return GuardrailCheck(metric.name, treatment, comparison, _guardrail_harmed(comparison, metric))
+    harmed = _guardrail_harmed(comparison, metric)
+    return GuardrailCheck(metric.name, treatment, comparison, float(metric.tolerance), harmed)
 
 
 def _verdict(comparison: Comparison, higher_is_better: bool) -> int:
@@ -878,7 +880,8 @@ def _decide(
             interval = check.comparison.fixed.interval
             reasons.append(
                 f"{winner.variant} would win but harms guardrail {check.metric}: difference "
-                f"interval [{_fmt(interval.low)}, {_fmt(interval.high)}]"
+                f"interval [{_fmt(interval.low)}, {_fmt(interval.high)}] is beyond the "
+                f"tolerance {_fmt(check.tolerance)}"
             )
     if winners:
         return Decision(Outcome.BLOCKED_GUARDRAIL, winners[0].variant, tuple(reasons))
