@@ -101,6 +101,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "all Proportion or all Mean",
     ),
     (
+        "two metrics of one name",
+        lambda: analyze(guardrails=[Metric("conversion", primary().data)]),
+        "unique",
+    ),
+    (
         "negative tolerance",
         lambda: analyze(guardrails=[Metric("g", primary().data, tolerance=-0.1)]),
         "tolerance",

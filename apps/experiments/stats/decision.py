@@ -146,6 +146,50 @@ def _check_metric(metric: Metric, variants: set[str]) -> None:
         raise StatsInputError(f"tolerance of {metric.name!r} must not be negative")
 
 
+def _check_metrics(metrics: Sequence[Metric], variants: set[str]) -> None:
+    names = [metric.name for metric in metrics]
+    if len(set(names)) != len(names):
+        raise StatsInputError(f"metric names must be unique, got {names}")
+    for metric in metrics:
+        _check_metric(metric, variants)
+
+
+def _summaries(metrics: Sequence[Metric], *, alpha: float) -> dict[str, dict[str, VariantSummary]]:
+    return {
+        metric.name: {
+            name: VariantSummary(
+                name,
+                observation.size,
+                observation.estimate,
+                variant_interval(observation, alpha=alpha),
+            )
+            for name, observation in metric.data.items()
+        }
+        for metric in metrics
+    }
+
+
+def _blocked_or_too_early(srm: SampleRatioCheck, minimum: int) -> Decision | None:
+    if srm.failed:
+        expected = {name: round(value, 1) for name, value in srm.expected.items()}
+        return Decision(
+            Outcome.BLOCKED_SRM,
+            None,
+            (
+                f"sample ratio mismatch: chi-square {_fmt(srm.chi_square)}, "
+                f"p = {srm.p_value:.3g} < {srm.threshold}; observed {srm.observed}, "
+                f"expected {expected}",
+            ),
+        )
+    if min(srm.observed.values()) < minimum:
+        return Decision(
+            Outcome.INCONCLUSIVE,
+            None,
+            (f"minimum sample not reached: {minimum} exposures per variant required",),
+        )
+    return None
+
+
 def _guardrail_harmed(comparison: Comparison, metric: Metric) -> bool:
     interval = comparison.fixed.interval
     if metric.higher_is_better:
@@ -249,9 +293,7 @@ def analyze(
     if planned == 0:
         raise StatsInputError("planned_exposures must be at least 1")
     srm = sample_ratio_check(exposures, checked, threshold=srm_threshold)
-    names = set(checked)
-    for metric in (primary, *guardrails):
-        _check_metric(metric, names)
+    _check_metrics((primary, *guardrails), set(checked))
     treatments = [name for name in checked if name != control]
     per_comparison_alpha = alpha / len(treatments)
 
@@ -274,34 +316,8 @@ def analyze(
         for metric in guardrails
         for name in treatments
     )
-    summaries = {
-        metric.name: {
-            name: VariantSummary(
-                name,
-                observation.size,
-                observation.estimate,
-                variant_interval(observation, alpha=alpha),
-            )
-            for name, observation in metric.data.items()
-        }
-        for metric in (primary, *guardrails)
-    }
-    if srm.failed:
-        decision = Decision(
-            Outcome.BLOCKED_SRM,
-            None,
-            (
-                f"sample ratio mismatch: chi-square {_fmt(srm.chi_square)}, "
-                f"p = {srm.p_value:.3g} < {srm.threshold}; observed {srm.observed}, "
-                f"expected { ({k: round(v, 1) for k, v in srm.expected.items()}) }",
-            ),
-        )
-    elif min(srm.observed.values()) < minimum:
-        decision = Decision(
-            Outcome.INCONCLUSIVE,
-            None,
-            (f"minimum sample not reached: {minimum} exposures per variant required",),
-        )
-    else:
-        decision = _decide(comparisons, guardrail_checks, primary.higher_is_better)
+    decision = _blocked_or_too_early(srm, minimum) or _decide(
+        comparisons, guardrail_checks, primary.higher_is_better
+    )
+    summaries = _summaries((primary, *guardrails), alpha=alpha)
     return Analysis(control, alpha, srm, summaries, comparisons, guardrail_checks, decision)
