@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -51,7 +52,8 @@ def mask_corpus(engine: ModuleType, texts: list[str]) -> None:
 
 
 def mask_traces(engine: ModuleType, traces: list[dict[str, Any]]) -> None:
-    policy, keys, clean = engine.MaskingPolicy(), engine.MaskingKeys(), set()
+    policy, keys = engine.MaskingPolicy(), engine.MaskingKeys()
+    clean: set[str] = set()
     for trace in traces:
         for name in ("task", "output", "model_name"):
             engine.text_mask(trace[name], policy, keys)
@@ -64,14 +66,22 @@ def main(argv: list[str]) -> None:
     other = current if prescan_only else load_other(Path(argv[0]))
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    work: Callable[[ModuleType], None]
     if "--traces" in argv:
         from bench.ingest.run import trace_item  # sets Django settings, which nothing here uses
 
         traces = [trace_item(i) for i in range(500)]
-        work, unit = (lambda engine: mask_traces(engine, traces)), ("traces", len(traces))
+        unit = ("traces", len(traces))
+
+        def work(engine: ModuleType) -> None:
+            mask_traces(engine, traces)
     else:
         texts = [record.text for record in build_corpus()]
-        work, unit = (lambda engine: mask_corpus(engine, texts)), ("records", len(texts))
+        unit = ("records", len(texts))
+
+        def work(engine: ModuleType) -> None:
+            mask_corpus(engine, texts)
+
     engines = {"other": other, "current": current}
     times: dict[str, list[float]] = {name: [] for name in engines}
     if prescan_only:
