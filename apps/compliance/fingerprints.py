@@ -93,7 +93,7 @@ def on_mask(workspace_id: int | None, result: MaskResult) -> None:
     marker = _live_marker()
     if marker is None:
         return
-    calls = [call for call in _pending() if _alive(call.marker)][-MAX_PENDING:]
+    calls = _alive_calls()[-MAX_PENDING:]
     fingerprints = [
         (entity, fingerprint_of(workspace_id, entity, value), token)
         for entity, value, token in values
@@ -102,9 +102,16 @@ def on_mask(workspace_id: int | None, result: MaskResult) -> None:
     _LOCAL.calls = calls
 
 
-def _alive(marker: object) -> bool:
-    connection = transaction.get_connection()
-    return any(entry[1] is marker for entry in connection.run_on_commit)
+def _alive_calls() -> list[_Call]:
+    """The pending calls whose transaction (or savepoint) still exists. One pass over the
+    on-commit callbacks for all of them: asked once per call, as before, this made masking a
+    batch quadratic (500 traces with a phone number each: 125,000 look-ups of the connection,
+    about 0.6 s). A marker is held by its calls, so its id is not reused while they exist."""
+    calls = _pending()
+    if not calls:
+        return []
+    live = {id(entry[1]) for entry in transaction.get_connection().run_on_commit}
+    return [call for call in calls if id(call.marker) in live]
 
 
 # --- linking rows ------------------------------------------------------------------------------
@@ -131,15 +138,18 @@ def link_rows(workspace_id: int, rows: Sequence[Any], fields: Collection[str] | 
     from apps.compliance.models import PiiFingerprint
 
     spec = _LINKED.get(rows[0]._meta.label) if rows else None
-    calls = [call for call in _pending() if _alive(call.marker)]
+    calls = _alive_calls() if spec is not None else []
     if spec is None or not calls:
         return
     names = [name for name in spec.fields if fields is None or name in fields]
+    by_output: dict[tuple[int, str], list[_Call]] = {}
+    for pending in calls:
+        by_output.setdefault((pending.workspace_id, pending.output), []).append(pending)
     links: list[PiiFingerprint] = []
     for instance in rows:
         for name in names:
             call = _first_unlinked(
-                calls, workspace_id, getattr(instance, name), (spec.model_label, name)
+                by_output, workspace_id, getattr(instance, name), (spec.model_label, name)
             )
             if call is None:
                 continue
@@ -161,11 +171,17 @@ def link_rows(workspace_id: int, rows: Sequence[Any], fields: Collection[str] | 
 
 
 def _first_unlinked(
-    calls: list[_Call], workspace_id: int, value: Any, where: tuple[str, str]
+    by_output: dict[tuple[int, str], list[_Call]],
+    workspace_id: int,
+    value: Any,
+    where: tuple[str, str],
 ) -> _Call | None:
+    """The oldest pending call of the workspace whose masked output is `value` and that has no
+    link for this field yet (calls indexed by output: one look-up per saved field, not a walk
+    over every pending call)."""
     if not isinstance(value, str) or not value:
         return None
-    for call in calls:
-        if call.workspace_id == workspace_id and call.output == value and where not in call.linked:
+    for call in by_output.get((workspace_id, value), ()):
+        if where not in call.linked:
             return call
     return None

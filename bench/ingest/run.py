@@ -85,10 +85,10 @@ def seed(stored: int) -> tuple[int, int, str]:
         with connection.cursor() as cursor:
             cursor.execute(
                 """
-                INSERT INTO signals_trace (workspace_id, agent_id, task, steps, tool_calls,
-                    output, model_name, tokens_in, tokens_out, cost, latency_ms, status,
-                    started_at, ended_at, policy_versions, created_at)
-                SELECT %s, %s, 'Stored task ' || g || ' ' || repeat('context ', 40),
+                INSERT INTO signals_trace (workspace_id, agent_id, task, task_kind, steps,
+                    tool_calls, output, model_name, tokens_in, tokens_out, cost, latency_ms,
+                    status, started_at, ended_at, policy_versions, created_at)
+                SELECT %s, %s, 'Stored task ' || g || ' ' || repeat('context ', 40), '',
                     jsonb_build_array(jsonb_build_object('thought', repeat('step ', 60))),
                     jsonb_build_array(jsonb_build_object('tool', 'crm.search',
                         'arguments', jsonb_build_object('q', 'account ' || g))),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from apps.privacy.engine.detectors import NameBackend, find_entities
 from apps.privacy.engine.entities import EntityType, Finding, MaskedFinding
@@ -91,7 +92,7 @@ class Masker:
         self.keys = keys or MaskingKeys()
         self.name_backend = name_backend
         self._numbers: dict[tuple[EntityType, str], int] = {}
-        self._next: Counter[EntityType] = Counter()
+        self._next: dict[EntityType, int] = {}
         _require_keys(policy, self.keys)
 
     def mask(self, text: object) -> tuple[str, list[MaskedFinding]]:
@@ -118,8 +119,8 @@ class Masker:
     def _placeholder(self, entity_type: EntityType, value: str) -> str:
         number = self._numbers.get((entity_type, value))
         if number is None:
-            self._next[entity_type] += 1
-            number = self._numbers[(entity_type, value)] = self._next[entity_type]
+            number = self._next[entity_type] = self._next.get(entity_type, 0) + 1
+            self._numbers[(entity_type, value)] = number
         return f"<{entity_type.value}_{number}>"
 
 
@@ -157,10 +158,19 @@ def count_by_type(findings: list[MaskedFinding]) -> dict[EntityType, int]:
 
 
 def _require_keys(policy: MaskingPolicy, keys: MaskingKeys) -> None:
-    if policy.uses(Operator.HASH) and keys.hash_key is None:
+    hashes, encrypts = _keyed_operators(policy)
+    if hashes and keys.hash_key is None:
         raise PIIConfigError("the policy hashes findings but MaskingKeys.hash_key is not set")
-    if policy.uses(Operator.ENCRYPT) and not keys.encryption_keys:
+    if encrypts and not keys.encryption_keys:
         raise PIIConfigError("the policy encrypts findings but no encryption keys were given")
+
+
+@lru_cache(maxsize=128)
+def _keyed_operators(policy: MaskingPolicy) -> tuple[bool, bool]:
+    """Whether the policy hashes and whether it encrypts: asked for every Masker (one per text
+    masked), answered once per policy. Policies are frozen, and equal ones (operators
+    included) give the same answer."""
+    return policy.uses(Operator.HASH), policy.uses(Operator.ENCRYPT)
 
 
 def _protected_spans(text: str, policy: MaskingPolicy) -> tuple[tuple[int, int], ...]:

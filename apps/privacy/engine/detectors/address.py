@@ -38,6 +38,11 @@ _ADDRESS = re.compile(
     rf"(?:\.?,?[ ]+{_UNIT})?(?:\.?,[ ]*{_CITY_STATE_ZIP})?"
 )
 
+# Pre-scan gate (detectors/__init__.py): the house number's last digit, its optional letter
+# and range, the spaces, and the first character of what must follow (a direction or a
+# street-name word: a capital letter or the digit of "5th").
+ADDRESS_GATE = ("[0-9]", r"[A-Z]?(?:-[0-9]{1,4})? +[A-Z0-9]")
+
 
 def detect_addresses(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
     for match in _ADDRESS.finditer(text):

@@ -22,6 +22,11 @@ from apps.privacy.engine.policy import MaskingPolicy
 
 # The look-behind makes the scan linear: a local part can only start after a non-local char,
 # so a long run of word characters is not retried from every position.
+# Pre-scan gates (detectors/__init__.py): a substring that every text this module finds
+# anything in contains. An e-mail needs its "@"; a phone window holds seven digits joined by at
+# most three of its separators (the window pattern's own core, without its look-arounds).
+EMAIL_GATE = ("@", "")
+PHONE_GATE = ("[0-9]", r"(?:[ \t.\-/()\u00a0\u2010-\u2015]{0,3}[0-9]){6}")
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[\w%+-](?:[\w.%+'-]{0,62}[\w%+-])?"
     r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-])"

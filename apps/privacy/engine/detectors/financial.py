@@ -20,6 +20,11 @@ from apps.privacy.engine.policy import MaskingPolicy
 # its neighbours ("123-45-6789 4111 1111 1111 1111", a card and its CVV, two cards in a row),
 # so cards are searched at every group boundary of the run, not only at its start.
 _DIGIT_RUN = re.compile(r"(?<![0-9])(?=[0-9 -]{14})[0-9]+(?:[ -][0-9]+)*")
+# Pre-scan gates (detectors/__init__.py): a card is at least 14 digits of one run, so the run
+# holds 14 digits joined by at most one space or dash each; an IBAN candidate starts with a
+# country code, two check digits and at least ten more characters.
+CARD_GATE = ("[0-9]", r"(?:[ -]?[0-9]){13}")
+IBAN_GATE = ("[A-Z]", r"[A-Z][0-9]{2}(?: ?[0-9A-Z]){10}")
 _GROUP = re.compile(r"[0-9]+")
 _GLUED_BEFORE = re.compile(r"[\w-]")
 _MIN_CARD, _MAX_CARD = 14, 19

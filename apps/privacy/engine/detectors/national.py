@@ -31,6 +31,11 @@ _NINO = re.compile(
     re.ASCII,
 )
 
+# Pre-scan gates (detectors/__init__.py): the two SSN patterns and the NINO pattern without
+# their look-arounds and labels (a labelled SSN is nine digits in a row).
+SSN_GATE = ("[0-9]", r"(?:[0-9]{2}[- ][0-9]{2}[- ][0-9]{4}|[0-9]{8})")
+NINO_GATE = ("[A-Z]", r"[A-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]")
+
 
 def detect_us_ssns(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
     for match in _SSN_SEPARATED.finditer(text):

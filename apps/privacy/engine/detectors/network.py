@@ -24,6 +24,11 @@ _IPV6 = re.compile(
     re.ASCII,
 )
 
+# Pre-scan gates (detectors/__init__.py): a dotted quad's inner digits and dots; the two
+# colons with only hex digits between them that the IPv6 look-ahead requires.
+IPV4_GATE = ("[0-9]", r"\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]")
+IPV6_GATE = (":", r"[0-9A-Fa-f]*:")
+
 
 def detect_ipv4(text: str, policy: MaskingPolicy) -> Iterator[Finding]:
     if "." not in text:
