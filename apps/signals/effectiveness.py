@@ -146,7 +146,7 @@ def _sql() -> str:
     trace = Trace._meta.db_table
     outcome = Outcome._meta.db_table
     flags = ", ".join(
-        f"coalesce(bool_or(o.kind = ANY(%(kinds_{n})s)), false) AS hit_{n}"
+        f"coalesce(o.kinds && %(kinds_{n})s::varchar[], false) AS hit_{n}"
         for n in range(len(METRICS))
     )
     counts = ", ".join(f"count(*) FILTER (WHERE hit_{n})" for n in range(len(METRICS)))
@@ -165,24 +165,28 @@ def _sql() -> str:
         ),
         strata AS (SELECT DISTINCT agent_id, task_kind FROM exposed),
         others AS (
-            SELECT t.id FROM {trace} t
-            JOIN strata s ON s.agent_id = t.agent_id AND s.task_kind = t.task_kind
-            WHERE t.workspace_id = %(workspace)s
-              AND t.context_assembly_id IS NOT NULL
-              AND t.started_at >= (SELECT min(started_at) FROM exposed)
-              AND NOT EXISTS (
-                  SELECT 1 FROM {uses} u
-                  WHERE u.assembly_id = t.context_assembly_id AND u.item_id = %(item)s
-              )
-            ORDER BY t.id DESC LIMIT %(cap)s
+            SELECT newest.id FROM strata s CROSS JOIN LATERAL (
+                SELECT t.id FROM {trace} t
+                WHERE t.agent_id = s.agent_id AND t.task_kind = s.task_kind
+                  AND t.workspace_id = %(workspace)s
+                  AND t.context_assembly_id IS NOT NULL
+                  AND t.started_at >= (SELECT min(started_at) FROM exposed)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {uses} u
+                      WHERE u.assembly_id = t.context_assembly_id AND u.item_id = %(item)s
+                  )
+                ORDER BY t.id DESC LIMIT %(cap)s
+            ) newest
+            ORDER BY newest.id DESC LIMIT %(cap)s
         ),
         pool AS (
             SELECT id, true AS used FROM exposed UNION ALL SELECT id, false FROM others
         ),
         per_trace AS (
             SELECT p.used, {flags}
-            FROM pool p LEFT JOIN {outcome} o ON o.trace_id = p.id
-            GROUP BY p.used, p.id
+            FROM pool p CROSS JOIN LATERAL (
+                SELECT array_agg(DISTINCT o.kind) AS kinds FROM {outcome} o WHERE o.trace_id = p.id
+            ) o
         )
         SELECT used, count(*), {counts},
             (SELECT count(DISTINCT agent_id) FROM strata),
