@@ -38,6 +38,7 @@ from apps.core.exceptions import ServiceError
 from apps.memories import console_decisions as decide
 from apps.memories import services
 from apps.memories.console_admin import console_urls
+from apps.memories.effectiveness_panel import effectiveness_html
 from apps.memories.forms import CoachingNoteForm
 from apps.memories.models import (
     ContextAssemblyItem,
@@ -188,6 +189,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
         "provenance_panel",
         "versions_panel",
         "retrievals_panel",
+        "effectiveness_panel",
         "created_at",
         "updated_at",
     ]
@@ -244,6 +246,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
             ("Provenance", {"fields": ["provenance_panel", "evidence_count", "created_at"]}),
             ("Version history", {"fields": ["versions_panel"]}),
             ("Retrieval history", {"fields": ["retrievals_panel", "updated_at"]}),
+            ("Effectiveness (observational)", {"fields": ["effectiveness_panel"]}),
         ]
 
     def render_change_form(
@@ -421,6 +424,12 @@ class MemoryItemAdmin(ScopedModelAdmin):
             reverse("admin:memories_memoryitem_uses", args=[obj.pk]),
             rows,
         )
+
+    @display(description="Outcomes with and without it")
+    @once_per_object
+    def effectiveness_panel(self, obj: MemoryItem) -> SafeString:
+        """apps.signals.effectiveness over the last 90 days: one query."""
+        return effectiveness_html(obj)
 
     # --- writes through services ------------------------------------------------------------
 

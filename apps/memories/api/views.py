@@ -23,9 +23,11 @@ from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.core.idempotency import idempotent
 from apps.memories import services
 from apps.memories.api import serializers as s
+from apps.memories.api.effectiveness import EffectivenessQuerySerializer, EffectivenessSerializer
 from apps.memories.api.filters import MemoryFilter
 from apps.memories.models import MemoryItem, MemoryVersion, Tier
 from apps.memories.selectors import memories_for_context
+from apps.signals.effectiveness import DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, memory_effectiveness
 from apps.workspaces.models import Agent, Workspace
 from apps.workspaces.roles import Action
 from apps.workspaces.scopes import Scope
@@ -114,7 +116,12 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
     serializer_class = s.MemoryItemSerializer
     filterset_class = MemoryFilter
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    required_scopes = {"list": [READ], "retrieve": [READ], "versions": [READ]}
+    required_scopes = {
+        "list": [READ],
+        "retrieve": [READ],
+        "versions": [READ],
+        "effectiveness": [READ],
+    }
     # Writes that embed content fail with 503 when the embedding provider does.
     extra_error_statuses = {"create": [503], "batch": [503], "partial_update": [503]}
 
@@ -310,6 +317,36 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
             url = replace_query_param(url, "before", page[-1].version)
             response["Link"] = f'<{replace_query_param(url, "limit", limit)}>; rel="next"'
         return response
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "window_days",
+                {"type": "integer", "minimum": 1, "maximum": MAX_WINDOW_DAYS},
+                OpenApiParameter.QUERY,
+                required=False,
+                description=f"How far back to look, 1 to {MAX_WINDOW_DAYS} days (default "
+                f"{DEFAULT_WINDOW_DAYS}).",
+            )
+        ],
+        responses=EffectivenessSerializer,
+        description=(
+            "Observational, not causal: the outcomes of the runs whose logged context included "
+            "this memory against runs of the same agents and task kinds whose logged context "
+            "left it out (since its first use in the window), per run: a positive reply or a "
+            "booked meeting (primary), a complaint, an unsubscribe. Counts, rates with 95% "
+            "Wilson intervals, and the difference with a 95% Newcombe interval once each group "
+            "has `min_traces` runs (`status: too_little_data` before). Whoever may read the "
+            'memory may read this (aggregates only). docs/signals.md, "Memory effectiveness".'
+        ),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def effectiveness(self, request: Request, pk: str | None = None) -> Response:
+        item = self.get_object()
+        query = EffectivenessQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result = memory_effectiveness(item, window_days=query.validated_data["window_days"])
+        return Response(EffectivenessSerializer(result).data)
 
     def _shown(self, item: MemoryItem) -> dict[str, Any]:
         """The item as stored after a change (the service returns its own instance)."""

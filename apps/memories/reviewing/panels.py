@@ -14,11 +14,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from pgvector.django import CosineDistance
 
+from apps.memories.effectiveness_panel import effectiveness_context
 from apps.memories.models import TIER_ORDER, MemoryItem, MemoryType, MemoryVersion, Status, Tier
 from apps.memories.selectors import hnsw_scan_settings
 from apps.memories.vector_indexes import indexed_workspaces
 from apps.reviews.models import Kind, ReviewRequest
 from apps.reviews.panels import side_by_side
+from apps.signals.effectiveness import memory_effectiveness
 from apps.workspaces.models import Workspace
 from apps.workspaces.roles import Action
 
@@ -124,7 +126,17 @@ def memory_panel(http_request: HttpRequest, obj: ReviewRequest) -> dict[str, Any
         "pairs": list(obj.edit_pairs.select_related("edited_by").order_by("id")),
         "promotion_tiers": promotion_tiers(item),
         "trace_ids": (item.provenance or {}).get("trace_ids", []) if item else [],
+        "effectiveness": promotion_effectiveness(obj, item),
     }
+
+
+def promotion_effectiveness(obj: ReviewRequest, item: MemoryItem | None) -> dict[str, Any] | None:
+    """For a promotion: how the runs that used the memory in its current tier turned out
+    (apps.signals.effectiveness; observational), the evidence a reviewer weighs before it
+    reaches more agents. One query; None for the other kinds."""
+    if obj.kind != Kind.PROMOTION or item is None:
+        return None
+    return effectiveness_context(memory_effectiveness(item))
 
 
 class MemoryTypeFilter(admin.SimpleListFilter):
