@@ -55,29 +55,31 @@ def trace_outcomes(trace: Trace, limit: int) -> list[Outcome]:
 def trace_task_kinds(workspace_ids: list[int] | None) -> list[str]:
     """The distinct task kinds of the traces of the given workspaces (None: every workspace,
     for operators), at most TASK_KINDS_MAX, for a list filter. A loose index scan over
-    (agent, task_kind, -id): one index probe per distinct (agent, kind) pair instead of
-    reading every trace (a plain DISTINCT reads them all: ~1M rows at scale)."""
+    (agent, task_kind, -id), agent by agent: one index probe per distinct (agent, kind) pair,
+    at most TASK_KINDS_MAX * 4 of them, instead of reading every trace (a DISTINCT over the
+    table reads them all). Measured in bench/signals_admin: ~10 ms for 240 pairs."""
     if workspace_ids is not None and not workspace_ids:
         return []
     trace = connection.ops.quote_name(Trace._meta.db_table)
     agent = connection.ops.quote_name(Agent._meta.db_table)
     sql = f"""
         WITH RECURSIVE scope AS (
-            SELECT coalesce(array_agg(id), '{{}}')::bigint[] AS ids FROM {agent}
+            SELECT id FROM {agent}
             WHERE %(every)s OR workspace_id = ANY(%(workspaces)s::bigint[])
         ), kinds(agent_id, task_kind) AS (
-            (SELECT agent_id, task_kind FROM {trace}
-             WHERE agent_id = ANY((SELECT ids FROM scope)::bigint[])
-             ORDER BY agent_id, task_kind LIMIT 1)
+            SELECT scope.id, first.task_kind FROM scope, LATERAL (
+                SELECT t.task_kind FROM {trace} t WHERE t.agent_id = scope.id
+                ORDER BY t.task_kind LIMIT 1
+            ) first
             UNION ALL
-            SELECT found.agent_id, found.task_kind FROM kinds, LATERAL (
-                SELECT t.agent_id, t.task_kind FROM {trace} t
-                WHERE t.agent_id = ANY((SELECT ids FROM scope)::bigint[])
-                  AND (t.agent_id, t.task_kind) > (kinds.agent_id, kinds.task_kind)
-                ORDER BY t.agent_id, t.task_kind LIMIT 1
+            SELECT kinds.agent_id, found.task_kind FROM kinds, LATERAL (
+                SELECT t.task_kind FROM {trace} t
+                WHERE t.agent_id = kinds.agent_id AND t.task_kind > kinds.task_kind
+                ORDER BY t.task_kind LIMIT 1
             ) found
         )
-        SELECT task_kind FROM kinds WHERE task_kind <> '' LIMIT %(cap)s
+        SELECT DISTINCT task_kind FROM (SELECT task_kind FROM kinds LIMIT %(cap)s) pairs
+        WHERE task_kind <> ''
     """  # noqa: S608 - table names are the models', quoted; values are parameters
     params: dict[str, Any] = {
         "every": workspace_ids is None,

@@ -64,12 +64,32 @@ def _trace_workspace_ids(request: HttpRequest) -> list[int] | None:
     return [row["workspace_id"] for row in ids]
 
 
-class TraceChangeList(ChangeList):
+class TimeOrderedWhenFiltered(ChangeList):
+    """Newest first by id; with the date filter in use, newest first by that date (the
+    indexes of migration signals 0003): a range in the past, walked by id, would read most of
+    the table before reaching it (1.2 s at a million traces, bench/signals_admin)."""
+
+    date_field = ""
+
+    def get_ordering(self, request: HttpRequest, queryset: Any) -> list[Any]:
+        ranged = any(request.GET.get(f"{self.date_field}_{end}_0") for end in ("from", "to"))
+        if ranged:
+            return [f"-{self.date_field}", "-id"]
+        return list(super().get_ordering(request, queryset))
+
+
+class TraceChangeList(TimeOrderedWhenFiltered):
     """The list reads neither the run's JSON nor its output: a page of 50 rows of 2 KB traces
     stays small at any table size."""
 
+    date_field = "started_at"
+
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> Any:
         return super().get_queryset(request, exclude_parameters).defer(*TRACE_HEAVY)
+
+
+class OutcomeChangeList(TimeOrderedWhenFiltered):
+    date_field = "occurred_at"
 
 
 TRACE_HEAVY = (
@@ -249,6 +269,9 @@ class OutcomeAdmin(ReadOnlyAdmin):
         "occurred_at",
         "created_at",
     ]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> Any:
+        return OutcomeChangeList
 
     @display(description="Kind")
     def kind_label(self, obj: Outcome) -> str:

@@ -24,6 +24,7 @@ from apps.signals.models import Feedback, Outcome, Trace
 
 VALUE_CHARS = 2_000  # one value of a step or tool call
 STEPS_SHOWN = 100
+NESTING_SHOWN = 3
 TOOL_NAME_KEYS = ("tool", "name", "function")
 TOOL_ARGUMENT_KEYS = ("arguments", "args", "input", "parameters")
 TOOL_RESULT_KEYS = ("result", "output", "response", "error")
@@ -35,21 +36,36 @@ def none_yet(text: str) -> SafeString:
     return format_html('<p class="text-base-500">{}</p>', text)
 
 
-def value_html(value: object, limit: int = VALUE_CHARS) -> SafeString:
-    """One JSON value: text as chips, anything else as compact JSON (chips inside)."""
+def value_html(value: object, limit: int = VALUE_CHARS, depth: int = 0) -> SafeString:
+    """One JSON value as people read it: text as chips, an object as "key: value" lines, a
+    list of plain values comma-separated, other lists one item a line. Past NESTING_SHOWN
+    levels, compact JSON (chips inside)."""
     if isinstance(value, str):
         return masked_chips(value, limit=limit)
-    if isinstance(value, dict) and value and len(json.dumps(value, default=str)) > 120:
-        return pairs_html(value.items(), limit)
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return format_html("<code>{}</code>", masked_chips(text, limit=limit))
+    if value is None or isinstance(value, bool | int | float):
+        return format_html("<code>{}</code>", json.dumps(value))
+    if depth >= NESTING_SHOWN or not isinstance(value, dict | list):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        return format_html("<code>{}</code>", masked_chips(text, limit=limit))
+    if not value:
+        return mark_safe("—")
+    if isinstance(value, dict):
+        return pairs_html(value.items(), limit, depth + 1)
+    if all(isinstance(item, str | int | float | bool) or item is None for item in value):
+        return format_html_join(", ", "{}", ((value_html(item, limit),) for item in value))
+    items = format_html_join(
+        "", "<li>{}</li>", ((value_html(item, limit, depth + 1),) for item in value)
+    )
+    return format_html('<ul class="list-disc ml-4">{}</ul>', items)
 
 
-def pairs_html(pairs: Iterable[tuple[Any, Any]], limit: int = VALUE_CHARS) -> SafeString:
+def pairs_html(
+    pairs: Iterable[tuple[Any, Any]], limit: int = VALUE_CHARS, depth: int = 0
+) -> SafeString:
     lines = format_html_join(
         "",
         '<div><span class="font-semibold">{}</span>: {}</div>',
-        ((str(key).replace("_", " "), value_html(value, limit)) for key, value in pairs),
+        ((str(key).replace("_", " "), value_html(value, limit, depth)) for key, value in pairs),
     )
     return format_html('<div style="white-space:pre-wrap">{}</div>', lines)
 
@@ -96,9 +112,17 @@ def tool_call_row(n: int, call: object) -> tuple[Any, ...]:
         n,
         masked_chips(name, limit=200) if isinstance(name, str) else value_html(name),
         value_html(arguments) if args_key else "—",
-        value_html(result) if result_key else "—",
+        _result_html(result_key, result),
         pairs_html(rest) if rest else "",
     )
+
+
+def _result_html(key: str | None, result: Any) -> SafeString:
+    if key is None:
+        return mark_safe("—")
+    if key == "error":
+        return format_html('<span class="text-red-600">error: {}</span>', value_html(result))
+    return value_html(result)
 
 
 def tool_calls_html(calls: object) -> SafeString:

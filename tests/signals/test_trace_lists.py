@@ -309,3 +309,29 @@ def test_the_task_kinds_come_from_an_index_walk_not_a_scan(cast):
     ]
     assert "theirs" in trace_task_kinds(None)
     assert trace_task_kinds([]) == []
+
+
+@pytest.mark.parametrize(("url", "field"), [(TRACES, "started_at"), (OUTCOMES, "occurred_at")])
+def test_a_date_range_lists_newest_first_by_that_date(client, cast, url, field):
+    # Given runs and outcomes stored out of time order (a late batch of older runs)
+    now = timezone.now()
+    for days in (2, 9, 5):
+        when = (now - dt.timedelta(days=days)).isoformat()
+        trace = stored_trace(cast.agent, started_at=when, ended_at=when)
+        services.outcomes_ingest(
+            actor=cast.agent, items=[outcome_item(f"d{days}", trace=trace.pk, occurred_at=when)]
+        )
+    client.force_login(cast.user("owner"))
+    since = (now - dt.timedelta(days=30)).strftime("%Y-%m-%d")
+
+    # When the list is filtered by a date range
+    response, statements = _queries(client, f"{url}?{field}_from_0={since}&{field}_from_1=00:00")
+
+    # Then it reads newest first by that date (its index), not by id
+    rows = response.context["cl"].result_list
+    assert [getattr(row, field) for row in rows] == sorted(
+        (getattr(row, field) for row in rows), reverse=True
+    )
+    assert [row.pk for row in rows] != sorted((row.pk for row in rows), reverse=True)
+    table = "signals_trace" if url == TRACES else "signals_outcome"
+    assert f'ORDER BY "{table}"."{field}" DESC' in _rows_sql(statements, table)

@@ -117,7 +117,8 @@ def test_the_page_reads_as_a_run(client, cast, run):
     assert "look up the account in the CRM" in html and "Step 3" in html
     assert '[{"thought"' not in html and "&quot;thought&quot;" not in html
     assert "<td><code>crm.search</code></td>" in html and "calendar.book" in html
-    assert "slot taken" in html and "Tuesday 10:00" in html
+    assert "slot taken" in html and "Tuesday 10:00" in html and "error: slot taken" in html
+    assert "&quot;q&quot;" not in html and ">q</span>: Initech" in html  # arguments as pairs
     # cost, tokens, kind, output
     assert "0.012300" in html and "1,234 / 567" in html
     assert "pricing_reply" in html and "49 EUR a seat" in html
