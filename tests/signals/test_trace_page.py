@@ -247,3 +247,13 @@ def test_the_page_costs_the_same_queries_however_much_it_lists(client, cast, run
 
     assert _queries(client, url) == before
     assert before <= 16
+
+
+def test_a_memorys_page_links_the_runs_that_used_it(client, cast, run):
+    client.force_login(cast.user("viewer"))
+    first = run["memories"][0]
+
+    html = client.get(f"/admin/memories/memoryitem/{first.pk}/change/").content.decode()
+
+    trace = run["trace"]
+    assert f'href="/admin/signals/trace/{trace.pk}/change/">run #{trace.pk}</a>' in html
