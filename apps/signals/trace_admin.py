@@ -133,14 +133,12 @@ class TraceAdmin(ReadOnlyAdmin):
             None,
             {"fields": ["workspace", "agent", "task_kind", "status_label", "run_summary"]},
         ),
-        ("Task", {"fields": ["task_text"]}),
-        ("Steps", {"fields": ["steps_panel"]}),
-        ("Tool calls", {"fields": ["tool_calls_panel"]}),
-        ("Output", {"fields": ["output_text"]}),
-        ("Context: the memories it was given", {"fields": ["context_panel"]}),
-        ("Policy, prompt and skill versions", {"fields": ["policy_versions_panel"]}),
-        ("Feedback", {"fields": ["feedback_panel"]}),
-        ("Outcomes", {"fields": ["outcomes_panel"]}),
+        (
+            "What it did",
+            {"fields": ["task_text", "steps_panel", "tool_calls_panel", "output_text"]},
+        ),
+        ("What it was given", {"fields": ["context_panel", "policy_versions_panel"]}),
+        ("What followed", {"fields": ["feedback_panel", "outcomes_panel"]}),
         ("Experiments", {"fields": ["experiments_panel", "created_at"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
@@ -205,12 +203,12 @@ class TraceAdmin(ReadOnlyAdmin):
     def tool_calls_panel(self, obj: Trace) -> str:
         return page.tool_calls_html(obj.tool_calls)
 
-    @display(description="Memories (rank, score)")
+    @display(description="Memories in its context")
     @once_per_object
     def context_panel(self, obj: Trace) -> str:
         return page.context_html(obj, selectors.trace_context_items(obj, PANEL_LIMIT))
 
-    @display(description="Versions used")
+    @display(description="Policy, prompt and skill versions")
     @once_per_object
     def policy_versions_panel(self, obj: Trace) -> str:
         return page.policy_versions_html(obj, selectors.trace_policy_versions_present(obj))

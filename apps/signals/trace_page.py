@@ -29,7 +29,7 @@ TOOL_NAME_KEYS = ("tool", "name", "function")
 TOOL_ARGUMENT_KEYS = ("arguments", "args", "input", "parameters")
 TOOL_RESULT_KEYS = ("result", "output", "response", "error")
 DIFF_COLOURS = {"+": "#15803d", "-": "#b91c1c", "@": "#6b7280"}
-THUMBS = {1: "👍", -1: "👎"}
+THUMBS = {1: "thumbs up", -1: "thumbs down"}
 
 
 def none_yet(text: str) -> SafeString:
@@ -243,7 +243,7 @@ def feedback_html(trace: Trace, rows: list[Feedback], shown: int) -> SafeString:
         return none_yet("No feedback on this run.")
 
     def one(feedback: Feedback) -> SafeString:
-        verdict = " ".join(
+        verdict = ", ".join(
             part
             for part in (
                 THUMBS.get(feedback.thumbs or 0, ""),

@@ -142,7 +142,7 @@ def test_feedback_shows_its_diff_and_outcomes_are_listed(client, cast, run):
 
     html = _page(client, run["trace"]).content.decode()
 
-    assert "Always quote the price" in html and "2/5" in html
+    assert "Always quote the price" in html and "thumbs down, 2/5" in html
     assert re.search(r'color:#b91c1c">-the starter plan is 49 EUR', html)
     assert re.search(r'color:#15803d">\+the starter plan is 59 EUR', html)
     assert "Positive reply" in html and "lead → opportunity" in html
