@@ -198,7 +198,6 @@ def seed_demo(*, month_days: int = MONTH_DAYS) -> DemoCredentials:
         __import__("apps.reviews.demo", fromlist=["x"]).seed_reviews()
         __import__("apps.guardrails.demo", fromlist=["x"]).seed_guardrails()
         __import__("apps.signals.demo", fromlist=["x"]).seed_signals()
-        __import__("apps.signals.effectiveness_demo", fromlist=["x"]).seed_effectiveness_demo()
     __import__("apps.audit.demo", fromlist=["x"]).seed_audit_demo()  # verifies: last
     return creds
 

@@ -41,6 +41,7 @@ from apps.memories.console_admin import console_urls
 from apps.memories.effectiveness_panel import effectiveness_html
 from apps.memories.forms import CoachingNoteForm
 from apps.memories.models import (
+    ContextAssembly,
     ContextAssemblyItem,
     MemoryItem,
     MemoryType,
@@ -401,6 +402,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
         )
         if not uses:
             return mark_safe("<p>Never retrieved.</p>")
+        runs = _runs_of(use.assembly_id for use in uses)
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -408,7 +410,7 @@ class MemoryItemAdmin(ScopedModelAdmin):
                 (
                     use.assembly.created_at.strftime("%Y-%m-%d %H:%M"),
                     use.assembly.agent,
-                    use.assembly.trace_id or "—",
+                    _run_cell(use.assembly, runs.get(use.assembly_id)),
                     use.rank,
                     f"{use.score:.3f}",
                 )
@@ -553,6 +555,22 @@ def _reveal_context(request: HttpRequest, item: MemoryItem) -> tuple[RevealInPla
         back = reverse("admin:memories_memoryitem_change", args=[item.pk])
         return None, f"{grant}?{urlencode({'next': back})}"
     return None, ""
+
+
+def _runs_of(assembly_ids: Any) -> dict[int, int]:
+    """The stored run (signals' Trace) that used each assembly, by the relation signals
+    declares (ContextAssembly.traces), in one query; no import of that app."""
+    rows = ContextAssembly.objects.filter(pk__in=set(assembly_ids), traces__isnull=False)
+    return dict(rows.order_by("traces").values_list("pk", "traces"))
+
+
+def _run_cell(assembly: Any, run_id: int | None) -> SafeString:
+    """The agent's own trace id, and a link to the run's page when the run was stored."""
+    label = masked_chips(assembly.trace_id) if assembly.trace_id else "—"
+    if run_id is None:
+        return format_html("{}", label)
+    url = reverse("admin:signals_trace_change", args=[run_id])
+    return format_html('{} <a class="text-primary-600" href="{}">run #{}</a>', label, url, run_id)
 
 
 def _details_html(details: Any) -> SafeString:

@@ -1,6 +1,7 @@
 """Traces, feedback and outcomes in the admin: read-only lists and detail pages, scoped like
-every other admin (members of the workspace read its rows). A trace's page shows its feedback
-and outcomes inline. Nothing here writes: signals arrive through the API."""
+every other admin (members of the workspace read its rows). Traces and outcomes are in
+apps/signals/trace_admin.py (a trace's page shows its feedback and outcomes). Nothing here
+writes: signals arrive through the API."""
 
 from __future__ import annotations
 
@@ -8,18 +9,14 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
-from unfold.admin import TabularInline
 from unfold.decorators import display
 
 from apps.core.admin_site import ScopedModelAdmin, _module_permission
 from apps.privacy.display import masked_chips
-from apps.signals.models import Feedback, Outcome, Trace
+from apps.signals.models import Feedback
 from apps.workspaces.roles import Action
-
-INLINE_LIMIT = 50
 
 
 def sidebar_signals(request: HttpRequest) -> bool:
@@ -41,108 +38,9 @@ class ReadOnlyAdmin(ScopedModelAdmin):
         return self.get_fields(request, obj)
 
 
-class _ReadOnlyInline(TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # the rows of a trace the page already let this user see (same workspace by design)
-        return True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).order_by("-id")
-
-
-class FeedbackInline(_ReadOnlyInline):
-    model = Feedback
-    fields = ["kind", "thumbs", "rating", "explanation_text", "given_by", "created_at"]
-    readonly_fields = fields
-
-    @display(description="Explanation")
-    def explanation_text(self, obj: Feedback) -> str:
-        return masked_chips(obj.explanation, limit=200)
-
-
-class OutcomeInline(_ReadOnlyInline):
-    model = Outcome
-    fk_name = "trace"
-    fields = ["kind", "custom_kind", "to_stage", "amount", "currency", "occurred_at"]
-    readonly_fields = fields
-
-
 def _pre(value: object) -> str:
     text = value if isinstance(value, str) else json.dumps(value, indent=2)
     return format_html('<pre style="white-space:pre-wrap">{}</pre>', masked_chips(text[:20_000]))
-
-
-@admin.register(Trace)
-class TraceAdmin(ReadOnlyAdmin):
-    list_display = ["id", "agent", "status", "task_short", "model_name", "cost", "started_at"]
-    list_filter = ["status"]
-    list_select_related = ["agent", "workspace"]
-    inlines = [FeedbackInline, OutcomeInline]
-    fields = [
-        "workspace",
-        "agent",
-        "status",
-        "task_text",
-        "steps_pretty",
-        "tool_calls_pretty",
-        "output_text",
-        "model_name",
-        "tokens_in",
-        "tokens_out",
-        "cost",
-        "latency_ms",
-        "started_at",
-        "ended_at",
-        "context_assembly",
-        "policy_versions",
-        "experiment_pretty",
-        "created_at",
-    ]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        queryset = super().get_queryset(request)
-        name = request.resolver_match.url_name if request.resolver_match else ""
-        if (name or "").endswith("changelist"):
-            queryset = queryset.defer("steps", "tool_calls", "output", "policy_versions")
-        return queryset
-
-    @display(description="Task")
-    def task_short(self, obj: Trace) -> str:
-        return masked_chips(obj.task, limit=80)
-
-    @display(description="Task")
-    def task_text(self, obj: Trace) -> str:
-        return _pre(obj.task)
-
-    @display(description="Output")
-    def output_text(self, obj: Trace) -> str:
-        return _pre(obj.output)
-
-    @display(description="Steps")
-    def steps_pretty(self, obj: Trace) -> str:
-        return _pre(obj.steps)
-
-    @display(description="Tool calls")
-    def tool_calls_pretty(self, obj: Trace) -> str:
-        return _pre(obj.tool_calls)
-
-    @display(description="Experiment assignments")
-    def experiment_pretty(self, obj: Trace) -> str:
-        return _pre(obj.experiment_assignments)
 
 
 @admin.register(Feedback)
@@ -181,25 +79,4 @@ class FeedbackAdmin(ReadOnlyAdmin):
         return _pre(obj.diff)
 
 
-@admin.register(Outcome)
-class OutcomeAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "trace", "to_stage", "amount", "currency", "occurred_at"]
-    list_filter = ["kind"]
-    list_select_related = ["trace", "workspace"]
-    fields = [
-        "workspace",
-        "trace",
-        "kind",
-        "custom_kind",
-        "from_stage",
-        "to_stage",
-        "amount",
-        "currency",
-        "account_hash",
-        "contact_hash",
-        "experiment_unit_hash",
-        "reported_by_agent",
-        "reported_by_user",
-        "occurred_at",
-        "created_at",
-    ]
+from apps.signals import trace_admin  # noqa: E402, F401  (registers TraceAdmin, OutcomeAdmin)

@@ -122,6 +122,9 @@ class Trace(models.Model):
             models.Index(fields=["workspace", "-id"], name="trace_ws_recent"),
             models.Index(fields=["agent", "-id"], name="trace_agent_recent"),
             models.Index(fields=["agent", "task_kind", "-id"], name="trace_agent_kind"),
+            # The admin list filtered by start date reads newest first by start (trace_admin)
+            models.Index(fields=["workspace", "-started_at", "-id"], name="trace_ws_started"),
+            models.Index(fields=["-started_at", "-id"], name="trace_started"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -212,6 +215,9 @@ class Outcome(models.Model):
             models.Index(fields=["workspace", "-id"], name="outcome_ws_recent"),
             models.Index(fields=["trace"], name="outcome_trace"),
             models.Index(fields=["workspace", "contact_hash"], name="outcome_contact"),
+            # The admin list filtered by date reads newest first by occurrence (trace_admin)
+            models.Index(fields=["workspace", "-occurred_at", "-id"], name="outcome_ws_occurred"),
+            models.Index(fields=["-occurred_at", "-id"], name="outcome_occurred"),
         ]
         constraints = [
             models.UniqueConstraint(

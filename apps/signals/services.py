@@ -37,6 +37,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 
 from apps.audit.services import audit_event_record
+from apps.core import clock
 from apps.core.exceptions import Forbidden, NotFound, ServiceError, ValidationFailed
 from apps.memories.models import ContextAssembly
 from apps.policies.models import ArtifactVersion
@@ -553,7 +554,7 @@ def traces_ingest(*, actor: Any, items: object, workspace: Any = None) -> BatchR
     if writer.principal.kind == "user":
         raise Forbidden("Traces are posted by agents (or the system), not people.")
     checked = _checked_items(items)
-    now = timezone.now()
+    now = clock.now()
     rows, result = _run(checked, _trace_builder(writer, checked, now))
     created = Trace.objects.bulk_create([row for _, row in rows])
     for (index, _), row in zip(rows, created, strict=True):
@@ -591,7 +592,7 @@ def feedback_ingest(*, actor: Any, items: object, workspace: Any = None) -> Batc
     (`end_customer`) or a verifier's (`verifier`) on their own traces."""
     writer = writer_for(actor, workspace)
     checked = _checked_items(items)
-    now = timezone.now()
+    now = clock.now()
     ws = writer.workspace
     traces = Trace.objects.filter(workspace_id=ws.pk, pk__in=_trace_ids(checked))
     if writer.agent is not None:
@@ -658,7 +659,7 @@ def outcomes_ingest(*, actor: Any, items: object, workspace: Any = None) -> Batc
     or contact; a key the workspace already holds answers `existing` with the stored row."""
     writer = writer_for(actor, workspace)
     checked = _checked_items(items)
-    now = timezone.now()
+    now = clock.now()
     ws = writer.workspace
     known = {
         pk: pk

@@ -1,6 +1,7 @@
 """A fingerprint of the demo's content, to compare two seeds: counts per workspace and a
-SHA-256 over what each memory, review request and context assembly says and when (as an
-offset from its workspace's creation, so a seed on another day compares equal). Encrypted
+SHA-256 over what each memory, review request, context assembly, trace, feedback and outcome
+says and when (as an offset from its workspace's creation, so a seed on another day compares
+equal). Encrypted
 values (`<ENC:...>`) carry a random nonce by design and are compared as `<ENC>`."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.db.models import Count
 from apps.audit.models import AuditEvent
 from apps.memories.models import ContextAssembly, MemoryItem, MemoryVersion
 from apps.reviews.models import ReviewRequest
+from apps.signals.models import Feedback, Outcome, Trace
 from apps.workspaces.models import Workspace
 
 ENC = re.compile(r"<ENC:[^>]+>")
@@ -68,15 +70,43 @@ def demo_digest(slugs: tuple[str, ...] = ("acme", "globex")) -> dict[str, Any]:
             .select_related("agent")
             .annotate(n=Count("items"))
         )
+        traces = sorted(
+            (
+                offset(t.started_at),
+                t.agent.slug,
+                t.task_kind,
+                t.status,
+                _text(t.task),
+                _text(t.output),
+                t.context_assembly.task_text if t.context_assembly else "",
+                str(t.cost),
+            )
+            for t in Trace.objects.filter(workspace=workspace).select_related(
+                "agent", "context_assembly"
+            )
+        )
+        feedback = sorted(
+            (offset(f.created_at), f.kind, f.rating or 0, _text(f.explanation), _text(f.diff))
+            for f in Feedback.objects.filter(workspace=workspace)
+        )
+        outcomes = sorted(
+            (offset(o.occurred_at), o.kind, o.custom_kind, o.to_stage, str(o.amount))
+            for o in Outcome.objects.filter(workspace=workspace)
+        )
         actions = Counter(
             AuditEvent.objects.filter(workspace_id=workspace.pk).values_list("action", flat=True)
         )
-        body = json.dumps([memory_rows, requests, assemblies, sorted(actions.items())])
+        body = json.dumps(
+            [memory_rows, requests, assemblies, traces, feedback, outcomes, sorted(actions.items())]
+        )
         out[workspace.slug] = {
             "memories": len(memory_rows),
             "versions": MemoryVersion.objects.filter(item__workspace=workspace).count(),
             "reviews": len(requests),
             "assemblies": len(assemblies),
+            "traces": len(traces),
+            "feedback": len(feedback),
+            "outcomes": len(outcomes),
             "events": sum(actions.values()),
             "sha256": hashlib.sha256(body.encode()).hexdigest(),
         }

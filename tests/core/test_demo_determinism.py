@@ -30,4 +30,6 @@ def test_two_seeds_into_fresh_databases_give_the_same_demo():
     assert demo_digest() == first
     assert first["acme"]["memories"] > 40 and first["globex"]["memories"] > 40
     assert first["acme"]["assemblies"] >= DAYS * 2
+    assert first["acme"]["traces"] > first["acme"]["assemblies"]  # a run per assembly, and today's
+    assert first["globex"]["feedback"] > 0 and first["globex"]["outcomes"] > 0
     assert first["acme"]["sha256"] != first["globex"]["sha256"]

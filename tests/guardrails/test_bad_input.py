@@ -185,7 +185,9 @@ def test_bad_kill_switch_input(crew, client_as, body, field):
     assert state() == before
 
 
-@pytest.mark.parametrize("query", ["code=nope", "agent=x", "since=yesterday"])
+@pytest.mark.parametrize(
+    "query", ["code=nope", "agent=x", "since=yesterday", "since=", "code=", "agent="]
+)
 def test_bad_trip_filters(client_as, crew, query):
     response = client_as("viewer").get(f"/api/v1/guardrails/trips?{query}")
 

@@ -305,15 +305,15 @@ class TripViewSet(PeopleViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         if not self.request:
             return rows
         params = self.request.query_params
-        if params.get("code"):
+        if "code" in params:
             if params["code"] not in DenyCode.values:
                 raise ValidationFailed("Unknown code.", fields={"code": DenyCode.values})
             rows = rows.filter(code=params["code"])
-        if params.get("agent"):
+        if "agent" in params:
             if not params["agent"].isdigit():
                 raise ValidationFailed("agent is an id.", fields={"agent": ["Not an id."]})
             rows = rows.filter(agent_id=int(params["agent"]))
-        if params.get("since"):
+        if "since" in params:
             from django.utils.dateparse import parse_date, parse_datetime
 
             try:

@@ -189,6 +189,8 @@ class ItemCreatedSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 
 class TraceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    task_kind = serializers.CharField(read_only=True, help_text="A slug, or empty when not sent.")
+
     class Meta:
         model = Trace
         fields = [
@@ -217,6 +219,8 @@ class TraceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 
 class TraceListSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    task_kind = serializers.CharField(read_only=True, help_text="A slug, or empty when not sent.")
+
     class Meta:
         model = Trace
         fields = [

@@ -1,0 +1,3 @@
+from bench.signals_admin.run import main
+
+main()
