@@ -354,3 +354,8 @@ CELERY_BEAT_SCHEDULE["guardrails-expire-reservations"] = {
     "task": "guardrails.expire_reservations",
     "schedule": 60.0,
 }
+# Circuit breakers: the backstop of the evaluation each signals batch enqueues.
+CELERY_BEAT_SCHEDULE["guardrails-evaluate-breakers"] = {
+    "task": "guardrails.evaluate_breakers",
+    "schedule": 300.0,
+}
