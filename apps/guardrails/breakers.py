@@ -474,7 +474,7 @@ def circuit_breakers_evaluate(
 # --- tripping and resetting -----------------------------------------------------------------------
 
 
-def _window_text(minutes: int) -> str:
+def window_text(minutes: int) -> str:
     if minutes % 1440 == 0:
         days = minutes // 1440
         return "24 h" if days == 1 else f"{days} days"
@@ -490,7 +490,7 @@ def _percent(value: Decimal) -> str:
 def trip_reason(rule: CircuitBreaker, target: str, m: Measure, currency: str) -> str:
     """What the admin shows and the kill switch carries: the rule, the measure, the window."""
     metric, noun = METRIC_WORDS[BreakerMetric(rule.metric)]
-    window = _window_text(rule.window_minutes)
+    window = window_text(rule.window_minutes)
     if rule.metric == BreakerMetric.SPEND_PER_OUTCOME:
         kind = rule.per_outcome or DEFAULT_PER_OUTCOME
         measured = (
