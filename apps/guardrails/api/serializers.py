@@ -32,6 +32,7 @@ from apps.guardrails.models import (
 )
 from apps.guardrails.services import MAX_COST, MAX_STEP, time_zones
 from apps.guardrails.units import UNIT_MAX
+from apps.signals.models import OutcomeKind
 from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
 from apps.workspaces.models import Agent, Team, Workspace
 
@@ -414,7 +415,44 @@ class CircuitBreakerSerializer(serializers.ModelSerializer):  # type: ignore[typ
         return int(getattr(row, "active_trips", 0))
 
 
+RATE_METRICS = "complaint_rate|unsubscribe_rate|trace_failure_rate"
+PER_OUTCOME = "|".join(k for k in OutcomeKind.values if k != OutcomeKind.SPEND)
+NOT_A_NUMBER = {"not": {"type": "number"}}
+
+
 class CircuitBreakerSetSerializer(StrictInput):
+    # apps.guardrails.breakers._breaker_values: a rate's threshold is a fraction, the counted
+    # outcome belongs to spend per outcome, a day budget to the budget action.
+    schema_variants = (
+        (
+            {
+                "properties": {
+                    **_is("metric", RATE_METRICS),
+                    "threshold": {"maximum": 1},
+                    **_is("per_outcome", ""),
+                }
+            },
+            {
+                "properties": {
+                    **_is("metric", "spend_per_outcome"),
+                    **_is("per_outcome", f"|{PER_OUTCOME}"),
+                }
+            },
+        ),
+        (
+            {"properties": _is("action", "budget"), "required": ["action"]},
+            {
+                "properties": {**_is("action", "pause"), "budget_day": NOT_A_NUMBER},
+                "required": ["action"],
+            },
+            {
+                "allOf": [
+                    {"not": {"required": ["action"]}},
+                    {"properties": {"budget_day": NOT_A_NUMBER}},
+                ]
+            },
+        ),
+    )
     workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
     name = StrictCharField(max_length=100, help_text="Shown in its trips' reasons (masked).")
     metric = serializers.ChoiceField(choices=BreakerMetric.choices)
