@@ -1,7 +1,9 @@
 """Guardrails in the admin: what is paused and since when (set a pause with a reason, clear it
 with one), limits per level, the suppression list (add, remove, import a CSV with per-row
 errors; identifiers are shown only as keyed hashes), reservations (read-only) and trips (every
-deny, filterable, a per-day chart above the list, CSV export of the filtered list). Every
+deny, filterable, a per-day chart above the list, CSV export of the filtered list), circuit
+breakers (rules, their state and last trip) and their trips (with the reason; reset from the
+trip's page). Every
 change goes through apps.guardrails.services (audited); managing needs the manage role (the
 workspace's, or the team's for a team and its agents), everyone with a role reads."""
 
@@ -11,13 +13,14 @@ import csv
 import datetime as dt
 import io
 import json
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -33,10 +36,13 @@ from apps.core.admin_site import (
     visible_filter,
 )
 from apps.core.exceptions import ServiceError
-from apps.guardrails import services
+from apps.guardrails import breakers, services
 from apps.guardrails.models import (
     ALL_CHANNELS,
     CONTACT_CHANNELS,
+    BreakerMetric,
+    BreakerTrip,
+    CircuitBreaker,
     GuardrailLimits,
     KillSwitch,
     Level,
@@ -45,6 +51,7 @@ from apps.guardrails.models import (
     SuppressionReason,
     Trip,
 )
+from apps.signals.models import OutcomeKind
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
@@ -530,3 +537,203 @@ def trip_chart(trips: QuerySet[Any], days: int = CHART_DAYS) -> str | None:
         for index, (code, per_day) in enumerate(sorted(counts.items()))
     ]
     return json.dumps({"labels": [d.strftime("%b %d") for d in labels], "datasets": datasets})
+
+
+# --- circuit breakers -----------------------------------------------------------------------------
+
+
+class CircuitBreakerForm(forms.ModelForm):  # type: ignore[type-arg]
+    per_outcome = forms.ChoiceField(
+        required=False,
+        choices=[("", "-"), *[(k, k) for k in OutcomeKind.values if k != OutcomeKind.SPEND]],
+        help_text="Spend per outcome only: the outcome counted (meeting_booked when empty).",
+    )
+
+    class Meta:
+        model = CircuitBreaker
+        fields = [
+            "workspace",
+            "name",
+            "metric",
+            "scope",
+            "team",
+            "threshold",
+            "window_minutes",
+            "min_volume",
+            "per_outcome",
+            "action",
+            "budget_day",
+            "enabled",
+        ]
+
+
+@admin.register(CircuitBreaker)
+class CircuitBreakerAdmin(_Visible, ScopedModelAdmin):
+    """The rules and their state: armed, or tripped for how many agents or teams (with the
+    last trip's reason)."""
+
+    form = CircuitBreakerForm
+    list_display = [
+        "name",
+        "metric",
+        "applies_to",
+        "limit",
+        "window",
+        "min_volume",
+        "action",
+        "enabled",
+        "state",
+        "last_reason",
+    ]
+    list_filter = ["metric", "scope", "action", "enabled"]
+    list_select_related = ["workspace", "team"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        latest = BreakerTrip.objects.filter(breaker=OuterRef("pk")).order_by("-tripped_at", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                active_trips=Count("trips", filter=Q(trips__reset_at__isnull=True)),
+                last_trip_reason=Subquery(latest.values("reason")[:1]),
+            )
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["workspace"] if obj is not None else []
+
+    def _save(self, actor: Any, obj: Any, form: Any, breaker: Any) -> None:
+        data = dict(form.cleaned_data)
+        data.pop("workspace", None)
+        saved = breakers.circuit_breaker_set(
+            actor=actor, workspace=obj.workspace, breaker=breaker, **data
+        )
+        obj.pk = saved.pk
+
+    def create_via_service(self, actor: Any, obj: Any, form: Any) -> None:
+        self._save(actor, obj, form, None)
+
+    def update_via_service(self, actor: Any, obj: Any, form: Any) -> None:
+        self._save(actor, obj, form, obj.pk)
+
+    def delete_via_service(self, actor: Any, obj: Any) -> None:
+        breakers.circuit_breaker_delete(actor=actor, breaker=obj)
+
+    @display(description="Applies to")
+    def applies_to(self, obj: CircuitBreaker) -> str:
+        who = "each agent" if obj.scope == "agent" else "each team"
+        return f"{who} of {obj.team}" if obj.team_id else f"{who} of {obj.workspace}"
+
+    @display(description="Above")
+    def limit(self, obj: CircuitBreaker) -> str:
+        if obj.metric == BreakerMetric.SPEND_PER_OUTCOME:
+            return f"{obj.threshold.normalize():f} per {obj.per_outcome or 'meeting_booked'}"
+        return f"{(obj.threshold * 100).normalize():f}%"
+
+    @display(description="Window")
+    def window(self, obj: CircuitBreaker) -> str:
+        return breakers.window_text(obj.window_minutes)
+
+    @display(description="State", label={"armed": "success", "tripped": "danger", "off": "info"})
+    def state(self, obj: Any) -> str:
+        if getattr(obj, "active_trips", 0):
+            return "tripped"
+        return "armed" if obj.enabled else "off"
+
+    @display(description="Last trip")
+    def last_reason(self, obj: Any) -> str:
+        return str(getattr(obj, "last_trip_reason", "") or "-")[:300]
+
+
+class TripStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("tripped", "Tripped now"), ("reset", "Reset")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "tripped":
+            return queryset.filter(reset_at__isnull=True)
+        if self.value() == "reset":
+            return queryset.filter(reset_at__isnull=False)
+        return queryset
+
+
+@admin.register(BreakerTrip)
+class BreakerTripAdmin(_ReadOnly):
+    """Every trip of a circuit breaker with its reason; a tripped one is reset from its page
+    (clearing the kill switch it set, or restoring the day budget it replaced)."""
+
+    list_display = ["tripped_at", "breaker_name", "target", "measure", "trip_state", "reason"]
+    list_filter = [TripStateFilter, "metric", "action"]
+    list_select_related = ["team", "agent"]
+    change_form_after_template = "admin/guardrails/breaker_reset_link.html"
+
+    @display(description="Tripped for")
+    def target(self, obj: BreakerTrip) -> str:
+        return f"agent: {obj.agent}" if obj.agent_id else f"team: {obj.team}"
+
+    @display(description="Measured")
+    def measure(self, obj: BreakerTrip) -> str:
+        if obj.metric == BreakerMetric.SPEND_PER_OUTCOME:
+            return f"{obj.measured.quantize(Decimal('0.01'))} (n={obj.volume})"
+        return f"{(obj.measured * 100).quantize(Decimal('0.1'))}% (n={obj.volume})"
+
+    @display(description="State", label={"tripped": "danger", "reset": "info"})
+    def trip_state(self, obj: BreakerTrip) -> str:
+        return "tripped" if obj.active else "reset"
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/reset/", view(self.reset_view), name="guardrails_breaker_reset"),
+            *super().get_urls(),
+        ]
+
+    def _may_reset(self, request: HttpRequest, obj: BreakerTrip | None) -> bool:
+        return (
+            obj is not None
+            and obj.active
+            and not is_read_only(request)
+            and self._allowed(request, Action.MANAGE, obj)
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        may_reset = self._may_reset(request, obj)
+        context = {**(extra_context or {}), "may_reset": may_reset}
+        if may_reset and obj is not None:
+            context["reset_url"] = reverse("admin:guardrails_breaker_reset", args=[obj.pk])
+        return super().change_view(request, object_id, form_url, context)
+
+    def reset_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        refuse_read_only_post(request)
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self._may_reset(request, obj):
+            raise PermissionDenied
+        if request.method == "POST":
+            try:
+                breakers.circuit_breaker_reset(
+                    actor=as_principal(request.user),
+                    trip=obj,
+                    reason=request.POST.get("reason", ""),
+                )
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return HttpResponseRedirect(request.get_full_path())
+            self.message_user(request, f"Reset: {obj.target_label} is no longer held by it.")
+            return HttpResponseRedirect(reverse("admin:guardrails_breakertrip_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Reset the circuit breaker for {obj.target_label}",
+            "trip": obj,
+            "back": reverse("admin:guardrails_breakertrip_change", args=[obj.pk]),
+        }
+        return TemplateResponse(request, "admin/guardrails/breaker_reset_confirm.html", context)

@@ -48,6 +48,22 @@ def register_pii_fields() -> None:
         ("unit_hash", "channel", "reason", "source", "created_by_label"),
         reason="a keyed hash (never the contact), fixed vocabularies, a label masked on write",
     )
+    register_masked_field("guardrails.CircuitBreaker", "name")
+    register_exempt_fields(
+        "guardrails.CircuitBreaker",
+        ("metric", "scope", "per_outcome", "action"),
+        reason="fixed vocabularies",
+    )
+    for name in ("breaker_name", "reason", "reset_reason"):
+        register_masked_field("guardrails.BreakerTrip", name)
+    register_exempt_fields(
+        "guardrails.BreakerTrip",
+        ("metric", "subject", "level", "action", "budget_before", "reset_by_label"),
+        reason=(
+            "fixed vocabularies, an agent or team id, a budget field's name and amounts, an "
+            "actor's label masked on write"
+        ),
+    )
     register_exempt_fields(
         "guardrails.Trip",
         ("code", "rule", "action", "channel", "values", "request_id"),
@@ -56,7 +72,8 @@ def register_pii_fields() -> None:
 
 
 def register_audit() -> None:
-    """Switches, limits and suppression entries are decisions: audited by their services.
+    """Switches, limits, suppression entries, circuit breakers and their trips are decisions:
+    audited by their services (a trip by the system actor "circuit-breaker").
     Counters, reservations and trips are the check's own records (the hot path): inserted
     without an event; a reservation's settlement and a counter's level are bookkeeping."""
     from apps.audit.reconcile import governed_model_register
@@ -69,10 +86,13 @@ def register_audit() -> None:
         "guardrails.reservation", log=True, ignore={"status", "actual_cost", "settled_at"}
     )
     governed_model_register("guardrails.trip", log=True)
+    governed_model_register("guardrails.circuitbreaker", ignore={"updated_at"})
+    governed_model_register("guardrails.breakertrip")
 
 
 def register_compliance() -> None:
-    """Erasure scrubs a data subject's tokens out of the pause reasons (the switch stays);
+    """Erasure scrubs a data subject's tokens out of the pause reasons (the switch stays) and
+    out of circuit breakers' names and their trips' reasons;
     saving them links their fingerprints to the row. Suppression entries are kept through an
     erasure on purpose: they hold only a keyed hash, and they are what keeps the person from
     being contacted again."""
@@ -88,3 +108,9 @@ def register_compliance() -> None:
     register_erasure_target(
         ErasureTarget("guardrails.KillSwitch", fields, by_workspace(), action="scrub")
     )
+    for label, masked in (
+        ("guardrails.CircuitBreaker", ("name",)),
+        ("guardrails.BreakerTrip", ("breaker_name", "reason", "reset_reason")),
+    ):
+        register_linked_fields(label, masked)
+        register_erasure_target(ErasureTarget(label, masked, by_workspace(), action="scrub"))

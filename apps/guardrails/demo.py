@@ -2,7 +2,11 @@
 cap, a frequency cap of 3 contacts in 7 days, a rate limit, EU and US sending hours), a Sales
 team budget near its limit today, Campaign Bot paused, two suppressed contacts (an
 unsubscribe, a complaint) and a week of trips from real checks, so the trips chart shows
-something. Idempotent: a workspace that already has guardrail limits is left alone."""
+something. Idempotent: a workspace that already has guardrail limits is left alone.
+
+After the signals demo (`seed_breakers`): three circuit breakers in Acme, one of which — the
+Marketing team's unsubscribe rate over 30 days — trips on the demo's outcomes and pauses the
+team, with its reason; the other two stay armed."""
 
 from __future__ import annotations
 
@@ -15,8 +19,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from apps.core import clock
-from apps.guardrails import services
-from apps.guardrails.models import GuardrailLimits
+from apps.guardrails import breakers, services
+from apps.guardrails.models import CircuitBreaker, GuardrailLimits
 from apps.workspaces.models import Agent, Team, Workspace
 from apps.workspaces.principal import Principal
 
@@ -118,3 +122,52 @@ def _spend_today(agent: Agent) -> None:
             services.reservation_commit(agent=agent, reservation_id=decision.reservation.pk)
         elif n == 0:  # the workspace's own limits refused: leave the demo as it is
             return
+
+
+@transaction.atomic
+def seed_breakers() -> None:
+    """Rules made by Acme's admin, then one evaluation on the month's signals (the service
+    clock's now): Marketing's 4 unsubscribes in 18 runs (22%) trip its 10% breaker."""
+    workspace = Workspace.objects.filter(slug="acme").first()
+    if workspace is None or CircuitBreaker.objects.filter(workspace=workspace).exists():
+        return
+    admin = get_user_model().objects.filter(username="acme-admin").first() or SEED_ACTOR
+    teams = {team.slug: team for team in Team.objects.filter(workspace=workspace)}
+    breakers.circuit_breaker_set(
+        actor=admin,
+        workspace=workspace,
+        name="Complaint spike",
+        metric="complaint_rate",
+        scope="agent",
+        threshold=Decimal("0.02"),
+        window_minutes=24 * 60,
+        min_volume=50,
+    )
+    if "marketing" in teams:
+        breakers.circuit_breaker_set(
+            actor=admin,
+            workspace=workspace,
+            name="Marketing unsubscribe wave",
+            metric="unsubscribe_rate",
+            scope="team",
+            team=teams["marketing"],
+            threshold=Decimal("0.10"),
+            window_minutes=30 * 24 * 60,
+            min_volume=10,
+        )
+    if "sales" in teams:
+        breakers.circuit_breaker_set(
+            actor=admin,
+            workspace=workspace,
+            name="Cost per meeting",
+            metric="spend_per_outcome",
+            scope="team",
+            team=teams["sales"],
+            threshold=Decimal(200),
+            window_minutes=7 * 24 * 60,
+            min_volume=3,
+            per_outcome="meeting_booked",
+            action="budget",
+            budget_day=Decimal(0),
+        )
+    breakers.circuit_breakers_evaluate(workspace_id=workspace.pk)

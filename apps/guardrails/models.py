@@ -409,3 +409,157 @@ class Trip(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.rule}) for agent {self.agent_id}"
+
+
+class BreakerMetric(models.TextChoices):
+    COMPLAINT_RATE = "complaint_rate", "Complaint rate (complaints per run)"
+    UNSUBSCRIBE_RATE = "unsubscribe_rate", "Unsubscribe rate (unsubscribes per run)"
+    SPEND_PER_OUTCOME = "spend_per_outcome", "Spend per outcome"
+    TRACE_FAILURE_RATE = "trace_failure_rate", "Trace failure rate (failed runs per run)"
+
+
+class BreakerScope(models.TextChoices):
+    AGENT = "agent", "Each agent"
+    TEAM = "team", "Each team"
+
+
+class BreakerAction(models.TextChoices):
+    PAUSE = "pause", "Pause it (kill switch)"
+    BUDGET = "budget", "Set its day budget"
+
+
+class CircuitBreaker(models.Model):
+    """A rule on outcome rates, measured per agent or per team over a rolling window: above
+    `threshold` with at least `min_volume` in the window, it trips (pauses the agent or team,
+    or sets its day budget). Evaluated after every signals batch that touches the scope and by
+    a beat task (apps.guardrails.breakers)."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="circuit_breakers"
+    )
+    name = models.CharField(max_length=100, help_text="Shown in the trip's reason (masked).")
+    metric = models.CharField(max_length=20, choices=BreakerMetric.choices)
+    scope = models.CharField(max_length=10, choices=BreakerScope.choices)
+    team = models.ForeignKey(
+        "workspaces.Team",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="circuit_breakers",
+        help_text="Only this team (its agents, for the agent scope); empty: every one.",
+    )
+    threshold = models.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        help_text="Rates as a fraction (0.02 = 2%); spend per outcome in the budget currency.",
+    )
+    window_minutes = models.PositiveIntegerField(help_text="The rolling window, in minutes.")
+    min_volume = models.PositiveIntegerField(
+        default=20,
+        help_text="Runs in the window (spend events for spend per outcome) before it may trip.",
+    )
+    per_outcome = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="Spend per outcome: the outcome kind counted (meeting_booked by default).",
+    )
+    action = models.CharField(
+        max_length=10, choices=BreakerAction.choices, default=BreakerAction.PAUSE
+    )
+    budget_day = models.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="The day budget action: the budget while tripped (0 by default).",
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PartitionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["workspace_id", "name", "id"]
+        verbose_name = "circuit breaker"
+        verbose_name_plural = "circuit breakers"
+        indexes = [
+            models.Index(
+                fields=["workspace"], condition=Q(enabled=True), name="guardrail_breaker_on"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"circuit breaker {self.name}"
+
+
+class BreakerTrip(models.Model):
+    """A circuit breaker that tripped for one agent or team: what it measured, why, and what
+    it did (the kill switch it set, or the day budget it replaced). Active until reset; while
+    active the same breaker does not trip again for that scope, and after a reset it counts
+    only what happened since."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="breaker_trips"
+    )
+    breaker = models.ForeignKey(
+        CircuitBreaker, on_delete=models.SET_NULL, null=True, blank=True, related_name="trips"
+    )
+    breaker_name = models.CharField(max_length=100)
+    metric = models.CharField(max_length=20, choices=BreakerMetric.choices)
+    subject = models.CharField(max_length=24, help_text='"a<agent id>" or "t<team id>".')
+    level = models.CharField(max_length=10, choices=Level.choices)
+    team = models.ForeignKey(
+        "workspaces.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    agent = models.ForeignKey(
+        "workspaces.Agent", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    measured = models.DecimalField(max_digits=20, decimal_places=6)
+    volume = models.PositiveIntegerField()
+    threshold = models.DecimalField(max_digits=14, decimal_places=4)
+    window_minutes = models.PositiveIntegerField()
+    action = models.CharField(max_length=10, choices=BreakerAction.choices)
+    reason = models.TextField()
+    kill_switch = models.ForeignKey(
+        KillSwitch, on_delete=models.SET_NULL, null=True, blank=True, related_name="breaker_trips"
+    )
+    budget_before = models.JSONField(
+        default=dict, blank=True, help_text="The budget action: {field: the value it replaced}."
+    )
+    tripped_at = models.DateTimeField(default=timezone.now, editable=False)
+    reset_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reset_by_label = models.CharField(max_length=200, blank=True, editable=False)
+    reset_reason = models.TextField(blank=True, editable=False)
+
+    objects = PartitionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-tripped_at", "-id"]
+        verbose_name = "circuit breaker trip"
+        verbose_name_plural = "circuit breaker trips"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["breaker", "subject"],
+                condition=Q(reset_at__isnull=True),
+                name="guardrail_breaker_one_active_trip",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-tripped_at"], name="guardrail_btrip_ws_at"),
+            models.Index(fields=["breaker", "subject", "-reset_at"], name="guardrail_btrip_reset"),
+        ]
+
+    def __str__(self) -> str:
+        state = "tripped" if self.reset_at is None else "reset"
+        return f"{self.breaker_name} on {self.target_label} ({state})"
+
+    @property
+    def target_label(self) -> str:
+        if self.level == Level.AGENT:
+            return f"agent {self.agent_id}"
+        return f"team {self.team_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.reset_at is None

@@ -28,6 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_event_record, audit_snapshot
+from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 from apps.core.request_context import get_request_id
 from apps.guardrails.models import (
@@ -254,6 +255,9 @@ def kill_switch_clear(*, actor: Any, switch: KillSwitch | int, reason: str) -> K
         after=audit_snapshot(locked, (*SWITCH_FIELDS, "cleared_at")),
         reason=locked.clear_reason,
     )
+    from apps.guardrails.breakers import breaker_trips_reset_with_switch
+
+    breaker_trips_reset_with_switch(locked, principal)
     return locked
 
 
@@ -1261,3 +1265,60 @@ def suppression_import(
             after={"ids": added, "added": len(added), "errors": len(result.errors)},
         )
     return result
+
+
+_SUPPRESS_SQL = (
+    'INSERT INTO "guardrails_suppressionentry" ("workspace_id", "unit_hash", "channel", '
+    '"reason", "source", "created_by_label", "created_at") '
+    "SELECT %s, u.hash, %s, u.reason, %s, %s, %s "
+    "FROM unnest(%s::text[], %s::text[]) AS u(hash, reason) "
+    'ON CONFLICT ("workspace_id", "unit_hash", "channel") DO NOTHING RETURNING "id"'
+)
+
+
+@transaction.atomic
+def suppressions_from_outcomes(
+    *, actor: Any, workspace: Workspace, contacts: Iterable[tuple[str, str]]
+) -> list[int]:
+    """Suppress the contacts of unsubscribe and complaint outcomes just stored, on every
+    channel (an outcome does not say which channel the person left; Steward does not guess the
+    one that would leave them reachable). Whoever may write the workspace's outcomes causes
+    this: suppressing is the safe direction (removing an entry needs the manage role). One
+    statement and one audit event for the batch; contacts already suppressed stay as they are.
+    Returns the ids of the new entries."""
+    principal = principal_of(actor)
+    wanted: dict[str, str] = {}
+    for contact, kind in contacts:
+        unit = contact.strip()
+        if not unit or len(unit) > UNIT_MAX or kind not in SuppressionReason.values:
+            continue
+        hashed = unit_hash(workspace.pk, unit)
+        if wanted.get(hashed) != SuppressionReason.COMPLAINT:
+            wanted[hashed] = kind
+    if not wanted:
+        return []
+    label = label_mask(workspace.pk, principal.label)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SUPPRESS_SQL,
+            [
+                workspace.pk,
+                ALL_CHANNELS,
+                SuppressionSource.SIGNAL,
+                label,
+                clock.now(),
+                list(wanted),
+                list(wanted.values()),
+            ],
+        )
+        ids = sorted(row[0] for row in cursor.fetchall())
+    if ids:
+        audit_event_record(
+            actor=principal,
+            action="guardrail.suppress_outcomes",
+            object_type="guardrails.suppressionentry",
+            object_id=str(ids[0]),
+            workspace_id=workspace.pk,
+            after={"ids": ids, "added": len(ids), "channel": ALL_CHANNELS},
+        )
+    return ids

@@ -560,6 +560,9 @@ def traces_ingest(*, actor: Any, items: object, workspace: Any = None) -> BatchR
     for (index, _), row in zip(rows, created, strict=True):
         result.items[index] = {"index": index, "status": "created", "id": row.pk}
     _audit(writer, "signals.traces_ingest", result, [row.pk for row in created])
+    from apps.guardrails.breakers import breakers_enqueue
+
+    breakers_enqueue(workspace_id=writer.workspace.pk, agent_ids={r.agent_id for r in created})
     return result
 
 
@@ -743,6 +746,10 @@ def outcomes_ingest(*, actor: Any, items: object, workspace: Any = None) -> Batc
             "id": pk,
         }
     _audit(writer, "signals.outcomes_ingest", result, created_ids)
+    from apps.guardrails.breakers import signals_outcomes_stored
+
+    stored = [(row, checked[i]) for i, row in rows if result.items[i]["status"] == "created"]
+    signals_outcomes_stored(actor=writer.principal, workspace=ws, stored=stored)
     return result
 
 

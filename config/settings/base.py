@@ -296,6 +296,10 @@ SPECTACULAR_SETTINGS = {
         "ArtifactKindEnum": "apps.policies.models.ArtifactKind",
         "GuardrailChannelEnum": "apps.guardrails.models.Channel",
         "SuppressionChannelEnum": "apps.guardrails.models.SUPPRESSION_CHANNELS",
+        "BreakerMetricEnum": "apps.guardrails.models.BreakerMetric",
+        "BreakerScopeEnum": "apps.guardrails.models.BreakerScope",
+        "BreakerActionEnum": "apps.guardrails.models.BreakerAction",
+        "ActionEnum": "apps.guardrails.models.ActionKind",
         "TraceStatusEnum": "apps.signals.models.TraceStatus",
         "FeedbackKindEnum": "apps.signals.models.FeedbackKind",
         "OutcomeKindEnum": "apps.signals.models.OutcomeKind",
@@ -353,4 +357,9 @@ from config.settings.unfold import UNFOLD  # noqa: E402,F401
 CELERY_BEAT_SCHEDULE["guardrails-expire-reservations"] = {
     "task": "guardrails.expire_reservations",
     "schedule": 60.0,
+}
+# Circuit breakers: the backstop of the evaluation each signals batch enqueues.
+CELERY_BEAT_SCHEDULE["guardrails-evaluate-breakers"] = {
+    "task": "guardrails.evaluate_breakers",
+    "schedule": 300.0,
 }

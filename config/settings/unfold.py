@@ -260,6 +260,18 @@ UNFOLD = {
                         "permission": "apps.guardrails.admin.sidebar_trips",
                     },
                     {
+                        "title": "Circuit breakers",
+                        "icon": "electrical_services",
+                        "link": reverse_lazy("admin:guardrails_circuitbreaker_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_guardrails",
+                    },
+                    {
+                        "title": "Breaker trips",
+                        "icon": "flash_off",
+                        "link": reverse_lazy("admin:guardrails_breakertrip_changelist"),
+                        "permission": "apps.guardrails.admin.sidebar_guardrails",
+                    },
+                    {
                         "title": "Reservations",
                         "icon": "receipt_long",
                         "link": reverse_lazy("admin:guardrails_reservation_changelist"),

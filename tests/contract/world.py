@@ -213,6 +213,38 @@ def _trip(side: Side) -> Model:
     return Trip.objects.filter(workspace=side.workspace).order_by("-id").first()
 
 
+def _circuit_breaker(side: Side) -> Model:
+    from apps.guardrails.breakers import circuit_breaker_set
+
+    return circuit_breaker_set(
+        actor=SYSTEM,
+        workspace=side.workspace,
+        name="Failing runs",
+        metric="trace_failure_rate",
+        scope="agent",
+        threshold=0,
+        window_minutes=60,
+        min_volume=1,
+        action="budget",
+        budget_day=5,
+    )
+
+
+def _breaker_trip(side: Side) -> Model:
+    """A reset trip of the side's agent (an active pause would refuse the side's agent)."""
+    from django.utils import timezone
+
+    from apps.guardrails.breakers import circuit_breaker_reset, circuit_breakers_evaluate
+    from apps.signals.services import traces_ingest
+
+    side.object("guardrails.CircuitBreaker")
+    item = {"agent": side.agent.pk, "task": "Follow up", "status": "failure"}
+    item["started_at"] = timezone.now().isoformat()
+    traces_ingest(actor=SYSTEM, workspace=side.workspace, items=[item])
+    (trip,) = circuit_breakers_evaluate(workspace_id=side.workspace.pk)
+    return circuit_breaker_reset(actor=SYSTEM, trip=trip, reason="drill over")
+
+
 def _write_policy_version(side: Side) -> Model:
     """A changed write policy: its first version."""
     write_policy_update(
@@ -300,6 +332,8 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     ),
     "guardrails.Reservation": _reservation,
     "guardrails.Trip": _trip,
+    "guardrails.CircuitBreaker": _circuit_breaker,
+    "guardrails.BreakerTrip": _breaker_trip,
     "axes.AccessAttempt": _access_attempt,
     "axes.AccessLog": _access_log,
     "memories.WritePolicy": lambda side: write_policy_for(side.workspace),

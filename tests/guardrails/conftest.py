@@ -13,6 +13,8 @@ from rest_framework.test import APIClient
 from apps.audit.models import AuditEvent
 from apps.guardrails import services
 from apps.guardrails.models import (
+    BreakerTrip,
+    CircuitBreaker,
     GuardrailLimits,
     KillSwitch,
     LimitCounter,
@@ -85,5 +87,7 @@ def state() -> dict[str, Any]:
         "reservations": list(Reservation.objects.order_by("pk").values()),
         "counters": list(LimitCounter.objects.order_by("pk").values()),
         "trips": Trip.objects.count(),
+        "breakers": list(CircuitBreaker.objects.order_by("pk").values()),
+        "breaker_trips": list(BreakerTrip.objects.order_by("pk").values()),
         "events": AuditEvent.objects.count(),
     }

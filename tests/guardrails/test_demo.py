@@ -13,7 +13,14 @@ from django.utils import timezone
 from apps.core.demo import seed_demo
 from apps.guardrails import services
 from apps.guardrails.admin import trip_chart
-from apps.guardrails.models import GuardrailLimits, KillSwitch, SuppressionEntry, Trip
+from apps.guardrails.models import (
+    BreakerTrip,
+    CircuitBreaker,
+    GuardrailLimits,
+    KillSwitch,
+    SuppressionEntry,
+    Trip,
+)
 from apps.workspaces.models import Agent
 
 pytestmark = pytest.mark.django_db
@@ -22,15 +29,25 @@ pytestmark = pytest.mark.django_db
 @override_settings(STEWARD_ALLOW_DEMO=True)
 def test_the_demo_guardrails_and_seeding_twice_adds_nothing():
     seed_demo()
-    first = (Trip.objects.count(), KillSwitch.objects.count(), GuardrailLimits.objects.count())
+    first = (
+        Trip.objects.count(),
+        KillSwitch.objects.count(),
+        GuardrailLimits.objects.count(),
+        CircuitBreaker.objects.count(),
+        BreakerTrip.objects.count(),
+    )
 
     seed_demo()
 
-    assert (Trip.objects.count(), KillSwitch.objects.count(), GuardrailLimits.objects.count()) == (
-        first
-    )
-    paused = KillSwitch.objects.get(cleared_at__isnull=True)
-    assert (paused.level, paused.agent.slug) == ("agent", "campaign-bot")
+    assert (
+        Trip.objects.count(),
+        KillSwitch.objects.count(),
+        GuardrailLimits.objects.count(),
+        CircuitBreaker.objects.count(),
+        BreakerTrip.objects.count(),
+    ) == first
+    paused = KillSwitch.objects.get(cleared_at__isnull=True, level="agent")
+    assert paused.agent.slug == "campaign-bot"
     assert {e.reason for e in SuppressionEntry.objects.all()} == {"unsubscribe", "complaint"}
     limits = services.limits_for(Agent.objects.get(slug="sdr-bot"))
     assert (limits.get("frequency_count"), limits.get("frequency_days")) == (3, 7)
@@ -47,3 +64,18 @@ def test_the_demo_guardrails_and_seeding_twice_adds_nothing():
     assert len({t.at.date() for t in week}) >= 7
     chart = trip_chart(Trip.objects.all())
     assert chart is not None and '"suppressed"' in chart
+
+
+@override_settings(STEWARD_ALLOW_DEMO=True)
+def test_the_demo_has_breaker_rules_and_a_tripped_breaker_with_its_reason():
+    seed_demo(month_days=0)
+
+    assert CircuitBreaker.objects.count() == 3
+    trip = BreakerTrip.objects.get()
+    assert (trip.level, trip.team.slug, trip.active) == ("team", "marketing", True)
+    assert trip.reason.startswith('Circuit breaker "Marketing unsubscribe wave"')
+    assert "unsubscribe rate 22.2% (4 unsubscribes in 18 runs) in the last 30 days" in trip.reason
+    switch = KillSwitch.objects.get(level="team", cleared_at__isnull=True)
+    assert (trip.kill_switch, switch.reason) == (switch, trip.reason)
+    # the signals demo's unsubscribes are on the suppression list
+    assert SuppressionEntry.objects.filter(source="signal").count() == 8

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rest_framework.exceptions import NotFound, ValidationError
@@ -7,6 +8,7 @@ from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 
 BIGINT_MAX = 2**63 - 1
+CURSOR_TEXT = re.compile(r"[A-Za-z0-9+/=]{1,400}")
 INVALID_CURSOR = "Invalid cursor; follow the next and previous links exactly as returned."
 INVALID_PAGE_SIZE = "A page size is a whole number from 1; larger than {cap} reads as {cap}."
 
@@ -47,6 +49,9 @@ class StewardCursorPagination(CursorPagination):
         The position is compared with `id`, so it must be an integer the database accepts;
         DRF passes it through unchecked and a forged one would be a 500.
         """
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw and not CURSOR_TEXT.fullmatch(raw):  # base64 would drop the other characters
+            raise ValidationError({self.cursor_query_param: [INVALID_CURSOR]})
         try:
             cursor: Cursor | None = super().decode_cursor(request)
         except NotFound as exc:

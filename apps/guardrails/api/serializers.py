@@ -10,12 +10,18 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api.fields import StrictCharField, StrictIntegerField
+from apps.guardrails.breakers import MAX_VOLUME, MAX_WINDOW_MINUTES, MIN_WINDOW_MINUTES
 from apps.guardrails.models import (
     CONTACT_CHANNELS,
     CURRENCIES,
     SUPPRESSION_CHANNELS,
     ActionKind,
+    BreakerAction,
+    BreakerMetric,
+    BreakerScope,
+    BreakerTrip,
     Channel,
+    CircuitBreaker,
     GuardrailLimits,
     KillSwitch,
     Level,
@@ -26,6 +32,7 @@ from apps.guardrails.models import (
 )
 from apps.guardrails.services import MAX_COST, MAX_STEP, time_zones
 from apps.guardrails.units import UNIT_MAX
+from apps.signals.models import OutcomeKind
 from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
 from apps.workspaces.models import Agent, Team, Workspace
 
@@ -373,5 +380,138 @@ class TripSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "values",
             "request_id",
             "at",
+        ]
+        read_only_fields = fields
+
+
+class CircuitBreakerSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    tripped = serializers.SerializerMethodField(
+        help_text="How many of its agents or teams it holds tripped now."
+    )
+
+    class Meta:
+        model = CircuitBreaker
+        fields = [
+            "id",
+            "workspace",
+            "name",
+            "metric",
+            "scope",
+            "team",
+            "threshold",
+            "window_minutes",
+            "min_volume",
+            "per_outcome",
+            "action",
+            "budget_day",
+            "enabled",
+            "tripped",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_tripped(self, row: CircuitBreaker) -> int:
+        return int(getattr(row, "active_trips", 0))
+
+
+RATE_METRICS = "complaint_rate|unsubscribe_rate|trace_failure_rate"
+PER_OUTCOME = "|".join(k for k in OutcomeKind.values if k != OutcomeKind.SPEND)
+NOT_A_NUMBER = {"not": {"type": "number"}}
+
+
+class CircuitBreakerSetSerializer(StrictInput):
+    # apps.guardrails.breakers._breaker_values: a rate's threshold is a fraction, the counted
+    # outcome belongs to spend per outcome, a day budget to the budget action.
+    schema_variants = (
+        (
+            {
+                "properties": {
+                    **_is("metric", RATE_METRICS),
+                    "threshold": {"maximum": 1},
+                    **_is("per_outcome", ""),
+                }
+            },
+            {
+                "properties": {
+                    **_is("metric", "spend_per_outcome"),
+                    **_is("per_outcome", f"|{PER_OUTCOME}"),
+                }
+            },
+        ),
+        (
+            {"properties": _is("action", "budget"), "required": ["action"]},
+            {
+                "properties": {**_is("action", "pause"), "budget_day": NOT_A_NUMBER},
+                "required": ["action"],
+            },
+            {
+                "allOf": [
+                    {"not": {"required": ["action"]}},
+                    {"properties": {"budget_day": NOT_A_NUMBER}},
+                ]
+            },
+        ),
+    )
+    workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
+    name = StrictCharField(max_length=100, help_text="Shown in its trips' reasons (masked).")
+    metric = serializers.ChoiceField(choices=BreakerMetric.choices)
+    scope = serializers.ChoiceField(choices=BreakerScope.choices)
+    team = ScopedPrimaryKeyField(
+        queryset=Team.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Only this team (its agents, for the agent scope).",
+    )
+    threshold = MoneyField(
+        help_text="Strictly above it trips: a fraction for rates (0.02 = 2%), an amount in the "
+        "budget currency for spend per outcome."
+    )
+    window_minutes = StrictIntegerField(min_value=MIN_WINDOW_MINUTES, max_value=MAX_WINDOW_MINUTES)
+    min_volume = StrictIntegerField(min_value=1, max_value=MAX_VOLUME, required=False, default=20)
+    per_outcome = StrictCharField(
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Spend per outcome only: the outcome kind counted (meeting_booked if empty).",
+    )
+    action = serializers.ChoiceField(
+        choices=BreakerAction.choices, required=False, default=BreakerAction.PAUSE
+    )
+    budget_day = MoneyField(
+        required=False, allow_null=True, help_text="The budget action: the day budget (0)."
+    )
+    enabled = serializers.BooleanField(required=False, default=True)
+
+
+class BreakerTripSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    active = serializers.BooleanField(read_only=True)
+    reset_by = serializers.CharField(source="reset_by_label", read_only=True)
+
+    class Meta:
+        model = BreakerTrip
+        fields = [
+            "id",
+            "workspace",
+            "breaker",
+            "breaker_name",
+            "metric",
+            "level",
+            "team",
+            "agent",
+            "measured",
+            "volume",
+            "threshold",
+            "window_minutes",
+            "action",
+            "reason",
+            "kill_switch",
+            "budget_before",
+            "tripped_at",
+            "active",
+            "reset_at",
+            "reset_by",
+            "reset_reason",
         ]
         read_only_fields = fields

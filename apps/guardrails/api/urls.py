@@ -12,6 +12,12 @@ router.register(
 )
 router.register("guardrails/trips", views.TripViewSet, basename="guardrail-trip")
 router.register(
+    "guardrails/circuit-breakers", views.CircuitBreakerViewSet, basename="guardrail-breaker"
+)
+router.register(
+    "guardrails/breaker-trips", views.BreakerTripViewSet, basename="guardrail-breaker-trip"
+)
+router.register(
     "guardrails/reservations", views.ReservationViewSet, basename="guardrail-reservation"
 )
 

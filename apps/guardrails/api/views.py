@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status
@@ -18,9 +18,11 @@ from rest_framework.views import APIView
 from apps.core.api.views import HasTokenScopes, IsAgent, IsPerson, ScopedViewSet
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.idempotency import idempotent
-from apps.guardrails import services
+from apps.guardrails import breakers, services
 from apps.guardrails.api import serializers as s
 from apps.guardrails.models import (
+    BreakerTrip,
+    CircuitBreaker,
     DenyCode,
     GuardrailLimits,
     KillSwitch,
@@ -337,3 +339,98 @@ class ReservationViewSet(PeopleViewSet, mixins.ListModelMixin, mixins.RetrieveMo
 
     def scoped_queryset(self) -> QuerySet[Any]:
         return Reservation.objects.visible_to(self.principal, Action.VIEW).order_by("-created_at")
+
+
+def _active_trips() -> Count:
+    return Count("trips", filter=Q(trips__reset_at__isnull=True))
+
+
+class CircuitBreakerViewSet(PeopleViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Circuit breakers: rules on outcome rates that pause an agent or team, or set its day
+    budget, by themselves (docs/guardrails.md)."""
+
+    serializer_class = s.CircuitBreakerSerializer
+
+    def scoped_queryset(self) -> QuerySet[Any]:
+        rows = CircuitBreaker.objects.visible_to(self.principal, Action.VIEW)
+        return rows.annotate(active_trips=_active_trips()).order_by("workspace_id", "name", "id")
+
+    def _set(self, request: Request, breaker: CircuitBreaker | None) -> CircuitBreaker:
+        data = s.CircuitBreakerSetSerializer(
+            data=request.data, context=self.get_serializer_context()
+        )
+        data.is_valid(raise_exception=True)
+        attrs = dict(data.validated_data)
+        if breaker is not None and attrs["workspace"].pk != breaker.workspace_id:
+            raise ValidationFailed(
+                "A rule stays in its workspace.", fields={"workspace": ["Can't change."]}
+            )
+        row = breakers.circuit_breaker_set(actor=self.principal, breaker=breaker, **attrs)
+        return self.scoped_queryset().get(pk=row.pk)
+
+    @extend_schema(
+        request=s.CircuitBreakerSetSerializer,
+        responses={201: s.CircuitBreakerSerializer},
+        description=(
+            "Create a rule. Admins of the workspace, or of the team for a team's rule. It is "
+            "evaluated after every signals batch that touches its scope, and every 5 minutes."
+        ),
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        row = self._set(request, None)
+        return Response(s.CircuitBreakerSerializer(row).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.CircuitBreakerSetSerializer,
+        responses={200: s.CircuitBreakerSerializer},
+        description="Replace a rule's values (all of them); active trips stay until reset.",
+    )
+    @idempotent
+    def update(self, request: Request, pk: str | None = None) -> Response:
+        row = self._set(request, self.get_object())
+        return Response(s.CircuitBreakerSerializer(row).data)
+
+    @extend_schema(
+        responses={204: None}, description="Delete a rule; its trips and what they set stay."
+    )
+    @idempotent
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        breakers.circuit_breaker_delete(actor=self.principal, breaker=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BreakerTripViewSet(PeopleViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Circuit breaker trips, newest first; `?active=true` lists those holding now."""
+
+    serializer_class = s.BreakerTripSerializer
+
+    @extend_schema(parameters=[OpenApiParameter("active", bool)])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    def scoped_queryset(self) -> QuerySet[Any]:
+        rows = BreakerTrip.objects.visible_to(self.principal, Action.VIEW)
+        active = self.request.query_params.get("active") if self.request else None
+        if active in ("true", "1"):
+            rows = rows.filter(reset_at__isnull=True)
+        return rows.order_by("-tripped_at", "-id")
+
+    @extend_schema(
+        request=s.GuardrailReasonSerializer,
+        responses={200: s.BreakerTripSerializer},
+        description=(
+            "Reset a trip with a reason: clears the kill switch it set, or gives back the day "
+            "budget it replaced. The rule then counts only what happens after the reset."
+        ),
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def reset(self, request: Request, pk: str | None = None) -> Response:
+        trip = self.get_object()
+        data = s.GuardrailReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        done = breakers.circuit_breaker_reset(
+            actor=self.principal, trip=trip, reason=data.validated_data["reason"]
+        )
+        return Response(s.BreakerTripSerializer(done).data)
