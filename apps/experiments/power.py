@@ -4,10 +4,12 @@ can show the minimum detectable effect.
 The two-proportion normal approximation on the arcsine scale (Cohen's h), the formula
 statsmodels' NormalIndPower solves with proportion_effectsize:
 
-    h = 2 asin(sqrt(p2)) - 2 asin(sqrt(p1)),   n per variant = ((z(1 - alpha/2) + z(power)) / h)^2
+    h = 2 asin(sqrt(p2)) - 2 asin(sqrt(p1))
+    n per variant = 2 ((z(1 - alpha/2) + z(power)) / h)^2
 
-with p1 the baseline rate, p2 = p1 + MDE (the effect is absolute: 0.05 -> 0.06 is an MDE of
-0.01), a two-sided test at `alpha` and equal allocation. The result is rounded up.
+(2 asin(sqrt(rate)) has variance 1/n, a difference of two 2/n), with p1 the baseline rate,
+p2 = p1 + MDE (the effect is absolute: 0.05 -> 0.06 is an MDE of 0.01), a two-sided test at
+`alpha` and equal allocation. The result is rounded up.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def sample_size_per_variant(
     treated = baseline + mde
     h = 2 * math.asin(math.sqrt(treated)) - 2 * math.asin(math.sqrt(baseline))
     z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
-    return math.ceil((z / h) ** 2)
+    return math.ceil(2 * (z / h) ** 2)
 
 
 def _check(*, baseline: float, mde: float, alpha: float, power: float) -> None:
