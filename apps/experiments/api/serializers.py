@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from apps.core.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
@@ -16,6 +17,7 @@ from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
 from apps.workspaces.models import Workspace
 
 SLUG = r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+SLUG_VALIDATOR = RegexValidator(SLUG, "A slug: a-z, 0-9, - and _.")
 
 
 class MetricSerializer(StrictInput):
@@ -40,13 +42,15 @@ class EligibilitySerializer(StrictInput):
 
 
 class VariantInSerializer(StrictInput):
-    key = serializers.RegexField(SLUG, max_length=40)
+    key = StrictCharField(validators=[SLUG_VALIDATOR], max_length=40)
     is_control = serializers.BooleanField(required=False)
     weight = StrictIntegerField(min_value=1, max_value=10_000, required=False)
     policy_versions = serializers.ListField(
         child=StrictIntegerField(), max_length=design.MAX_LIST, required=False
     )
-    memory_tag = serializers.RegexField(SLUG, max_length=40, required=False, allow_blank=True)
+    memory_tag = StrictCharField(
+        validators=[SLUG_VALIDATOR], max_length=40, required=False, allow_blank=True
+    )
     memory_ids = serializers.ListField(
         child=StrictIntegerField(), max_length=design.MAX_LIST, required=False
     )
@@ -57,7 +61,7 @@ class ExperimentCreateSerializer(StrictInput):
     workspace = ScopedPrimaryKeyField(
         queryset=Workspace.objects.all(), help_text="The workspace the experiment belongs to."
     )
-    key = serializers.RegexField(SLUG, max_length=60)
+    key = StrictCharField(validators=[SLUG_VALIDATOR], max_length=60)
     name = StrictCharField(max_length=design.MAX_NAME)
     hypothesis = StrictCharField(max_length=design.MAX_HYPOTHESIS)
     owner = StrictIntegerField(required=False, help_text="A member (default: you).")
@@ -95,8 +99,12 @@ class ReasonSerializer(StrictInput):
 
 
 class DecideSerializer(ReasonSerializer):
-    winner = serializers.RegexField(
-        SLUG, max_length=40, required=False, allow_blank=True, help_text="A variant's key."
+    winner = StrictCharField(
+        validators=[SLUG_VALIDATOR],
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        help_text="A variant's key.",
     )
 
 
