@@ -24,10 +24,10 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from apps.audit.services import audit_event_record, audit_snapshot
+from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.experiments import design
 from apps.experiments.models import Experiment, ExperimentStatus, Variant
@@ -232,7 +232,7 @@ def _transition(
     clean_reason = _reason(locked.workspace_id, reason, required=True)
     before = {"status": locked.status}
     locked.status = to
-    setattr(locked, stamp, timezone.now())
+    setattr(locked, stamp, clock.now())
     fields = ["status", stamp, "updated_at"]
     if to == ExperimentStatus.DECIDED:
         locked.winner = _winner(locked, winner)
@@ -500,7 +500,7 @@ def _insert_exposures(experiment: Experiment, rows: list[tuple[str, int]]) -> se
             [
                 experiment.workspace_id,
                 experiment.pk,
-                timezone.now(),
+                clock.now(),
                 [variant for _, variant in rows],
                 [h for h, _ in rows],
             ],
