@@ -66,9 +66,7 @@ def seed_experiments() -> None:
 def _seed(workspace: Workspace) -> None:
     editor = get_user_model().objects.filter(username=f"{workspace.slug}-editor").first()
     owner = {"owner": editor.pk} if editor is not None else {}
-    running = services.experiment_create(
-        actor=SEED_ACTOR, workspace=workspace, **RUNNING, **owner
-    )
+    running = services.experiment_create(actor=SEED_ACTOR, workspace=workspace, **RUNNING, **owner)
     running = services.experiment_start(
         actor=SEED_ACTOR, experiment=running, reason="Agreed in the weekly growth review"
     )
