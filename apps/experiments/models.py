@@ -134,10 +134,6 @@ class Experiment(models.Model):
     def __str__(self) -> str:
         return self.key
 
-    @property
-    def total_sample_size(self) -> int:
-        return self.sample_size_per_variant * len(self.variants.all())
-
 
 class Variant(models.Model):
     """A control or a treatment: what the assigned unit gets (policy or prompt versions, a
@@ -178,13 +174,23 @@ class Variant(models.Model):
 
 class Exposure(models.Model):
     """A unit's first assignment while the experiment ran: one row per (experiment, unit),
-    inserted once. The unit is its keyed hash, the same one outcomes carry."""
+    inserted once. The unit is its keyed hash, the same one outcomes carry.
+
+    Kept lean for the bulk insert (bench/experiments): one random-keyed index, the unique
+    (experiment, unit_hash) that also serves lookups by experiment; the workspace and variant
+    are foreign keys without a database constraint (the service writes the experiment's own;
+    Django still cascades deletes), each with its plain index for erasure, retention and the
+    per-variant counts."""
 
     workspace = models.ForeignKey(
-        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+"
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
-    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures")
-    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="exposures")
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="exposures", db_index=False
+    )
+    variant = models.ForeignKey(
+        Variant, on_delete=models.CASCADE, related_name="exposures", db_constraint=False
+    )
     unit_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -196,10 +202,6 @@ class Exposure(models.Model):
             models.UniqueConstraint(
                 fields=["experiment", "unit_hash"], name="exposure_once_per_unit"
             )
-        ]
-        indexes = [
-            models.Index(fields=["workspace", "unit_hash"], name="exposure_ws_unit"),
-            models.Index(fields=["variant"], name="exposure_variant"),
         ]
 
     def __str__(self) -> str:

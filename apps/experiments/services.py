@@ -413,11 +413,11 @@ def eligible(experiment: Experiment, context: AssignContext) -> bool:
     return all(not rules.get(name) or value in rules[name] for name, value in checks)
 
 
-@transaction.atomic
 def experiment_assign(
     *, actor: Any, experiment: Experiment, unit_id: str, context: AssignContext | None = None
 ) -> Assignment:
-    """One unit's variant (see the module docstring); its first assignment is its exposure."""
+    """One unit's variant (see the module docstring); its first assignment is its exposure.
+    The bulk service's transaction is this one's (no savepoint on the hot path)."""
     return experiment_assign_bulk(
         actor=actor, experiment=experiment, unit_ids=[unit_id], context=context
     )[0]
@@ -456,12 +456,14 @@ def experiment_assign_bulk(
         Experiment.objects.filter(pk=experiment.pk).update(
             exposure_count=F("exposure_count") + len(inserted)
         )
-    return [
-        Assignment(unit, None, "exposure_cap")
-        if h in capped
-        else Assignment(unit, chosen[h].key, "assigned", h in inserted)
-        for unit, h in zip(units, hashes, strict=True)
-    ]
+    answers = []
+    for unit, h in zip(units, hashes, strict=True):
+        if h in capped:
+            answers.append(Assignment(unit, None, "exposure_cap"))
+        else:
+            answers.append(Assignment(unit, chosen[h].key, "assigned", h in inserted))
+            inserted.discard(h)  # a unit sent twice in one batch is new once
+    return answers
 
 
 def _admit(experiment: Experiment, hashes: list[str]) -> tuple[list[str], set[str]]:

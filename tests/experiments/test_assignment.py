@@ -89,16 +89,21 @@ def test_allocation_follows_the_weights_over_100k_units(cast, weights):
 def test_an_exposure_is_logged_once_per_unit_under_the_outcomes_hash(running):
     assign(running, "lead@example.test")
     assign(running, "lead@example.test")
-    services.experiment_assign_bulk(
-        actor=SYSTEM, experiment=running, unit_ids=["lead@example.test", "lead@example.test"]
+    twice = services.experiment_assign_bulk(
+        actor=SYSTEM, experiment=running, unit_ids=["new@example.test", "NEW@example.test"]
     )
 
-    exposures = list(Exposure.objects.filter(experiment=running))
-    assert len(exposures) == 1
-    assert exposures[0].unit_hash == subject_hash("unit", "lead@example.test")
-    assert exposures[0].workspace_id == running.workspace_id
+    assert [answer.new_exposure for answer in twice] == [True, False]
+    assert twice[0].variant == twice[1].variant
+
+    exposures = list(Exposure.objects.filter(experiment=running).order_by("id"))
+    assert [e.unit_hash for e in exposures] == [
+        subject_hash("unit", "lead@example.test"),
+        subject_hash("unit", "new@example.test"),
+    ]
+    assert {e.workspace_id for e in exposures} == {running.workspace_id}
     running.refresh_from_db()
-    assert running.exposure_count == 1
+    assert running.exposure_count == 2
 
 
 def test_a_batch_inserts_its_exposures_in_one_statement(running):
@@ -201,3 +206,21 @@ def test_stickiness_survives_a_stop_in_the_stored_exposure(running):
 
     exposure = Exposure.objects.select_related("variant").get(experiment=running)
     assert exposure.variant.key == chosen
+
+
+def test_outcomes_join_exposures_on_the_unit_hash(cast, running):
+    from apps.signals.models import Outcome
+    from apps.signals.services import outcomes_ingest
+    from tests.signals.conftest import outcome_item
+
+    outcomes_ingest(
+        actor=cast.agent,
+        items=[outcome_item("k1", kind="meeting_booked", experiment_unit="Lead-42 ")],
+    )
+    services.experiment_assign(actor=cast.agent, experiment=running, unit_id="lead-42")
+
+    joined = Exposure.objects.filter(
+        experiment=running,
+        unit_hash__in=Outcome.objects.filter(kind="meeting_booked").values("experiment_unit_hash"),
+    )
+    assert joined.count() == 1

@@ -126,8 +126,26 @@ class AssignSerializer(_ContextFields):
     )
 
 
+class UnitIdsField(serializers.ListField):
+    """A list of unit ids checked in one pass: DRF's per-item field validation costs ~40 µs a
+    unit, most of a 10,000-unit batch's budget (bench/experiments). Same rules as `unit_id`."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if not 1 <= len(data) <= services.MAX_BULK:
+            raise serializers.ValidationError(f"Between 1 and {services.MAX_BULK:,} unit ids.")
+        limit = services.MAX_UNIT
+        for value in data:
+            if not isinstance(value, str) or not value.strip() or len(value) > limit:
+                raise serializers.ValidationError(
+                    f"Each unit id is a non-blank string of at most {limit} characters."
+                )
+        return data
+
+
 class AssignBulkSerializer(_ContextFields):
-    unit_ids = serializers.ListField(
+    unit_ids = UnitIdsField(
         child=StrictCharField(max_length=services.MAX_UNIT),
         min_length=1,
         max_length=services.MAX_BULK,
