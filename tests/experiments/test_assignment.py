@@ -213,10 +213,13 @@ def test_outcomes_join_exposures_on_the_unit_hash(cast, running):
     from apps.signals.services import outcomes_ingest
     from tests.signals.conftest import outcome_item
 
-    outcomes_ingest(
+    result = outcomes_ingest(
         actor=cast.agent,
-        items=[outcome_item("k1", kind="meeting_booked", experiment_unit="Lead-42 ")],
+        items=[
+            outcome_item("k1", kind="meeting_booked", account="acct-42", experiment_unit="Lead-42 ")
+        ],
     )
+    assert result.count("created") == 1
     services.experiment_assign(actor=cast.agent, experiment=running, unit_id="lead-42")
 
     joined = Exposure.objects.filter(
