@@ -64,13 +64,11 @@ class ExperimentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         return [permissions.IsAuthenticated(), HasTokenScopes()]
 
     def scoped_queryset(self) -> QuerySet[Any]:
+        rows = Experiment.objects.visible_to(self.principal, Action.VIEW).order_by("-id")
+        if self.action in ("assign", "assign_bulk"):  # the service reads the variants
+            return rows
         variants = Prefetch("variants", queryset=Variant.objects.order_by("id"))
-        return (
-            Experiment.objects.visible_to(self.principal, Action.VIEW)
-            .select_related("winner")
-            .prefetch_related(variants)
-            .order_by("-id")
-        )
+        return rows.select_related("winner").prefetch_related(variants)
 
     def get_object(self) -> Experiment:
         rows = self.scoped_queryset().filter(key=self.kwargs["key"])
