@@ -183,7 +183,7 @@ class VariantSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 class ExperimentSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     variants = VariantSerializer(many=True, read_only=True)
     winner: serializers.SlugRelatedField[Variant] = serializers.SlugRelatedField(
-        slug_field="key", read_only=True
+        slug_field="key", read_only=True, allow_null=True
     )
     status = serializers.ChoiceField(choices=ExperimentStatus.choices, read_only=True)
 
