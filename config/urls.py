@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("apps.policies.api.urls")),
     path("", include("apps.guardrails.api.urls")),
     path("", include("apps.signals.api.urls")),
+    path("", include("apps.experiments.api.urls")),
 ]
 
 urlpatterns = [

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "apps.compliance",
     "apps.guardrails",
     "apps.signals",
+    "apps.experiments",
 ]
 
 MIDDLEWARE = [
@@ -303,6 +304,10 @@ SPECTACULAR_SETTINGS = {
         "TraceStatusEnum": "apps.signals.models.TraceStatus",
         "FeedbackKindEnum": "apps.signals.models.FeedbackKind",
         "OutcomeKindEnum": "apps.signals.models.OutcomeKind",
+        "ExperimentUnitKindEnum": "apps.experiments.models.UnitKind",
+        "ExperimentStatusEnum": "apps.experiments.models.ExperimentStatus",
+        "ExperimentMetricKindEnum": "apps.experiments.models.MetricKind",
+        "AssignmentResultEnum": "apps.experiments.services.ASSIGNMENT_RESULTS",
     },
     "PREPROCESSING_HOOKS": ["apps.core.api.schema.one_path_per_route"],
     "APPEND_COMPONENTS": {

@@ -157,6 +157,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:signals_outcome_changelist"),
                         "permission": "apps.signals.admin.sidebar_signals",
                     },
+                    {
+                        "title": "Experiments",
+                        "icon": "science",
+                        "link": reverse_lazy("admin:experiments_experiment_changelist"),
+                        "permission": "apps.experiments.admin.sidebar_experiments",
+                    },
                 ],
             },
             {

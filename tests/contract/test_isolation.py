@@ -61,7 +61,11 @@ def api_object_operations() -> list[tuple[str, str, dict[str, Any]]]:
 
 # Path parameters other than an object's `{id}`: a literal (=value) or "<model label>.<field>".
 # A new parameter fails test_every_api_path_parameter_can_be_filled_in until it is named here.
-API_PATH_PARAMETERS = {"label": "=production", "name": "policies.Skill.name"}
+API_PATH_PARAMETERS = {
+    "label": "=production",
+    "name": "policies.Skill.name",
+    "key": "experiments.Experiment.key",
+}
 
 
 def api_path_sources(path: str) -> dict[str, str]:

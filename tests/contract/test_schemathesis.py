@@ -120,6 +120,8 @@ def point_at_the_world(case: Any, world: World) -> None:
         label = model_label_of(case.operation.path)
         assert label is not None, f"{case.operation.label}: no model behind the path id"
         case.path_parameters["id"] = world.mine.object(label).pk
+    if "key" in (case.path_parameters or {}):  # an experiment is addressed by its key
+        case.path_parameters["key"] = world.mine.object("experiments.Experiment").key
     if isinstance(case.query, dict):
         case.query.pop("cursor", None)
     bodies = [case.body, *(case.body.get("items", []) if isinstance(case.body, dict) else [])]
@@ -174,9 +176,27 @@ def _name_existing_things(values: dict[str, Any], world: World) -> None:
         values["valid_from"] = (now - dt.timedelta(days=1)).isoformat()
     if isinstance(values.get("expires_at"), str):
         values["expires_at"] = (now + dt.timedelta(days=30)).isoformat()
+    if "minimum_detectable_effect" in values or "variants" in values:
+        _a_valid_design(values)
     if isinstance(values.get("started_at"), str):  # a trace ends after it starts
         values["started_at"] = (now - dt.timedelta(hours=2)).isoformat()
         values["ended_at"] = (now - dt.timedelta(hours=1)).isoformat()
+
+
+def _a_valid_design(values: dict[str, Any]) -> None:
+    """An experiment's design has rules across fields the schema can't state (one control,
+    unique variant keys, a baseline and effect the power calculation can use, a key new to
+    the workspace): a schema-valid design is made one the service accepts."""
+    if "key" in values:
+        values["key"] = f"trial-{secrets.token_hex(4)}"
+    if "variants" in values:
+        values["variants"] = [{"key": "control", "is_control": True}, {"key": "treatment"}]
+    if "baseline_rate" in values or "minimum_detectable_effect" in values:
+        values.update(baseline_rate=0.05, minimum_detectable_effect=0.01)
+    values.pop("alpha", None)
+    values.pop("power", None)
+    values.pop("owner", None)
+    values.pop("eligibility", None)
 
 
 def _an_applicable_decision(values: dict[str, Any], world: World) -> None:

@@ -299,6 +299,20 @@ def SHARED(side: Side) -> Model:
     raise AssertionError("a shared model has no per-workspace object")
 
 
+def _experiment(side: Side) -> Model:
+    """A running experiment with an exposure; its key names the side (a key is unique per
+    workspace only, and the isolation test addresses experiments by key)."""
+    from apps.experiments import services as experiments
+    from tests.experiments.conftest import design
+
+    experiment = experiments.experiment_create(
+        actor=SYSTEM, workspace=side.workspace, **design(key=f"{side.workspace.slug}-trial")
+    )
+    experiment = experiments.experiment_start(actor=SYSTEM, experiment=experiment, reason="go")
+    experiments.experiment_assign(actor=SYSTEM, experiment=experiment, unit_id="lead-1")
+    return experiment
+
+
 FACTORIES: dict[str, Callable[[Side], Model]] = {
     "workspaces.Workspace": lambda side: side.workspace,
     "workspaces.Team": lambda side: side.team,
@@ -341,6 +355,7 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "signals.Trace": _trace,
     "signals.Feedback": _feedback,
     "signals.Outcome": _outcome,
+    "experiments.Experiment": _experiment,
 }
 
 

@@ -1,0 +1,245 @@
+"""Experiments in the admin: the list with each one's status and progress; an experiment's page
+with its design (hypothesis, variants and weights, eligibility, metrics), the sample size from
+the power calculation and the exposures so far against it, per variant. Admins and owners
+start, stop and decide from that page, with a reason (apps.experiments.services, audited).
+Designing happens through the API (docs/experiments.md); the page is read-only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from unfold.decorators import display
+
+from apps.core.admin_site import (
+    ScopedModelAdmin,
+    _module_permission,
+    is_read_only,
+    refuse_read_only_post,
+)
+from apps.core.exceptions import ServiceError
+from apps.experiments import services
+from apps.experiments.models import Experiment, ExperimentStatus, Exposure
+from apps.privacy.display import masked_chips
+from apps.workspaces.principal import as_principal
+from apps.workspaces.roles import Action
+
+STEPS: dict[str, tuple[str, Any, str]] = {
+    # step -> (from status, service, button)
+    "start": (ExperimentStatus.DRAFT, services.experiment_start, "Start"),
+    "stop": (ExperimentStatus.RUNNING, services.experiment_stop, "Stop"),
+    "decide": (ExperimentStatus.STOPPED, services.experiment_decide, "Decide"),
+}
+STATUS_LABELS = {"draft": "info", "running": "success", "stopped": "warning", "decided": "info"}
+
+
+def sidebar_experiments(request: HttpRequest) -> bool:
+    return _module_permission(request, "experiments.Experiment")
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(ScopedModelAdmin):
+    view_action = Action.VIEW
+    change_action = Action.MANAGE
+    workspace_role_covers_objects = True
+    list_display = ["key", "name_short", "state", "unit_kind", "progress", "created_at"]
+    list_filter = ["status", "unit_kind"]
+    list_select_related = ["workspace"]
+    search_fields = ["key"]
+    fields = [
+        "workspace",
+        "key",
+        "name_text",
+        "state",
+        "hypothesis_text",
+        "owner",
+        "unit_kind",
+        "variants_table",
+        "eligibility_pretty",
+        "metrics_pretty",
+        "power_summary",
+        "progress",
+        "exposure_cap",
+        "winner",
+        "started_at",
+        "stopped_at",
+        "decided_at",
+        "created_at",
+    ]
+    readonly_fields = fields
+    change_form_after_template = "admin/experiments/lifecycle_links.html"
+
+    def can_add(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).annotate(variant_total=Count("variants"))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @display(description="Name")
+    def name_short(self, obj: Experiment) -> str:
+        return masked_chips(obj.name, limit=80)
+
+    @display(description="Name")
+    def name_text(self, obj: Experiment) -> str:
+        return masked_chips(obj.name)
+
+    @display(description="Hypothesis")
+    def hypothesis_text(self, obj: Experiment) -> str:
+        return format_html(
+            '<div style="white-space:pre-wrap">{}</div>', masked_chips(obj.hypothesis)
+        )
+
+    @display(description="Status", ordering="status", label=STATUS_LABELS)
+    def state(self, obj: Experiment) -> str:
+        return str(obj.status)
+
+    @display(description="Exposures / sample size")
+    def progress(self, obj: Experiment) -> str:
+        variants = getattr(obj, "variant_total", None) or obj.variants.count()
+        needed = obj.sample_size_per_variant * variants
+        share = 100 * obj.exposure_count / needed if needed else 0
+        return f"{obj.exposure_count:,} of {needed:,} ({share:.0f}%)"
+
+    @display(description="Variants")
+    def variants_table(self, obj: Experiment) -> str:
+        counts = dict(
+            Exposure.objects.filter(experiment=obj)
+            .values_list("variant_id")
+            .annotate(n=Count("id"))
+            .values_list("variant_id", "n")
+        )
+        variants = list(obj.variants.all())
+        total = sum(v.weight for v in variants) or 1
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}%</td><td>{} of {}</td><td><code>{}</code></td></tr>",
+            (
+                (
+                    v.key + (" (control)" if v.is_control else ""),
+                    v.weight,
+                    round(100 * v.weight / total),
+                    f"{counts.get(v.pk, 0):,}",
+                    f"{obj.sample_size_per_variant:,}",
+                    json.dumps(_what(v), sort_keys=True),
+                )
+                for v in variants
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>Variant</th><th>Weight</th><th>Share</th>"
+            "<th>Exposures / needed</th><th>What it gets</th></tr></thead><tbody>{}</tbody>"
+            "</table>",
+            rows,
+        )
+
+    @display(description="Eligibility")
+    def eligibility_pretty(self, obj: Experiment) -> str:
+        return json.dumps(obj.eligibility, sort_keys=True) if obj.eligibility else "Everyone"
+
+    @display(description="Metrics")
+    def metrics_pretty(self, obj: Experiment) -> str:
+        primary = _metric(obj.primary_metric)
+        guards = ", ".join(_metric(m) for m in obj.guardrail_metrics) or "none"
+        return f"Primary: {primary}. Guardrails: {guards}."
+
+    @display(description="Sample size (power calculation)")
+    def power_summary(self, obj: Experiment) -> str:
+        return (
+            f"{obj.sample_size_per_variant:,} units per variant to detect "
+            f"{obj.baseline_rate:.2%} -> {obj.baseline_rate + obj.minimum_detectable_effect:.2%} "
+            f"(alpha {obj.alpha}, power {obj.power}, two-sided)"
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                f"<path:object_id>/{step}/",
+                view(self.lifecycle_view),
+                {"step": step},
+                name=f"experiments_experiment_{step}",
+            )
+            for step in STEPS
+        ] + super().get_urls()
+
+    def _may_run(self, request: HttpRequest, obj: Experiment | None) -> bool:
+        return (
+            obj is not None
+            and not is_read_only(request)
+            and self._allowed(request, Action.MANAGE, obj)
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        links = []
+        if obj is not None and self._may_run(request, obj):
+            links = [
+                (reverse(f"admin:experiments_experiment_{step}", args=[obj.pk]), button)
+                for step, (source, _, button) in STEPS.items()
+                if obj.status == source
+            ]
+        context = {**(extra_context or {}), "lifecycle_links": links}
+        return super().change_view(request, object_id, form_url, context)
+
+    def lifecycle_view(self, request: HttpRequest, object_id: str, step: str) -> HttpResponse:
+        refuse_read_only_post(request)
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self._may_run(request, obj):
+            raise PermissionDenied
+        back = reverse("admin:experiments_experiment_change", args=[obj.pk])
+        _, change, button = STEPS[step]
+        if request.method == "POST":
+            extra = {"winner": request.POST.get("winner", "")} if step == "decide" else {}
+            try:
+                change(
+                    actor=as_principal(request.user),
+                    experiment=obj,
+                    reason=request.POST.get("reason", ""),
+                    **extra,
+                )
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return HttpResponseRedirect(request.get_full_path())
+            self.message_user(request, f"{obj.key}: {step} recorded.")
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{button} {obj.key}",
+            "experiment": obj,
+            "step": step,
+            "button": button,
+            "variants": list(obj.variants.all()) if step == "decide" else [],
+            "back": back,
+        }
+        return TemplateResponse(request, "admin/experiments/lifecycle_confirm.html", context)
+
+
+def _what(variant: Any) -> dict[str, Any]:
+    what: dict[str, Any] = {}
+    for name in ("policy_versions", "memory_tag", "memory_ids", "config"):
+        if getattr(variant, name):
+            what[name] = getattr(variant, name)
+    return what
+
+
+def _metric(metric: dict[str, Any]) -> str:
+    return f"{metric.get('kind')} of {metric.get('event')} within {metric.get('window_days')} days"

@@ -1,0 +1,3 @@
+from bench.experiments.run import main
+
+main()
