@@ -170,4 +170,48 @@ def seed_breakers() -> None:
             action="budget",
             budget_day=Decimal(0),
         )
+    if "marketing" in teams:
+        _spring_campaign_wave(workspace, teams["marketing"])
     breakers.circuit_breakers_evaluate(workspace_id=workspace.pk)
+
+
+WAVE_RUNS = 20
+WAVE_UNSUBSCRIBES = 8
+
+
+def _spring_campaign_wave(workspace: Workspace, team: Team) -> None:
+    """The spring campaign's sends of the last two days and the unsubscribes they drew (8 of
+    20 runs): enough to trip Marketing's 10% breaker whatever else the month holds."""
+    from apps.signals import services as signals
+
+    agent = Agent.objects.filter(workspace=workspace, team=team).order_by("pk").first()
+    if agent is None:
+        return
+    now = clock.now()
+    runs = []
+    for n in range(WAVE_RUNS):
+        started = now - dt.timedelta(hours=46 - 2 * n)
+        runs.append(
+            {
+                "agent": agent.pk,
+                "task": f"Send the spring campaign e-mail, segment {n % 4 + 1}",
+                "task_kind": "campaign_send",
+                "output": "Spring is here: see what the new arm does on your line.",
+                "status": "success",
+                "started_at": started.isoformat(),
+                "ended_at": (started + dt.timedelta(seconds=40)).isoformat(),
+            }
+        )
+    result = signals.traces_ingest(actor=SEED_ACTOR, workspace=workspace, items=runs)
+    ids = [item["id"] for item in result.items if item.get("id")]
+    outcomes = [
+        {
+            "kind": "unsubscribe",
+            "trace": trace_id,
+            "idempotency_key": f"demo-spring-wave-{n}",
+            "contact": f"spring-reader-{n}@{workspace.slug}.example",
+            "occurred_at": (now - dt.timedelta(hours=40 - 4 * n)).isoformat(),
+        }
+        for n, trace_id in enumerate(ids[:WAVE_UNSUBSCRIBES])
+    ]
+    signals.outcomes_ingest(actor=SEED_ACTOR, workspace=workspace, items=outcomes)

@@ -174,6 +174,7 @@ class ExperimentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         description="The variant of one unit." + ASSIGN_DESCRIPTION,
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def assign(self, request: Request, key: str | None = None) -> Response:
         experiment = self.get_object()
         data = s.AssignSerializer(data=request.data)
@@ -194,6 +195,7 @@ class ExperimentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         "(the new exposures in one statement)." + ASSIGN_DESCRIPTION,
     )
     @action(detail=True, methods=["post"], url_path="assign-bulk")
+    @idempotent
     def assign_bulk(self, request: Request, key: str | None = None) -> Response:
         experiment = self.get_object()
         data = s.AssignBulkSerializer(data=request.data)
