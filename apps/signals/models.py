@@ -228,6 +228,14 @@ class Outcome(models.Model):
 # --- learning candidates (apps.signals.learning) --------------------------------------------
 
 
+class MembersOnlyQuerySet(SignalQuerySet):
+    """Members of the workspace see these rows; agents none (learning is about people's
+    judgements of many agents' runs, and its settings are the workspace's)."""
+
+    def for_agent(self, principal: Principal, action: str) -> Self:
+        return self.none()
+
+
 class LearningSettings(models.Model):
     """How much consistent evidence a learning candidate needs before it is proposed as a
     memory, per workspace (a missing row means the defaults). Changed through
@@ -255,7 +263,7 @@ class LearningSettings(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = SignalQuerySet.as_manager()
+    objects = MembersOnlyQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "learning settings"
@@ -277,14 +285,6 @@ class LearningSettings(models.Model):
 class CandidateStatus(models.TextChoices):
     COLLECTING = "collecting", "Collecting evidence"
     PROPOSED = "proposed", "Proposed as a memory"
-
-
-class LearningCandidateQuerySet(SignalQuerySet):
-    """Members of the workspace see its candidates; agents none (they are about people's
-    judgements of many agents' runs)."""
-
-    def for_agent(self, principal: Principal, action: str) -> Self:
-        return self.none()
 
 
 class LearningCandidate(models.Model):
@@ -325,7 +325,7 @@ class LearningCandidate(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     proposed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = LearningCandidateQuerySet.as_manager()
+    objects = MembersOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -336,10 +336,6 @@ class LearningCandidate(models.Model):
 
     def __str__(self) -> str:
         return f"candidate #{self.pk} ({self.evidence_count} traces)"
-
-
-class CandidateEvidenceQuerySet(LearningCandidateQuerySet):
-    pass
 
 
 class CandidateEvidence(models.Model):
@@ -360,7 +356,7 @@ class CandidateEvidence(models.Model):
     similarity = models.FloatField(default=1.0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    objects = CandidateEvidenceQuerySet.as_manager()
+    objects = MembersOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["candidate_id", "id"]
