@@ -14,7 +14,7 @@ from django.db import transaction
 
 from apps.core import clock
 from apps.signals import services
-from apps.signals.models import Trace
+from apps.signals.models import Feedback, Trace
 from apps.workspaces.models import Agent, Workspace
 from apps.workspaces.principal import Principal
 
@@ -52,6 +52,7 @@ def seed_signals() -> None:
         agents = list(Agent.objects.filter(workspace=workspace).order_by("pk"))
         if agents:
             _seed(workspace, agents)
+    seed_learning_candidates()
 
 
 def _seed(workspace: Workspace, agents: list[Agent]) -> None:
@@ -143,3 +144,35 @@ def _seed(workspace: Workspace, agents: list[Agent]) -> None:
         }
     )
     services.outcomes_ingest(actor=SEED_ACTOR, workspace=workspace, items=outcomes)
+
+
+# --- learning candidates (apps.signals.learning) ------------------------------------------
+
+# What end customers said, relayed by the agent that ran the trace: the first objection on
+# four runs (a candidate proposed with evidence count 4, waiting for review: agents relayed
+# it, so no write policy approves it), the second on two (still collecting: below the
+# threshold of three independent traces).
+RELAYED = [
+    ("The prospect says the e-mail is too long; keep the first touch under five sentences.", 4),
+    ("The customer asked us to stop sending follow-ups on Fridays.", 2),
+]
+
+
+@transaction.atomic
+def seed_learning_candidates() -> None:
+    """Idempotent: a workspace holding the first relayed objection is left alone."""
+    for workspace in Workspace.objects.filter(slug__in=("acme", "globex")).order_by("pk"):
+        relayed = Feedback.objects.filter(workspace=workspace, kind="end_customer")
+        if relayed.filter(explanation=RELAYED[0][0]).exists():
+            continue
+        agent = Agent.objects.filter(workspace=workspace, is_active=True).order_by("pk").first()
+        if agent is None:
+            continue
+        traces = list(Trace.objects.filter(agent=agent).order_by("pk").values_list("pk", flat=True))
+        start = 0
+        for text, runs in RELAYED:
+            chosen = traces[start : start + runs]
+            start += runs
+            items = [{"trace": pk, "kind": "end_customer", "explanation": text} for pk in chosen]
+            if items:
+                services.feedback_ingest(actor=agent, items=items)

@@ -96,7 +96,7 @@ def test_feedback_with_nothing_to_learn_is_refused(client_as, cast):
 
     response = client_as("editor").post(url(thumbs_only.pk), {}, format="json")
 
-    assert_error(response, 400)
+    assert_error(response, 409)
     assert not MemoryItem.objects.exists()
 
 
@@ -279,3 +279,27 @@ def test_settings_admin_changes_through_the_service(client, cast, who, allowed):
     else:
         assert response.status_code in (403, 200)
         assert row.pk is None
+
+
+@pytest.mark.parametrize("rows", [1, 12])
+def test_candidate_list_queries_do_not_grow(client, cast, rows, django_assert_max_num_queries):
+    for n in range(rows):
+        _feedback(cast.agent, f"Distinct objection {n}: " + "word " * n + f"topic{n}")
+    client.force_login(cast.user("viewer"))
+
+    with django_assert_max_num_queries(8):  # 7 measured, for 1 and for 4 candidates
+        page = client.get("/admin/signals/learningcandidate/")
+
+    assert page.status_code == 200
+
+
+def test_settings_list_queries(client, cast, django_assert_max_num_queries):
+    from apps.signals.learning import learning_settings_update
+
+    learning_settings_update(actor=cast.user("owner"), workspace=cast.workspace, min_traces=4)
+    client.force_login(cast.user("owner"))
+
+    with django_assert_max_num_queries(14):
+        page = client.get("/admin/signals/learningsettings/")
+
+    assert page.status_code == 200 and b"acme" in page.content.lower()

@@ -129,7 +129,7 @@ class FeedbackViewSet(_SignalViewSet):
         "with the editor role or higher). The memory waits in the review queue whatever the "
         "write policy says, with the evidence of the feedback's learning candidate (count and "
         "links). 201 with the new memory; 200 with the memory already proposed for the "
-        "feedback's candidate. 400 when the feedback has no explanation or edit.",
+        "feedback's candidate. 409 when the feedback has no explanation or edit to learn from.",
     )
     @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
     @idempotent
