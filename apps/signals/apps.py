@@ -72,7 +72,7 @@ def register_audit() -> None:
     bulk by the ingestion services, which write one audit event per batch. Learning
     candidates are audited by the learning event of their batch (`after["ids"]`) or their
     proposal; their evidence rows on their candidate; the thresholds on their own row."""
-    from apps.audit.reconcile import governed_model_register
+    from apps.audit.reconcile import event_rows_register, governed_model_register
 
     for label in ("signals.trace", "signals.feedback", "signals.outcome"):
         governed_model_register(label, log=True)
@@ -82,6 +82,13 @@ def register_audit() -> None:
         subject=lambda row: ("signals.learningcandidate", str(row["candidate_id"])),
     )
     governed_model_register("signals.learningsettings")
+    event_rows_register("signals.feedback_learn", _candidates_of_event)
+
+
+def _candidates_of_event(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """signals.feedback_learn is an event on the workspace naming the candidates it touched."""
+    after = event.get("after") if isinstance(event.get("after"), dict) else {}
+    return [("signals.learningcandidate", str(pk)) for pk in (after or {}).get("candidates", [])]
 
 
 def register_compliance() -> None:

@@ -542,7 +542,7 @@ def feedback_learn(
             workspace_id=workspace.pk,
             after={
                 "pieces": result.pieces,
-                "ids": touched,
+                "candidates": touched,
                 "new": result.new_candidates,
                 "proposed": result.proposed,
                 "memories": result.memories,

@@ -283,7 +283,30 @@ def test_learning_is_audited(cast):
     candidate = LearningCandidate.objects.get()
 
     event = AuditEvent.objects.filter(action="signals.feedback_learn").get()
-    assert event.after["ids"] == [candidate.pk]
+    assert event.after["candidates"] == [candidate.pk]
+
+
+def test_every_learning_change_is_audited(cast):
+    """Under the audit reconciler: candidates, their evidence, the proposed memory and its
+    review request, a reinforcement, the one-click and the thresholds."""
+    from apps.signals.learning import feedback_memory_propose
+    from tests.audit.reconciling import reconcile
+
+    traces = [stored_trace(cast.agent) for _ in range(4)]
+    lone = relay(cast.agent, stored_trace(cast.agent), "Never attach the price list unasked.")
+
+    def mutate() -> None:
+        for trace in traces:
+            relay(cast.agent, trace)
+        feedback_memory_propose(actor=cast.user("editor"), feedback=lone)
+        learning_settings_update(actor=cast.user("owner"), workspace=cast.workspace, min_traces=5)
+
+    result = reconcile(mutate)
+
+    assert result.missing == []
+    assert result.count("signals.learningcandidate") == 2
+    assert result.count("signals.candidateevidence") == 4
+    assert result.count("memories.memoryitem") == 2
 
 
 def test_learning_queries_do_not_grow_with_the_batch(cast, django_assert_max_num_queries):
