@@ -596,7 +596,8 @@ def feedback_memory_propose(*, actor: Any, feedback: Feedback | int) -> OneClick
     correction into a memory" button): people with the editor role or higher in the
     workspace. The memory always waits in the review queue, whatever the write policy says;
     the feedback's candidate (made if it has none) is proposed whatever its evidence count,
-    with every piece of evidence it holds. Asking again answers with the same memory."""
+    with every piece of evidence it holds. Asking again answers with the same memory while it
+    is proposed or approved; after a rejection (or expiry) a person's click proposes anew."""
     principal = as_principal(actor)
     pk = feedback.pk if isinstance(feedback, Feedback) else feedback
     if principal.kind != "user" and principal.kind != "system":
@@ -626,8 +627,9 @@ def feedback_memory_propose(*, actor: Any, feedback: Feedback | int) -> OneClick
             raise EmbeddingUnavailable("The embedder is unavailable; nothing was written.")
         evidence = CandidateEvidence.objects.get(feedback=found)
     candidate = LearningCandidate.objects.select_for_update().get(pk=evidence.candidate_id)
-    if candidate.status == CandidateStatus.PROPOSED and candidate.memory_id is not None:
-        memory = MemoryItem.objects.get(pk=candidate.memory_id)
+    memory = MemoryItem.objects.filter(pk=candidate.memory_id).first()
+    live = memory is not None and memory.deleted_at is None
+    if live and memory is not None and memory.status in (Status.PROPOSED, Status.APPROVED):
         return OneClick(memory=memory, candidate=candidate, created=False)
     written = candidate_propose(
         actor=principal,

@@ -80,6 +80,17 @@ def test_asking_again_answers_the_same_memory(client_as, cast, feedback):
     assert MemoryItem.objects.count() == 1
 
 
+def test_after_a_rejection_the_click_proposes_anew(client_as, cast, feedback):
+    first = client_as("editor").post(url(feedback.pk), {}, format="json")
+    MemoryItem.objects.filter(pk=first.json()["memory"]).update(status=Status.REJECTED)
+
+    again = client_as("editor").post(url(feedback.pk), {}, format="json")
+
+    assert again.status_code == 201
+    assert again.json()["memory"] != first.json()["memory"]
+    assert MemoryItem.objects.get(pk=again.json()["memory"]).status == Status.PROPOSED
+
+
 def test_the_candidate_evidence_comes_along(client_as, cast):
     """Two relayed objections (below the threshold of 3): the click proposes with both."""
     first = _feedback(cast.agent)
