@@ -49,6 +49,7 @@ from apps.memories.models import (
     Status,
     Tier,
 )
+from apps.memories.reviewing.panels import evidence_links
 from apps.memories.selectors import memory_versions_with_diff
 from apps.privacy.display import (
     Labelled,
@@ -355,14 +356,20 @@ class MemoryItemAdmin(ScopedModelAdmin):
             '<a href="{}">#{}</a>',
             ((reverse("admin:memories_memoryitem_change", args=[p.pk]), p.pk) for p in parents),
         )
+        evidence = format_html_join(
+            ", ", '<a href="{}">{}</a>', ((url, label) for label, url in evidence_links(obj))
+        )
         return format_html(
             "<dl><dt>Source</dt><dd>{}</dd><dt>Written by</dt><dd>{}</dd>"
             "<dt>Trace id</dt><dd>{}</dd><dt>Derived from</dt><dd>{}</dd>"
-            "{}</dl>",
+            "{}{}</dl>",
             Source(obj.source).label,
             creator,
             obj.source_trace_id or "—",
             links or "—",
+            format_html("<dt>Evidence ({})</dt><dd>{}</dd>", obj.evidence_count, evidence)
+            if evidence
+            else "",
             _details_html(obj.provenance),
         )
 

@@ -9,12 +9,18 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
-from unfold.decorators import display
+from unfold.decorators import action, display
 
 from apps.core.admin_site import ScopedModelAdmin, _module_permission
 from apps.privacy.display import masked_chips
+from apps.signals.learning_admin import (
+    feedback_learning_html,
+    feedback_proposable,
+    feedback_propose_view,
+)
 from apps.signals.models import Feedback
 from apps.workspaces.roles import Action
 
@@ -59,8 +65,33 @@ class FeedbackAdmin(ReadOnlyAdmin):
         "explanation_text",
         "edited_text",
         "diff_pretty",
+        "learning_panel",
         "created_at",
     ]
+    actions_detail = ["propose_memory"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        name = request.resolver_match.url_name if request.resolver_match else ""
+        if not (name or "").endswith("changelist"):
+            queryset = queryset.select_related("candidate_evidence__candidate")
+        return queryset
+
+    @display(description="Learning candidate")
+    def learning_panel(self, obj: Feedback) -> str:
+        return feedback_learning_html(obj)
+
+    def has_propose_memory_permission(self, request: HttpRequest, object_id: Any = None) -> bool:
+        """People with the editor role or higher in the feedback's workspace."""
+        return feedback_proposable(request, object_id)
+
+    @action(
+        description="Turn into a memory (review queue)",
+        permissions=["propose_memory"],
+        icon="school",
+    )
+    def propose_memory(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return feedback_propose_view(self, request, object_id)
 
     @display(description="Explanation")
     def explanation_short(self, obj: Feedback) -> str:

@@ -41,6 +41,13 @@ def register_pii_fields() -> None:
         ),
     )
     register_exempt_fields("signals.Feedback", ("kind",), reason="a fixed vocabulary")
+    for field in ("content", "proposed_content"):
+        register_masked_field("signals.LearningCandidate", field)
+    register_exempt_fields(
+        "signals.LearningCandidate",
+        ("memory_type", "status"),
+        reason="fixed vocabularies (a memory type key, a status)",
+    )
     register_exempt_fields(
         "signals.Outcome",
         (
@@ -62,11 +69,26 @@ def register_pii_fields() -> None:
 
 def register_audit() -> None:
     """Traces, feedback and outcomes are records of what happened, not decisions: inserted in
-    bulk by the ingestion services, which write one audit event per batch."""
-    from apps.audit.reconcile import governed_model_register
+    bulk by the ingestion services, which write one audit event per batch. Learning
+    candidates are audited by the learning event of their batch (`after["ids"]`) or their
+    proposal; their evidence rows on their candidate; the thresholds on their own row."""
+    from apps.audit.reconcile import event_rows_register, governed_model_register
 
     for label in ("signals.trace", "signals.feedback", "signals.outcome"):
         governed_model_register(label, log=True)
+    governed_model_register("signals.learningcandidate")
+    governed_model_register(
+        "signals.candidateevidence",
+        subject=lambda row: ("signals.learningcandidate", str(row["candidate_id"])),
+    )
+    governed_model_register("signals.learningsettings")
+    event_rows_register("signals.feedback_learn", _candidates_of_event)
+
+
+def _candidates_of_event(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """signals.feedback_learn is an event on the workspace naming the candidates it touched."""
+    after = event.get("after") if isinstance(event.get("after"), dict) else {}
+    return [("signals.learningcandidate", str(pk)) for pk in (after or {}).get("candidates", [])]
 
 
 def register_compliance() -> None:
@@ -88,6 +110,7 @@ def register_compliance() -> None:
     for label, fields in (
         ("signals.Trace", ("task", "output")),
         ("signals.Feedback", ("explanation", "edited_output", "diff")),
+        ("signals.LearningCandidate", ("content", "proposed_content")),
     ):
         register_linked_fields(label, fields)
     register_erasure_target(
@@ -108,6 +131,14 @@ def register_compliance() -> None:
     )
     register_erasure_target(
         ErasureTarget(
+            "signals.LearningCandidate",
+            ("content", "proposed_content"),
+            by_workspace(),
+            action="scrub",
+        )
+    )
+    register_erasure_target(
+        ErasureTarget(
             "signals.Outcome",
             OUTCOME_HASH_FIELDS,
             by_workspace(),
@@ -122,6 +153,21 @@ def register_compliance() -> None:
         ("signals.Outcome", "Outcome events", 365),
     ):
         register_retention_target(RetentionTarget(key, title, days, _stored_before(key)))
+    register_retention_target(
+        RetentionTarget(
+            "signals.LearningCandidate",
+            "Learning candidates (not changed since; their evidence goes with its feedback)",
+            365,
+            _candidates_idle_since,
+        )
+    )
+
+
+def _candidates_idle_since(workspace_id: int, cutoff: dt.datetime) -> Any:
+    """Candidates no new evidence reached since the cutoff. The memory a candidate proposed
+    stays (it is the memories' to expire); only the cluster and its links go."""
+    model = apps.get_model("signals.LearningCandidate")
+    return model._base_manager.filter(workspace_id=workspace_id, updated_at__lt=cutoff)
 
 
 TRACE_JSON_FIELDS = ("steps", "tool_calls", "experiment_assignments")

@@ -30,7 +30,7 @@ from apps.core import clock
 from apps.memories.models import ContextAssembly
 from apps.policies.models import ArtifactVersion
 from apps.signals import services
-from apps.signals.models import Trace
+from apps.signals.models import Feedback, Trace
 from apps.workspaces.models import Agent, Workspace
 from apps.workspaces.principal import Principal
 
@@ -193,6 +193,7 @@ def seed_signals() -> None:
         agents = {a.pk: a for a in Agent.objects.filter(workspace=workspace).order_by("pk")}
         if agents:
             Month(workspace, agents).seed()
+    seed_learning_candidates()
 
 
 class Month:
@@ -438,3 +439,35 @@ def _edited(output: str, edits: list[tuple[str, str]]) -> str:
         if old in output:
             return output.replace(old, new)
     return output.rstrip("\n") + "\nP.S. Happy to send the pilot plan.\n"
+
+
+# --- learning candidates (apps.signals.learning) ------------------------------------------
+
+# What end customers said, relayed by the agent that ran the trace: the first objection on
+# four runs (a candidate proposed with evidence count 4, waiting for review: agents relayed
+# it, so no write policy approves it), the second on two (still collecting: below the
+# threshold of three independent traces).
+RELAYED = [
+    ("The prospect says the e-mail is too long; keep the first touch under five sentences.", 4),
+    ("The customer asked us to stop sending follow-ups on Fridays.", 2),
+]
+
+
+@transaction.atomic
+def seed_learning_candidates() -> None:
+    """Idempotent: a workspace holding the first relayed objection is left alone."""
+    for workspace in Workspace.objects.filter(slug__in=("acme", "globex")).order_by("pk"):
+        relayed = Feedback.objects.filter(workspace=workspace, kind="end_customer")
+        if relayed.filter(explanation=RELAYED[0][0]).exists():
+            continue
+        agent = Agent.objects.filter(workspace=workspace, is_active=True).order_by("pk").first()
+        if agent is None:
+            continue
+        traces = list(Trace.objects.filter(agent=agent).order_by("pk").values_list("pk", flat=True))
+        start = 0
+        for text, runs in RELAYED:
+            chosen = traces[start : start + runs]
+            start += runs
+            items = [{"trace": pk, "kind": "end_customer", "explanation": text} for pk in chosen]
+            if items:
+                services.feedback_ingest(actor=agent, items=items)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from typing import Self
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from pgvector.django import VectorField
 
 from apps.workspaces.models import ScopedQuerySet, workspace_ids_for
 from apps.workspaces.principal import Principal
@@ -227,3 +229,145 @@ class Outcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
+
+
+# --- learning candidates (apps.signals.learning) --------------------------------------------
+
+
+class MembersOnlyQuerySet(SignalQuerySet):
+    """Members of the workspace see these rows; agents none (learning is about people's
+    judgements of many agents' runs, and its settings are the workspace's)."""
+
+    def for_agent(self, principal: Principal, action: str) -> Self:
+        return self.none()
+
+
+class LearningSettings(models.Model):
+    """How much consistent evidence a learning candidate needs before it is proposed as a
+    memory, per workspace (a missing row means the defaults). Changed through
+    `learning_settings_update`, which audits the change."""
+
+    workspace = models.OneToOneField(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="learning_settings"
+    )
+    min_traces = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="Independent traces (distinct runs) whose feedback says the same thing.",
+    )
+    min_editor_evidence = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Or this many pieces from people with the editor role (or higher).",
+    )
+    similarity = models.FloatField(
+        default=0.8,
+        help_text="Cosine similarity (0.5 to 1) at which two explanations count as the same.",
+    )
+    distill = models.BooleanField(
+        default=False,
+        help_text="Distil a cluster into one rule with the chat endpoint the deployment "
+        "configures (SIGNALS_DISTILL_BASE_URL); without one, the representative is used.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MembersOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "learning settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_traces__gte=1) & Q(min_editor_evidence__gte=1),
+                name="learning_thresholds_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(similarity__gte=0.5, similarity__lte=1),
+                name="learning_similarity_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"learning settings of workspace {self.workspace_id}"
+
+
+class CandidateStatus(models.TextChoices):
+    COLLECTING = "collecting", "Collecting evidence"
+    PROPOSED = "proposed", "Proposed as a memory"
+
+
+class LearningCandidate(models.Model):
+    """Feedback that says the same thing (an explanation or an edit), aggregated by meaning:
+    one row per cluster, with its evidence. Proposed as one memory once the evidence reaches
+    the workspace's thresholds."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="learning_candidates"
+    )
+    memory_type = models.CharField(max_length=40, help_text="correction or preference")
+    content = models.TextField(help_text="The representative explanation (masked).")
+    proposed_content = models.TextField(
+        blank=True, help_text="What was proposed: the representative, or the distilled rule."
+    )
+    distilled = models.BooleanField(default=False)
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    evidence_count = models.PositiveIntegerField(
+        default=0, help_text="Independent traces among the evidence."
+    )
+    editor_count = models.PositiveIntegerField(
+        default=0, help_text="Pieces of evidence from people with the editor role or higher."
+    )
+    person_verified = models.BooleanField(
+        default=False, help_text="A person (not only agents) gave some of the evidence."
+    )
+    status = models.CharField(
+        max_length=10, choices=CandidateStatus.choices, default=CandidateStatus.COLLECTING
+    )
+    memory = models.ForeignKey(
+        "memories.MemoryItem",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    proposed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MembersOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["workspace", "memory_type", "id"], name="candidate_ws_type"),
+            models.Index(fields=["workspace", "status", "-id"], name="candidate_ws_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"candidate #{self.pk} ({self.evidence_count} traces)"
+
+
+class CandidateEvidence(models.Model):
+    """One piece of feedback counted towards a candidate (a feedback counts once, anywhere)."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+    candidate = models.ForeignKey(
+        LearningCandidate, on_delete=models.CASCADE, related_name="evidence"
+    )
+    feedback = models.OneToOneField(
+        Feedback, on_delete=models.CASCADE, related_name="candidate_evidence"
+    )
+    trace = models.ForeignKey(Trace, on_delete=models.CASCADE, related_name="+")
+    by_person = models.BooleanField(default=False)
+    by_editor = models.BooleanField(default=False)
+    similarity = models.FloatField(default=1.0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = MembersOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["candidate_id", "id"]
+        verbose_name_plural = "candidate evidence"
+        indexes = [models.Index(fields=["candidate", "trace"], name="evidence_candidate_trace")]
+
+    def __str__(self) -> str:
+        return f"feedback {self.feedback_id} for candidate {self.candidate_id}"

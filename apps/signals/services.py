@@ -45,6 +45,7 @@ from apps.privacy.engine import Masker, PIIInputError
 from apps.privacy.engine.json_walk import JsonWalker
 from apps.privacy.keyring import masking_keys
 from apps.privacy.policies import field_mask, identifier_screen, policy_for
+from apps.signals.learning import feedback_learn
 from apps.signals.models import (
     Feedback,
     FeedbackKind,
@@ -641,6 +642,8 @@ def feedback_ingest(*, actor: Any, items: object, workspace: Any = None) -> Batc
     for (index, _), row in zip(rows, created, strict=True):
         result.items[index] = {"index": index, "status": "created", "id": row.pk}
     _audit(writer, "signals.feedback_ingest", result, [row.pk for row in created])
+    if created:
+        feedback_learn(actor=writer.principal, workspace=ws, feedback=created)
     return result
 
 

@@ -356,6 +356,7 @@ LOGGING: dict[str, Any] = {
 from config.settings.audit import *  # noqa: E402,F403
 from config.settings.embeddings import *  # noqa: E402,F403
 from config.settings.memories import *  # noqa: E402,F403
+from config.settings.signals import *  # noqa: E402,F403
 from config.settings.unfold import UNFOLD  # noqa: E402,F401
 
 # Guardrails: reservations nobody committed or released give their holds back (docs/guardrails.md).

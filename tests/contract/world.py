@@ -293,6 +293,21 @@ def _outcome(side: Side) -> Model:
     return Outcome.objects.get(pk=result.items[0]["id"])
 
 
+def _learning_candidate(side: Side) -> Model:
+    from apps.signals.models import LearningCandidate
+    from apps.signals.services import feedback_ingest
+
+    item = {"trace": side.object("signals.Trace").pk, "explanation": "Keep it short."}
+    feedback_ingest(actor=SYSTEM, workspace=side.workspace, items=[item])
+    return LearningCandidate.objects.get(workspace=side.workspace)
+
+
+def _learning_settings(side: Side) -> Model:
+    from apps.signals.learning import learning_settings_update
+
+    return learning_settings_update(actor=SYSTEM, workspace=side.workspace, min_traces=4)
+
+
 def SHARED(side: Side) -> Model:
     """Marks a model that belongs to no workspace by design (every auditor sees that a chain
     verification ran): it has no "other workspace's" object to try."""
@@ -356,6 +371,8 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "signals.Feedback": _feedback,
     "signals.Outcome": _outcome,
     "experiments.Experiment": _experiment,
+    "signals.LearningCandidate": _learning_candidate,
+    "signals.LearningSettings": _learning_settings,
 }
 
 

@@ -110,3 +110,20 @@ def test_every_month_task_has_a_kind():
         task for task in tasks if task_kind(task) == "other"
     ]
     assert len({kind for _, kind in TASK_KINDS}) == len(tasks)
+
+
+def test_the_demo_has_learning_candidates_waiting_with_their_evidence(demo):
+    from apps.memories.models import MemoryItem
+    from apps.reviews.models import ReviewRequest
+    from apps.signals.demo import RELAYED
+    from apps.signals.models import LearningCandidate
+
+    for slug in ("acme", "globex"):
+        candidates = LearningCandidate.objects.filter(workspace__slug=slug)
+        proposed = candidates.get(content=RELAYED[0][0])
+        assert (proposed.evidence_count, proposed.status) == (4, "proposed")
+        memory = MemoryItem.objects.get(pk=proposed.memory_id)
+        assert (memory.status, memory.evidence_count) == ("proposed", 4)
+        assert ReviewRequest.objects.filter(memory=memory, status="pending").exists()
+        collecting = candidates.get(content=RELAYED[1][0])
+        assert (collecting.evidence_count, collecting.status) == (2, "collecting")

@@ -35,3 +35,25 @@ def test_erasure_scrubs_traces_and_feedback(cast, operators):
 
     assert {t for t, _ in leftovers(needles, {EMAIL})} & tables == set()
     assert Trace.objects.filter(pk=trace.pk).exists() and Feedback.objects.count() == 1
+
+
+@pytest.mark.parametrize("operators", [{"EMAIL": "hash"}, {"EMAIL": "encrypt"}])
+def test_erasure_scrubs_learning_candidates(cast, operators):
+    privacy_policy_update(actor=SYSTEM, workspace=cast.workspace, operators=operators)
+    trace = stored_trace(cast.agent)
+    services.feedback_ingest(
+        actor=cast.user("editor"),
+        workspace=cast.workspace.pk,
+        items=[{"trace": trace.pk, "explanation": f"Never write to {EMAIL} again."}],
+    )
+    tables = {"signals_learningcandidate"}
+    needles = [EMAIL, *Subject(cast.workspace.pk, {"EMAIL": (EMAIL,)}).needles()]
+    assert {t for t, _ in leftovers(needles, {EMAIL})} & tables == tables
+
+    request = erasure.erasure_request_create(
+        actor=cast.user("owner"), workspace=cast.workspace, emails=[EMAIL], reason="art. 17"
+    )
+    erasure.erasure_request_approve(actor=cast.user("admin"), request=request)
+    erasure.erasure_execute(request_id=request.pk)
+
+    assert {t for t, _ in leftovers(needles, {EMAIL})} & tables == set()

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from pgvector.django import CosineDistance
 
 from apps.memories.effectiveness_panel import effectiveness_context
@@ -127,6 +127,7 @@ def memory_panel(http_request: HttpRequest, obj: ReviewRequest) -> dict[str, Any
         "promotion_tiers": promotion_tiers(item),
         "trace_ids": (item.provenance or {}).get("trace_ids", []) if item else [],
         "effectiveness": promotion_effectiveness(obj, item),
+        "evidence_links": evidence_links(item),
     }
 
 
@@ -137,6 +138,31 @@ def promotion_effectiveness(obj: ReviewRequest, item: MemoryItem | None) -> dict
     if obj.kind != Kind.PROMOTION or item is None:
         return None
     return effectiveness_context(memory_effectiveness(item))
+
+
+EVIDENCE_KINDS = (
+    ("signal_feedback", "feedback", "admin:signals_feedback_change"),
+    ("signal_traces", "trace", "admin:signals_trace_change"),
+    ("learning_candidate", "candidate", "admin:signals_learningcandidate_change"),
+)
+EVIDENCE_SHOWN = 20
+
+
+def evidence_links(item: MemoryItem | None) -> list[tuple[str, str]]:
+    """Links to the evidence a memory learned from signals names in its provenance (the
+    learning candidate, its feedback and traces: apps.signals.learning), by admin URL name,
+    so this app imports nothing of the signals app. The newest EVIDENCE_SHOWN of each kind."""
+    provenance = (item.provenance or {}) if item is not None else {}
+    links = []
+    for key, label, url_name in EVIDENCE_KINDS:
+        ids = provenance.get(key) or []
+        for pk in ids[-EVIDENCE_SHOWN:] if isinstance(ids, list) else []:
+            if isinstance(pk, int):
+                try:
+                    links.append((f"{label} #{pk}", reverse(url_name, args=[pk])))
+                except NoReverseMatch:
+                    break
+    return links
 
 
 class MemoryTypeFilter(admin.SimpleListFilter):

@@ -102,6 +102,17 @@ class Write:
     valid_from: dt.datetime | None
     expires_at: dt.datetime | None
     embedding: list[float] = field(default_factory=list)
+    evidence: Evidence | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a write derived from signals brings along (apps.signals.learning): how many
+    independent pieces of evidence it stands for, and links to them (ids, merged into the
+    item's provenance). Passed by services, never taken from an API body."""
+
+    count: int
+    links: Mapping[str, list[int]]
 
 
 # --- checking (no writes) ------------------------------------------------------------------
@@ -399,7 +410,7 @@ def _new_item(principal: Principal, write: Write, status: str, now: dt.datetime)
         status=status,
         source=write.source,
         source_trace_id=write.source_trace_id,
-        provenance={"trace_ids": [write.source_trace_id]} if write.source_trace_id else {},
+        provenance=_provenance(write),
         tags=write.tags,
         entities=write.entities,
         valid_from=write.valid_from,
@@ -409,6 +420,15 @@ def _new_item(principal: Principal, write: Write, status: str, now: dt.datetime)
         created_at=now,
         updated_at=now,
     )
+
+
+def _provenance(write: Write) -> dict[str, Any]:
+    provenance: dict[str, Any] = {}
+    if write.source_trace_id:
+        provenance["trace_ids"] = [write.source_trace_id]
+    if write.evidence is not None:
+        provenance.update({key: list(ids) for key, ids in write.evidence.links.items()})
+    return provenance
 
 
 def _first_version(
@@ -498,6 +518,8 @@ class _Plan:
 
     def store(self, write: Write, status: str, conflict_with: Any = None) -> MemoryItem:
         item = _new_item(self.principal, write, status, self.now)
+        if write.evidence is not None:
+            item.evidence_count = max(1, write.evidence.count)
         self.new.append(item)
         self.parents.append(list(write.parents))
         self.versions.append(_first_version(item, self.principal, self.label, self.reason))
@@ -528,7 +550,7 @@ class _Plan:
 
     def reinforce(self, existing: MemoryItem, write: Write, similarity: float) -> None:
         before = snapshot(existing)
-        existing.evidence_count += 1
+        existing.evidence_count += max(1, write.evidence.count) if write.evidence else 1
         existing.importance = min(1.0, existing.importance + settings.MEMORY_REINFORCE_DELTA)
         existing.updated_at = clock.now()
         if write.source_trace_id:
@@ -537,6 +559,12 @@ class _Plan:
                 **existing.provenance,
                 "trace_ids": [*traces, write.source_trace_id],
             }
+        if write.evidence is not None:
+            merged = dict(existing.provenance)
+            for key, ids in write.evidence.links.items():
+                known = [i for i in merged.get(key, []) if i not in ids]
+                merged[key] = [*known, *ids][-200:]
+            existing.provenance = merged
         if existing.pk is not None:
             self.reinforced[existing.pk] = existing
         self.events.append(
@@ -576,7 +604,14 @@ class _Plan:
         )
 
 
-def _decide(plan: _Plan, policy: WritePolicy, write: Write, nearest: Any, seen: _Seen) -> None:
+def _decide(
+    plan: _Plan,
+    policy: WritePolicy,
+    write: Write,
+    nearest: Any,
+    seen: _Seen,
+    review_required: bool = False,
+) -> None:
     """One write, in batch order: reinforce, conflict, or store (approved or proposed)."""
     earlier = seen.nearest(write)
     if earlier is not None and (nearest is None or earlier[1] > nearest[1]):
@@ -603,7 +638,7 @@ def _decide(plan: _Plan, policy: WritePolicy, write: Write, nearest: Any, seen: 
         if reason is not None:
             seen.add(write, plan.store(write, Status.PROPOSED, (existing, similarity, reason)))
             return
-    approve = auto_approved(
+    approve = not review_required and auto_approved(
         policy,
         actor_kind=plan.principal.kind,
         tier=write.tier,
@@ -672,6 +707,8 @@ def memory_write_batch(
     workspace: Workspace,
     items: list[Mapping[str, Any]],
     token_scopes: Collection[str] | None = None,
+    evidence: Sequence[Evidence | None] | None = None,
+    review_required: bool = False,
 ) -> list[MemoryWriteResult]:
     """Write up to MEMORY_MAX_BATCH items as one unit (one transaction): any refusal refuses
     them all, and nothing is written (docs/memories-design.md, "Batch writes").
@@ -682,6 +719,11 @@ def memory_write_batch(
     inserted in bulk: the number of queries does not grow with the batch. Items are decided
     in order and later items see earlier ones, so repeats within a batch reinforce, as if
     written one by one.
+
+    `evidence` (one entry per item, from services only: apps.signals.learning) sets a new
+    item's evidence count and provenance links, and adds them to an item it reinforces.
+    `review_required` leaves every new item proposed whatever the write policy says: what
+    only agents produced and no person or outcome verified is never approved at once.
     """
     principal = principal_of(actor)
     if not isinstance(items, list) or not items:
@@ -693,6 +735,11 @@ def memory_write_batch(
         )
     batch = _batch_context(principal, token_scopes, workspace, items)
     writes = _checked_writes(batch, items)
+    if evidence is not None:
+        if len(evidence) != len(writes):
+            raise ValueError("evidence needs one entry per item.")
+        for write, brought in zip(writes, evidence, strict=True):
+            write.evidence = brought
     for write, vector in zip(writes, embed([w.content for w in writes]), strict=True):
         write.embedding = vector
     policy = write_policy_for(workspace)
@@ -704,7 +751,7 @@ def memory_write_batch(
     )
     seen = _Seen()
     for write, nearest in zip(writes, _nearest_many(writes), strict=True):
-        _decide(plan, policy, write, nearest, seen)
+        _decide(plan, policy, write, nearest, seen, review_required)
     plan.write_all()
     if any(result.outcome == "created" for result in plan.results):
         _queue_index_check(workspace.pk)

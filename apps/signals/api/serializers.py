@@ -287,3 +287,19 @@ class OutcomeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "created_at",
         ]
         read_only_fields = fields
+
+
+class FeedbackMemoryInSerializer(StrictInput):
+    """No fields: the feedback named in the path is the whole request."""
+
+
+class FeedbackMemorySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    memory = serializers.IntegerField(help_text="The proposed memory (in the review queue).")
+    memory_status = serializers.CharField(help_text="`proposed` until a reviewer decides.")
+    candidate = serializers.IntegerField(help_text="The learning candidate the feedback is in.")
+    evidence_count = serializers.IntegerField(
+        help_text="Independent traces among the candidate's evidence."
+    )
+    created = serializers.BooleanField(
+        help_text="False: the candidate had been proposed already; this is its memory."
+    )

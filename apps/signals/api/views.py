@@ -16,9 +16,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api.views import HasTokenScopes, IsAgent, ScopedViewSet
+from apps.core.api.views import HasTokenScopes, IsAgent, IsPerson, ScopedViewSet
 from apps.core.idempotency import idempotent
-from apps.signals import services
+from apps.signals import learning, services
 from apps.signals.api import serializers as s
 from apps.signals.models import Feedback, Outcome, Trace
 from apps.workspaces.roles import Action
@@ -39,7 +39,7 @@ BATCH_DESCRIPTION = (
 class _SignalViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     required_scopes = {"list": [READ], "retrieve": [READ], "create": [WRITE], "batch": [WRITE]}
     # a trace or reference not of the workspace; a workspace the person may not see
-    extra_error_statuses = {"create": [404], "batch": [404]}
+    extra_error_statuses = {"create": [404], "batch": [404], "memory": [503]}
     kind = ""
     single: type[Any] = s.TraceInSerializer
 
@@ -114,8 +114,41 @@ class FeedbackViewSet(_SignalViewSet):
     kind = "feedback"
     single = s.FeedbackInSerializer
 
+    def get_permissions(self) -> Any:
+        if self.action == "memory":  # a person's decision to queue a memory
+            return [permissions.IsAuthenticated(), IsPerson()]
+        return super().get_permissions()
+
     def scoped_queryset(self) -> QuerySet[Any]:
         return Feedback.objects.visible_to(self.principal, Action.VIEW)
+
+    @extend_schema(
+        request=s.FeedbackMemoryInSerializer,
+        responses={201: s.FeedbackMemorySerializer, 200: s.FeedbackMemorySerializer},
+        description="Turn this feedback's explanation or edit into a proposed memory now (people "
+        "with the editor role or higher). The memory waits in the review queue whatever the "
+        "write policy says, with the evidence of the feedback's learning candidate (count and "
+        "links). 201 with the new memory; 200 with the memory already proposed for the "
+        "feedback's candidate. 409 when the feedback has no explanation or edit to learn from.",
+    )
+    @action(detail=True, methods=["post"], pagination_class=None, filter_backends=[])
+    @idempotent
+    def memory(self, request: Request, pk: str | None = None) -> Response:
+        s.FeedbackMemoryInSerializer(data=request.data).is_valid(raise_exception=True)
+        feedback = self.get_object()
+        done = learning.feedback_memory_propose(actor=self.principal, feedback=feedback)
+        body = s.FeedbackMemorySerializer(
+            {
+                "memory": done.memory.pk,
+                "memory_status": done.memory.status,
+                "candidate": done.candidate.pk,
+                "evidence_count": done.candidate.evidence_count,
+                "created": done.created,
+            }
+        ).data
+        return Response(
+            body, status=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK
+        )
 
     @extend_schema(
         request=s.FeedbackInSerializer,
