@@ -32,7 +32,7 @@ from tests.memories.api_world import make_item
 from tests.workspaces.factories import MembershipFactory, UserFactory, WorkspaceFactory
 
 CHANGES_PER_MODEL = 3
-MAX_PAGES_PER_ROLE = 300  # a safety stop; the walk ends well before it (below)
+MAX_PAGES_PER_ROLE = 600  # a safety stop; the walk ends well before it (below)
 # The link-following walk opens at most this many pages of one kind (the same path with other
 # ids: one memory's history, another's...), so it covers every kind of page before the stop.
 PAGES_PER_KIND = 3
