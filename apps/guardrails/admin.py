@@ -89,19 +89,29 @@ class KillSwitchForm(forms.ModelForm):  # type: ignore[type-arg]
         fields = ["workspace", "level", "team", "agent", "reason"]
 
 
-class ActiveFilter(admin.SimpleListFilter):
+class _EndedFilter(admin.SimpleListFilter):
+    """State by whether `ended_field` is set: still in force (empty) or ended."""
+
     title = "state"
     parameter_name = "state"
+    ended_field = ""
+    in_force: tuple[str, str] = ("", "")
+    ended: tuple[str, str] = ("", "")
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("active", "Paused now"), ("cleared", "Cleared")]
+        return [self.in_force, self.ended]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "active":
-            return queryset.filter(cleared_at__isnull=True)
-        if self.value() == "cleared":
-            return queryset.filter(cleared_at__isnull=False)
+        if self.value() in (self.in_force[0], self.ended[0]):
+            in_force = self.value() == self.in_force[0]
+            return queryset.filter(**{f"{self.ended_field}__isnull": in_force})
         return queryset
+
+
+class ActiveFilter(_EndedFilter):
+    ended_field = "cleared_at"
+    in_force = ("active", "Paused now")
+    ended = ("cleared", "Cleared")
 
 
 @admin.register(KillSwitch)
@@ -645,19 +655,10 @@ class CircuitBreakerAdmin(_Visible, ScopedModelAdmin):
         return str(getattr(obj, "last_trip_reason", "") or "-")[:300]
 
 
-class TripStateFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("tripped", "Tripped now"), ("reset", "Reset")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "tripped":
-            return queryset.filter(reset_at__isnull=True)
-        if self.value() == "reset":
-            return queryset.filter(reset_at__isnull=False)
-        return queryset
+class TripStateFilter(_EndedFilter):
+    ended_field = "reset_at"
+    in_force = ("tripped", "Tripped now")
+    ended = ("reset", "Reset")
 
 
 @admin.register(BreakerTrip)

@@ -27,12 +27,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 from django.db import connection
 
 from apps.core import clock
+from apps.experiments import stats
 from apps.memories.models import ContextAssemblyItem, MemoryItem
 from apps.signals.models import Outcome, OutcomeKind, Trace
 
@@ -109,25 +109,22 @@ class Effectiveness:
     metrics: list[Comparison]
 
 
-_Z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
-
-
-def wilson_interval(count: int, total: int, z: float = _Z) -> tuple[float, float]:
-    """The Wilson score interval of count/total (total > 0)."""
-    p = count / total
-    denominator = total + z * z
-    centre = (count + z * z / 2) / denominator
-    half = z * math.sqrt(total) / denominator * math.sqrt(p * (1 - p) + z * z / (4 * total))
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson_interval(count: int, total: int) -> tuple[float, float]:
+    """The Wilson score interval of count/total (total > 0), at CONFIDENCE: the experiments'
+    statistics compute it (apps.experiments.stats), clamped to [0, 1] against rounding."""
+    interval = stats.wilson_interval(
+        stats.Proportion(exposures=total, conversions=count), alpha=1 - CONFIDENCE
+    )
+    return max(0.0, interval.low), min(1.0, interval.high)
 
 
 def newcombe_interval(
-    count1: int, total1: int, count2: int, total2: int, z: float = _Z
+    count1: int, total1: int, count2: int, total2: int
 ) -> tuple[float, float, float]:
     """(p1 - p2, low, high): Newcombe's hybrid score interval for a difference of proportions."""
     p1, p2 = count1 / total1, count2 / total2
-    low1, high1 = wilson_interval(count1, total1, z)
-    low2, high2 = wilson_interval(count2, total2, z)
+    low1, high1 = wilson_interval(count1, total1)
+    low2, high2 = wilson_interval(count2, total2)
     difference = p1 - p2
     low = difference - math.sqrt((p1 - low1) ** 2 + (high2 - p2) ** 2)
     high = difference + math.sqrt((high1 - p1) ** 2 + (p2 - low2) ** 2)
