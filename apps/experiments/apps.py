@@ -46,6 +46,12 @@ def register_pii_fields() -> None:
     register_exempt_fields(
         "experiments.Exposure", ("unit_hash",), reason="a keyed HMAC-SHA256 digest"
     )
+    register_exempt_fields(
+        "experiments.ExperimentAnalysis",
+        ("trigger", "outcome", "winner_key", "result"),
+        reason="fixed vocabularies, a variant's key and computed statistics (counts, rates, "
+        "intervals and the decision's reasons, which name variants and metrics only)",
+    )
 
 
 def register_audit() -> None:
@@ -60,6 +66,7 @@ def register_audit() -> None:
         subject=lambda row: ("experiments.experiment", str(row["experiment_id"])),
     )
     governed_model_register("experiments.exposure", log=True)
+    governed_model_register("experiments.experimentanalysis", log=True)
 
 
 def register_compliance() -> None:

@@ -206,3 +206,49 @@ class Exposure(models.Model):
 
     def __str__(self) -> str:
         return f"exposure #{self.pk}"
+
+
+class AnalysisQuerySet(ExperimentQuerySet):
+    workspace_path = "experiment__workspace_id"
+
+
+class AnalysisTrigger(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled (Celery beat)"
+    ON_DEMAND = "on_demand", "On demand"
+    STOP = "stop", "At the stop"
+
+
+class ExperimentAnalysis(models.Model):
+    """One look at an experiment: the statistics' whole answer (apps.experiments.stats
+    `Analysis.as_dict()`) for the exposures and outcomes of that moment, kept so the page can
+    draw the lift over time and the promotion gate reads the latest look. Written by
+    apps.experiments.analysis only; never edited."""
+
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="analyses", db_index=False
+    )
+    computed_at = models.DateTimeField(default=timezone.now, editable=False)
+    trigger = models.CharField(max_length=10, choices=AnalysisTrigger.choices)
+    exposures = models.PositiveBigIntegerField(help_text="Exposed units at this look.")
+    outcome = models.CharField(
+        max_length=20,
+        help_text="The decision rule's outcome: winner, loser, inconclusive, blocked_srm, "
+        "blocked_guardrail.",
+    )
+    winner_key = models.SlugField(
+        max_length=40, blank=True, help_text="The variant the rule names, if any."
+    )
+    srm_passed = models.BooleanField()
+    guardrails_passed = models.BooleanField()
+    result = models.JSONField(help_text="Analysis.as_dict() and the inputs it was computed from.")
+
+    objects = AnalysisQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        indexes = [
+            models.Index(fields=["experiment", "-computed_at"], name="analysis_experiment_recent")
+        ]
+
+    def __str__(self) -> str:
+        return f"analysis #{self.pk} of {self.experiment_id}: {self.outcome}"

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.guardrails",
     "apps.signals",
     "apps.experiments",
+    "apps.evals",
 ]
 
 MIDDLEWARE = [
