@@ -34,6 +34,7 @@ from apps.experiments.admin_design import design_page, may_design
 from apps.experiments.admin_results import OUTCOME_LABELS, results_context, with_latest_outcome
 from apps.experiments.models import Experiment, ExperimentStatus
 from apps.privacy.display import masked_chips
+from apps.workspaces.models import Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
 
@@ -92,7 +93,8 @@ class ExperimentAdmin(ScopedModelAdmin):
     change_form_after_template = "admin/experiments/experiment_page.html"
 
     def can_add(self, request: HttpRequest) -> bool:
-        return self.capable(request, Action.EDIT)
+        """The design services' rule: edit on a workspace (a team-level role designs nothing)."""
+        return bool(Workspace.objects.visible_to(request.user, Action.EDIT).exists())
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request).annotate(variant_total=Count("variants"))
