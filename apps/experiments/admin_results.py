@@ -139,6 +139,7 @@ def variant_rows(
             "is_control": variant.is_control,
             "share": round(100 * variant.weight / total_weight),
             "exposures": exposed,
+            "exposures_shown": f"{exposed:,}",
             "planned": planned,
             "progress": min(100, round(100 * exposed / planned)) if planned else 0,
             "progress_label": f"{exposed:,} of {planned:,}"
@@ -148,7 +149,9 @@ def variant_rows(
         if summary:
             size, estimate = summary.get("size", 0), summary.get("estimate", 0.0)
             row["size"] = size
+            row["size_shown"] = f"{size:,}"
             row["conversions"] = round(size * estimate) if rate else None
+            row["conversions_shown"] = f"{row['conversions']:,}" if rate else ""
             row["estimate"] = _percent(estimate) if rate else f"{estimate:.4g}"
             low, high = summary["interval"]["low"], summary["interval"]["high"]
             row["interval"] = (
@@ -324,8 +327,8 @@ def results_context(experiment: Experiment) -> dict[str, Any]:
     variants = list(experiment.variants.all())
     context: dict[str, Any] = {
         "variant_rows": variant_rows(experiment, variants, latest, counts),
-        "exposed_total": sum(counts.values()),
-        "planned_total": experiment.sample_size_per_variant * len(variants),
+        "exposed_total": f"{sum(counts.values()):,}",
+        "planned_total": f"{experiment.sample_size_per_variant * len(variants):,}",
         "look": look,
         "look_count": len(looks),
         "guardrail_rows": guardrail_rows(experiment, latest),
@@ -338,6 +341,7 @@ def results_context(experiment: Experiment) -> dict[str, Any]:
                 "lift_charts": lift_charts(experiment, variants, looks),
                 "sample_ratio": sample_ratio(latest),
                 "decision": decision(look, latest),
+                "look_exposures": f"{look.exposures:,}",
             }
         )
     return context

@@ -299,3 +299,32 @@ def test_another_workspace_sees_neither_the_page_nor_its_looks(client, staff):
     assert page.redirect_chain and page.redirect_chain[0][1] == 302
     assert "experiment-results" not in page.content.decode()
     assert "Shorter first e-mail" not in page.content.decode()
+
+
+MEMBERS = ("owner", "admin", "editor", "reviewer", "auditor", "viewer", "operator")
+RUNNERS = ("owner", "admin", "operator")
+
+
+@pytest.mark.parametrize(
+    "who", [*MEMBERS[:-1], "outsider", "nobody", "team_viewer", "team_admin", "operator"]
+)
+def test_who_sees_the_results_and_who_gets_buttons(client, staff, who):
+    for name in ("nobody", "team_viewer", "team_admin", "operator"):
+        user = staff.user(name)
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    experiment = make(staff.workspace, "matrix", start=True)
+    store_look(experiment, {"control": 4000, "short": 4000}, {"control": 200, "short": 330})
+    client.force_login(staff.user(who))
+
+    page = client.get(f"{ADMIN}/{experiment.pk}/change/")
+
+    text = page.content.decode()
+    if who in MEMBERS:
+        assert page.status_code == 200
+        assert 'data-testid="experiment-decision"' in text and "A winner: short" in text
+        assert ('data-testid="experiment-lifecycle"' in text) is (who in RUNNERS)
+        assert 'data-testid="experiment-design-link"' not in text  # started: design fixed
+    else:
+        assert page.status_code in (302, 403)
+        assert "experiment-results" not in text
