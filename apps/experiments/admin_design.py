@@ -71,6 +71,7 @@ def design_page(
         "variants": forms.variants,
         "guardrails": forms.guardrails,
         "section_errors": forms.errors,
+        "typed_sample_size": forms.sample_size() if data is not None else None,
         "back": _page_of(experiment)
         if experiment
         else reverse("admin:experiments_experiment_changelist"),

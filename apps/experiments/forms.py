@@ -18,9 +18,10 @@ from unfold.widgets import (
     UnfoldBooleanWidget,
 )
 
-from apps.core.exceptions import ServiceError
+from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.experiments.design import MAX_CONFIG_BYTES, MAX_GUARDRAILS, MAX_LIST, MAX_VARIANTS
 from apps.experiments.models import Experiment, MetricKind, UnitKind
+from apps.experiments.power import sample_size_per_variant
 from apps.policies.models import ArtifactVersion
 from apps.signals.models import OutcomeKind
 from apps.workspaces.models import Agent, Membership, Team, Workspace
@@ -363,6 +364,23 @@ class DesignForms:
             "variants": [row.spec() for row in _kept(self.variants)],
             "guardrail_metrics": [row.spec() for row in _kept(self.guardrails)],
         }
+
+    def sample_size(self) -> int | None:
+        """The power calculation for the inputs as typed, when they are usable (shown while
+        the form comes back with errors elsewhere)."""
+        data = getattr(self.form, "cleaned_data", {})
+        names = ("baseline_rate", "minimum_detectable_effect", "alpha", "power")
+        if any(data.get(name) is None for name in names):
+            return None
+        try:
+            return sample_size_per_variant(
+                baseline=data["baseline_rate"],
+                mde=data["minimum_detectable_effect"],
+                alpha=data["alpha"],
+                power=data["power"],
+            )
+        except ValidationFailed:
+            return None
 
     def absorb(self, exc: ServiceError) -> None:
         """Field errors onto their fields; the composite ones (variants, eligibility, metrics)

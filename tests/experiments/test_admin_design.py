@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from apps.experiments.models import Experiment, ExperimentStatus, Variant
+from apps.experiments.power import sample_size_per_variant
 from apps.policies import services as policy_services
 from apps.policies.models import ArtifactVersion
 from tests.api_helpers import audit_mark, audit_since
@@ -458,3 +459,13 @@ def test_the_design_page_reads_a_fixed_number_of_queries(
         page = client.get(f"{ADMIN}/{draft.pk}/design/")
 
     assert page.status_code == 200
+
+
+def test_a_form_sent_back_with_errors_shows_the_sample_size_of_its_power_inputs(client, staff):
+    client.force_login(staff.user("editor"))
+
+    page = client.post(f"{ADMIN}/add/", form_data(staff.workspace, name="", baseline_rate="0.1"))
+
+    expected = sample_size_per_variant(baseline=0.1, mde=0.01, alpha=0.05, power=0.8)
+    assert page.status_code == 200 and page.context["typed_sample_size"] == expected
+    assert f"With these inputs: {expected} units per variant." in page.content.decode()
