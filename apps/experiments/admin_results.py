@@ -95,26 +95,35 @@ def _primary_metric_name(analysis: dict[str, Any]) -> str | None:
     return names[0] if names else None
 
 
-def _percent(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None else f"{100 * value:.{digits}f}%"
-
-
-def _diff(value: float | None, rate: bool) -> str:
-    if value is None:
+def _num(value: Any, spec: str, scale: float = 1.0, suffix: str = "") -> str:
+    """A stored number as text; a missing or non-finite one (stored as null) is a dash."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
         return "—"
-    return f"{100 * value:+.2f} pp" if rate else f"{value:+.4g}"
+    return f"{scale * value:{spec}}{suffix}"
+
+
+def _percent(value: Any, digits: int = 2) -> str:
+    return _num(value, f".{digits}f", 100.0, "%")
+
+
+def _diff(value: Any, rate: bool) -> str:
+    return _num(value, "+.2f", 100.0, " pp") if rate else _num(value, "+.4g")
 
 
 def _interval(interval: dict[str, Any] | None, rate: bool) -> str:
     if not interval:
         return "—"
     if rate:
-        return f"[{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}] pp"
-    return f"[{interval['low']:+.4g}, {interval['high']:+.4g}]"
+        low, high = (
+            _num(interval.get("low"), "+.2f", 100.0),
+            _num(interval.get("high"), "+.2f", 100.0),
+        )
+        return f"[{low}, {high}] pp"
+    return f"[{_num(interval.get('low'), '+.4g')}, {_num(interval.get('high'), '+.4g')}]"
 
 
-def _p(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3g}"
+def _p(value: Any) -> str:
+    return _num(value, ".3g")
 
 
 def variant_rows(
@@ -150,12 +159,18 @@ def variant_rows(
             size, estimate = summary.get("size", 0), summary.get("estimate", 0.0)
             row["size"] = size
             row["size_shown"] = f"{size:,}"
-            row["conversions"] = round(size * estimate) if rate else None
-            row["conversions_shown"] = f"{row['conversions']:,}" if rate else ""
-            row["estimate"] = _percent(estimate) if rate else f"{estimate:.4g}"
-            low, high = summary["interval"]["low"], summary["interval"]["high"]
+            counted = rate and isinstance(estimate, int | float) and isinstance(size, int)
+            row["conversions"] = round(size * estimate) if counted else None
+            row["conversions_shown"] = (
+                "—" if row["conversions"] is None else f"{row['conversions']:,}"
+            )
+            row["estimate"] = _percent(estimate) if rate else _num(estimate, ".4g")
+            bounds = summary.get("interval") or {}
+            low, high = bounds.get("low"), bounds.get("high")
             row["interval"] = (
-                f"{_percent(low)} to {_percent(high)}" if rate else f"{low:.4g} to {high:.4g}"
+                f"{_percent(low)} to {_percent(high)}"
+                if rate
+                else f"{_num(low, '.4g')} to {_num(high, '.4g')}"
             )
         rows.append(row)
     return rows
@@ -198,7 +213,7 @@ def lift_charts(
     rate = _is_rate(experiment)
     scale = 100.0 if rate else 1.0
     labels = [timezone.localtime(look.computed_at).strftime("%b %d %H:%M") for look in looks]
-    series: dict[str, list[tuple[float, float, float] | None]] = {}
+    series: dict[str, list[tuple[Any, Any, Any] | None]] = {}
     treatments = [v.key for v in variants if not v.is_control]
     for key in treatments:
         series[key] = []
@@ -209,8 +224,9 @@ def lift_charts(
             if found is None:
                 series[key].append(None)
                 continue
-            bounds = found["sequential"]["interval"]
-            series[key].append((found["fixed"]["difference"], bounds["low"], bounds["high"]))
+            bounds = (found.get("sequential") or {}).get("interval") or {}
+            difference = (found.get("fixed") or {}).get("difference")
+            series[key].append((difference, bounds.get("low"), bounds.get("high")))
     unit = "pp" if rate else ""
     return [
         {
@@ -234,7 +250,7 @@ def lift_charts(
 
 def _dataset(
     label: str,
-    points: list[tuple[float, float, float] | None],
+    points: list[tuple[Any, Any, Any] | None],
     index: int,
     scale: float,
     colour: str,
@@ -242,7 +258,7 @@ def _dataset(
 ) -> dict[str, Any]:
     return {
         "label": label,
-        "data": [None if p is None else round(p[index] * scale, 4) for p in points],
+        "data": [_point(p, index, scale) for p in points],
         "borderColor": colour,
         "backgroundColor": colour,
         "borderDash": [6, 4] if dashed else [],
@@ -250,6 +266,11 @@ def _dataset(
         "borderWidth": 1 if dashed else 2,
         "spanGaps": True,
     }
+
+
+def _point(point: tuple[Any, Any, Any] | None, index: int, scale: float) -> float | None:
+    value = None if point is None else point[index]
+    return round(value * scale, 4) if isinstance(value, int | float) else None
 
 
 def _chart_options(unit: str) -> dict[str, Any]:
@@ -268,15 +289,26 @@ def sample_ratio(latest: dict[str, Any]) -> dict[str, Any] | None:
     if not check:
         return None
     return {
-        "passed": not check["p_value"] < check["threshold"],
-        "p_value": _p(check["p_value"]),
-        "chi_square": f"{check['chi_square']:.3g}",
-        "threshold": check["threshold"],
+        "passed": not _srm_failed(check),
+        "p_value": _p(check.get("p_value")),
+        "chi_square": _num(check.get("chi_square"), ".3g"),
+        "threshold": check.get("threshold"),
         "observed": [
-            (name, count, round(check["expected"].get(name, 0.0), 1))
-            for name, count in check["observed"].items()
+            (name, count, _num((check.get("expected") or {}).get(name), ".1f"))
+            for name, count in (check.get("observed") or {}).items()
         ],
     }
+
+
+def _srm_failed(check: dict[str, Any]) -> bool:
+    if "failed" in check:
+        return bool(check["failed"])
+    p_value, threshold = check.get("p_value"), check.get("threshold")
+    return (
+        isinstance(p_value, int | float)
+        and isinstance(threshold, int | float)
+        and (p_value < threshold)
+    )
 
 
 def guardrail_rows(experiment: Experiment, latest: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -289,9 +321,9 @@ def guardrail_rows(experiment: Experiment, latest: dict[str, Any] | None) -> lis
             {
                 "metric": check["metric"],
                 "variant": check["variant"],
-                "difference": f"{fixed['difference']:+.4g}",
-                "interval": f"[{fixed['interval']['low']:+.4g}, {fixed['interval']['high']:+.4g}]",
-                "tolerance": f"{check['tolerance']:g}",
+                "difference": _num(fixed.get("difference"), "+.4g"),
+                "interval": _interval(fixed.get("interval"), rate=False),
+                "tolerance": _num(check.get("tolerance"), "g"),
                 "harmed": bool(check["harmed"]),
                 "measured": True,
             }
@@ -333,6 +365,9 @@ def results_context(experiment: Experiment) -> dict[str, Any]:
         "look_count": len(looks),
         "guardrail_rows": guardrail_rows(experiment, latest),
         "is_rate": _is_rate(experiment),
+        "count_label": "Conversions"
+        if (experiment.primary_metric or {}).get("kind") == MetricKind.CONVERSION
+        else "Outcomes",
     }
     if look is not None and latest is not None:
         context.update(

@@ -11,6 +11,7 @@ import datetime as dt
 import html
 import json
 import re
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from apps.experiments import services
 from apps.experiments.models import Experiment, ExperimentAnalysis
-from apps.experiments.stats import Metric, Proportion, analyze
+from apps.experiments.stats import Mean, Metric, Proportion, analyze, sample_ratio_check
 from tests.conftest import SYSTEM
 from tests.experiments.conftest import make
 
@@ -328,3 +329,78 @@ def test_who_sees_the_results_and_who_gets_buttons(client, staff, who):
     else:
         assert page.status_code in (302, 403)
         assert "experiment-results" not in text
+
+
+def test_a_look_before_any_unit_matured_shows_its_reason_and_the_sample_ratio(client, staff):
+    """The analysis stores such a look without comparisons (nothing to compare yet): the
+    sample-ratio check on exposures (a real chi-square) and an inconclusive decision."""
+    experiment = make(staff.workspace, "early", start=True)
+    srm = sample_ratio_check({"control": 60, "short": 40}, {"control": 0.5, "short": 0.5})
+    why = "too few matured units for primary yet: windows of 14 days are still open"
+    ExperimentAnalysis.objects.create(
+        experiment=experiment,
+        trigger="scheduled",
+        exposures=100,
+        outcome="inconclusive",
+        srm_passed=True,
+        guardrails_passed=True,
+        result={
+            "control": "control",
+            "alpha": 0.05,
+            "sample_ratio": {**asdict(srm), "failed": srm.failed},
+            "variants": {},
+            "comparisons": [],
+            "guardrails": [],
+            "decision": {"outcome": "inconclusive", "variant": None, "reasons": [why]},
+            "inputs": {"exposures": {"control": 60, "short": 40}},
+        },
+    )
+    client.force_login(staff.user("viewer"))
+
+    page = client.get(f"{ADMIN}/{experiment.pk}/change/")
+
+    text = page.content.decode()
+    assert page.status_code == 200 and "No decision yet" in text and why in text
+    assert charts_on(page) == [] and "No look yet" not in text
+    assert page.context["results"]["sample_ratio"]["p_value"] == f"{srm.p_value:.3g}"
+    assert "Passed" in text
+    assert {row["measured"] for row in page.context["results"]["variant_rows"]} == {False}
+
+
+def test_a_cost_metric_is_shown_in_its_own_units(client, staff):
+    experiment = make(
+        staff.workspace,
+        "cost",
+        start=True,
+        primary_metric={"kind": "cost_per_outcome", "event": "spend", "window_days": 7},
+    )
+    variants = list(experiment.variants.all())
+    data = {"control": Mean(count=500, mean=2.0, variance=1.0), "short": Mean(500, 1.7, 1.0)}
+    analysis = analyze(
+        weights={v.key: 0.5 for v in variants},
+        control="control",
+        exposures={"control": 500, "short": 500},
+        primary=Metric("primary", data, higher_is_better=False),
+        planned_exposures=2 * experiment.sample_size_per_variant,
+    )
+    ExperimentAnalysis.objects.create(
+        experiment=experiment,
+        trigger="on_demand",
+        exposures=1000,
+        outcome=analysis.decision.outcome,
+        winner_key=analysis.decision.variant or "",
+        srm_passed=True,
+        guardrails_passed=True,
+        result=json.loads(json.dumps(analysis.as_dict())),
+    )
+    client.force_login(staff.user("viewer"))
+
+    page = client.get(f"{ADMIN}/{experiment.pk}/change/")
+
+    results = page.context["results"]
+    difference = analysis.comparisons[0].fixed.difference
+    assert [row["difference"] for row in results["comparison_rows"]] == [f"{difference:+.4g}"]
+    [chart] = charts_on(page)
+    assert chart["datasets"][0]["data"] == [round(difference, 4)]
+    rows = {row["key"]: row for row in results["variant_rows"]}
+    assert rows["short"]["estimate"] == "1.7" and rows["short"]["conversions"] is None
