@@ -118,14 +118,15 @@ def _metric_sql(index: int, metric: dict[str, Any]) -> tuple[str, str, list[Any]
     return inner, outer, params
 
 
-def experiment_totals(
+def totals_query(
     experiment: Experiment, metrics: list[dict[str, Any]], *, at: datetime
-) -> dict[int, VariantTotals]:
-    """Per variant id: exposures and each metric's aggregates, in one SQL statement.
+) -> tuple[str, list[Any]]:
+    """The one statement behind `experiment_totals` and its parameters (bench/experiments
+    EXPLAINs it).
 
     Outcomes join exposures on (workspace, unit hash) — a hash join at scale, each side read
     once — and only outcomes of the metrics' events, occurred by `at`, count."""
-    inner_cols, outer_cols, params = "", "", []
+    inner_cols, outer_cols = "", ""
     inner_params: list[Any] = []
     outer_params: list[Any] = []
     for index, metric in enumerate(metrics):
@@ -154,7 +155,14 @@ def experiment_totals(
         GROUP BY x.variant_id
     """  # noqa: S608 — only integers and fixed column names are formatted in
     params = [*inner_params, experiment.workspace_id, at, events, experiment.pk]
-    params += [*outer_params, experiment.pk]
+    return sql, [*params, *outer_params, experiment.pk]
+
+
+def experiment_totals(
+    experiment: Experiment, metrics: list[dict[str, Any]], *, at: datetime
+) -> dict[int, VariantTotals]:
+    """Per variant id: exposures and each metric's aggregates, in one SQL statement."""
+    sql, params = totals_query(experiment, metrics, at=at)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
