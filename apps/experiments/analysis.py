@@ -106,7 +106,7 @@ def _metric_sql(index: int, metric: dict[str, Any]) -> tuple[str, str, list[Any]
     hit = f"{kind_filter} AND {window}"
     value = "o.amount" if metric["kind"] == MetricKind.COST_PER_OUTCOME else "1"
     inner = f", coalesce(sum({value}) FILTER (WHERE {hit}), 0) AS v{index}"
-    matured = f"x.created_at + make_interval(days => {int(metric['window_days'])}) <= %s"
+    matured = "x.created_at <= %s"  # the window closed: exposed at or before look - window
     outer = (
         f", count(*) FILTER (WHERE {matured})"
         f", count(*) FILTER (WHERE {matured} AND h.v{index} > 0)"
@@ -134,7 +134,7 @@ def totals_query(
         inner_cols += inner
         outer_cols += outer
         inner_params += kind_params
-        outer_params += [at, at, at, at]
+        outer_params += [at - timedelta(days=int(metric["window_days"]))] * 4
     events = sorted({metric["event"] for metric in metrics})
     longest = max(int(metric["window_days"]) for metric in metrics)
     sql = f"""

@@ -7,7 +7,7 @@ can show the minimum detectable effect — twice, because the experiment is read
   absolute effect: 0.05 -> 0.06 is an MDE of 0.01).
 - **Sequential** (`sequential_per_variant`): the size at which the always-valid confidence
   sequence the decision rule uses (apps.experiments.stats) has the same power; larger (about
-  1.6 times at alpha 0.05, power 0.8), the price of being allowed to look every day.
+  1.9 times at alpha 0.05, power 0.8), the price of being allowed to look every day.
 
 One implementation: both come from apps.experiments.stats.design.sample_size_two_proportions.
 With several treatments alpha is split over them (Bonferroni, as the analysis does) and each
