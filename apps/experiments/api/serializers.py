@@ -275,6 +275,13 @@ class ExperimentSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
 class AnalysisSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     """One look (docs/experiments.md, "Analysis")."""
 
+    winner_key = serializers.CharField(
+        read_only=True,
+        allow_blank=True,
+        help_text="The variant the rule names (a winner, or the winner a guardrail blocked); "
+        "empty when none.",
+    )
+
     result = serializers.JSONField(
         help_text="The statistics' whole answer: control, alpha, sample_ratio (observed, "
         "expected, chi_square, p_value, threshold, failed), variants (per metric, per variant: "
