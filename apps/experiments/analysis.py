@@ -31,7 +31,7 @@ from django.db.models import QuerySet
 
 from apps.audit.services import audit_event_record
 from apps.core import clock
-from apps.core.exceptions import Conflict, Forbidden
+from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
 from apps.experiments import power
 from apps.experiments.models import (
     AnalysisTrigger,
@@ -232,7 +232,7 @@ def experiment_analyze(*, actor: Any, experiment: Experiment, trigger: str) -> E
     A draft has nothing to analyze (409). Looks are never edited: each is a new row."""
     principal = _analyst(actor, experiment)
     if trigger not in AnalysisTrigger.values:
-        raise Conflict(f"Unknown trigger {trigger!r}.")
+        raise ValidationFailed(f"Unknown trigger {trigger!r}.", fields={"trigger": ["Unknown."]})
     if experiment.status == ExperimentStatus.DRAFT:
         raise Conflict("A draft has no exposures to analyze: start the experiment first.")
     at = clock.now()

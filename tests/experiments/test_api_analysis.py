@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from apps.experiments import analysis
-from apps.experiments.models import ExperimentAnalysis
+from apps.experiments.models import Experiment, ExperimentAnalysis
 from tests.api_helpers import (
     OUTSIDE,
     READERS,
@@ -182,3 +182,59 @@ def test_the_design_answer_shows_both_sample_sizes(client_as, draft):
     assert plan["fixed_horizon_per_variant"] == body["sample_size_per_variant"]
     assert plan["sequential_per_variant"] > plan["fixed_horizon_per_variant"]
     assert plan["planned_exposures"] >= 2 * plan["sequential_per_variant"] - 1
+
+
+GUARD = {"kind": "rate", "event": "unsubscribe", "window_days": 14}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"primary_metric": {**GUARD, "kind": "conversion", "tolerance": 0.1}}, "primary_metric"),
+        ({"guardrail_metrics": [{**GUARD, "tolerance": -0.1}]}, "guardrail_metrics"),
+        ({"guardrail_metrics": [{**GUARD, "tolerance": "0.1"}]}, "guardrail_metrics"),
+        ({"guardrail_metrics": [{**GUARD, "tolerance": True}]}, "guardrail_metrics"),
+        ({"guardrail_metrics": [{**GUARD, "higher_is_better": "maybe"}]}, "guardrail_metrics"),
+        ({"guardrail_metrics": [{**GUARD, "custom_kind": "demo"}]}, "guardrail_metrics"),
+        (
+            {"primary_metric": {**GUARD, "event": "custom", "custom_kind": "Not A Slug"}},
+            "primary_metric",
+        ),
+        (
+            {"primary_metric": {**GUARD, "event": "custom", "custom_kind": "x" * 61}},
+            "primary_metric",
+        ),
+    ],
+    ids=repr,
+)
+def test_bad_metric_options_are_refused(client_as, cast, change, field):
+    from tests.experiments.conftest import design
+
+    response = client_as("editor").post(
+        BASE, design(key="opts", workspace=cast.workspace.pk, **change), format="json"
+    )
+
+    error = assert_error(response, 400)
+    assert field in error["fields"] or field in error["message"]
+    assert not Experiment.objects.filter(key="opts").exists()
+
+
+def test_metric_options_are_kept_and_used(client_as, cast):
+    from tests.experiments.conftest import design
+
+    guard = {**GUARD, "tolerance": 0.25, "higher_is_better": False}
+    primary = {"kind": "conversion", "event": "custom", "custom_kind": "demo", "window_days": 7}
+    response = client_as("editor").post(
+        BASE,
+        design(
+            key="opts",
+            workspace=cast.workspace.pk,
+            primary_metric=primary,
+            guardrail_metrics=[guard],
+        ),
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content[:300]
+    body = response.json()
+    assert body["primary_metric"] == primary and body["guardrail_metrics"] == [guard]
