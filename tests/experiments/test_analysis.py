@@ -333,3 +333,35 @@ def test_history_is_oldest_first_and_limited(cast: Any) -> None:
 
     assert analysis.analysis_history(experiment, limit=2) == looks[1:]
     assert analysis.latest_analysis(experiment) == looks[-1]
+
+
+def test_three_variants_split_alpha_and_use_the_designs_sequential_plan(cast: Any) -> None:
+    from apps.experiments.power import experiment_plan
+
+    variants = [
+        {"key": "control", "is_control": True, "weight": 2},
+        {"key": "a", "weight": 1},
+        {"key": "b", "weight": 1},
+    ]
+    experiment = make(cast.workspace, "three", start=True, variants=variants)
+    units = {
+        name: expose(experiment, name, size, days_ago=30)
+        for name, size in (("control", 400), ("a", 200), ("b", 200))
+    }
+    for name, hits in (("control", 20), ("a", 10), ("b", 40)):
+        for unit in units[name][:hits]:
+            happen(
+                cast.workspace, unit, "meeting_booked", after_exposure=DAY, experiment=experiment
+            )
+
+    stored = look(experiment)
+
+    plan = experiment_plan(experiment)
+    comparisons = {c["variant"]: c for c in stored.result["comparisons"]}
+    assert set(comparisons) == {"a", "b"}
+    assert all(c["alpha"] == pytest.approx(0.025) for c in comparisons.values())
+    planned = round(plan.planned_exposures * 0.75)
+    assert comparisons["b"]["sequential"]["planned_sample_size"] == planned
+    assert stored.result["inputs"]["plan"] == plan.as_dict()
+    _z, p = sm_proportion.proportions_ztest([40, 20], [200, 400])
+    assert comparisons["b"]["fixed"]["p_value"] == pytest.approx(p, rel=EXACT)
