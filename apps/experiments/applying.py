@@ -100,9 +100,18 @@ def running_experiments(workspace_id: int, what: str) -> list[tuple[Experiment, 
         ]
         if not any(_touches(variant, what) for variant in variants):
             continue
-        services._STARTED_VARIANTS.setdefault(experiment.pk, variants)
+        _prime(experiment.pk, variants)
         found.append((experiment, variants))
     return found
+
+
+def _prime(experiment_id: int, variants: list[Variant]) -> None:
+    """The assignment service's per-process copy of a started experiment's variants (bounded
+    as it bounds it)."""
+    started = services._STARTED_VARIANTS
+    if experiment_id not in started and len(started) >= services._STARTED_VARIANTS_MAX:
+        started.clear()
+    started.setdefault(experiment_id, variants)
 
 
 def _assigned(
@@ -267,8 +276,8 @@ def replaced_rows(
 
 
 def etag_with_variants(etag: str, variants: PolicyVariants) -> str:
-    """The bundle's ETag for a read with applied variants (unchanged without any)."""
-    if not variants.applied:
-        return etag
-    key = f"{etag.strip(chr(34))}:{variants.etag_part()}"
+    """The bundle's ETag for a read for a unit: the plain bundle's, the applied variants and
+    their versions (a read for a unit that no experiment applies to has its own too: its body
+    lists `experiments: []`)."""
+    key = f"{etag.strip(chr(34))}:unit:{variants.etag_part()}"
     return f'"{hashlib.sha256(key.encode()).hexdigest()[:32]}"'

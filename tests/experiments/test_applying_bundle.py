@@ -166,6 +166,7 @@ def test_stopped_and_other_workspaces_experiments_apply_nothing(cast, world):
     assert stopped.json()["experiments"] == []
     assert by_name(stopped)["opener"]["version_id"] == world["v1"].pk
     assert foreign.json()["experiments"] == []
+    assert stopped["ETag"] != bundle(cast)["ETag"]  # its body lists `experiments: []`
     assert by_name(foreign)["opener"]["version_id"] == world["v1"].pk
     assert not Exposure.objects.filter(experiment=theirs).exists()
 

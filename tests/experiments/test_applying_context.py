@@ -65,6 +65,26 @@ def test_the_treatment_gets_its_set_even_proposed_and_the_control_does_not(cast,
     assert without["experiments"] == []
 
 
+@pytest.mark.parametrize("strategy", ["exact", "hnsw-iterative"])
+def test_both_ranking_strategies_include_and_withhold(cast, world, settings, strategy):
+    # a cap of 1 eligible row sends this small workspace through the HNSW path
+    settings.MEMORY_EXACT_SCAN_MAX_ROWS = 1 if strategy == "hnsw-iterative" else 10_000
+    treated = unit_in(world["experiment"], "short")
+    control = unit_in(world["experiment"], "control")
+
+    with CaptureQueriesContext(connection) as ran:
+        as_treated = read(cast, unit_id=treated)
+        as_control = read(cast, unit_id=control)
+
+    # the HNSW scan ran with the sets' clauses (a tiny table may then be re-ranked exactly)
+    scanned = any("by_index AS MATERIALIZED" in q["sql"] for q in ran.captured_queries)
+    assert scanned == (strategy == "hnsw-iterative")
+    assert sum("inc AS MATERIALIZED" in q["sql"] for q in ran.captured_queries) >= 1
+    assert {world["approved"].pk, world["proposed"].pk} <= served(as_treated)
+    assert not {world["approved"].pk, world["proposed"].pk} & served(as_control)
+    assert world["plain"].pk in served(as_control)
+
+
 def test_ranking_is_unchanged_for_what_both_would_see(cast, world):
     control = unit_in(world["experiment"], "control")
 
