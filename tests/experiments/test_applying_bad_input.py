@@ -112,8 +112,19 @@ def test_a_bad_channel_or_segment_in_context_is_refused(cast, world, field, valu
         "unit_id=a&unit_id=b",
         "unit_id=a&channel=" + "c" * 61,
         "unit_id=a&segment=s&segment=t",
+        "unit_id=a%00b",
+        "unit_id=a&channel=e%00mail",
     ],
-    ids=["blank", "spaces", "too-long", "repeated", "long-channel", "repeated-segment"],
+    ids=[
+        "blank",
+        "spaces",
+        "too-long",
+        "repeated",
+        "long-channel",
+        "repeated-segment",
+        "nul",
+        "nul-channel",
+    ],
 )
 def test_a_bad_unit_id_on_the_bundle_is_refused(cast, world, query):
     response = agent_client(cast.agent_secret).get(f"{BUNDLE}?{query}")

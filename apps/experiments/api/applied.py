@@ -32,3 +32,12 @@ def eligibility_field(name: str) -> StrictCharField:
         allow_blank=True,
         help_text=f"The {name} of this read, matched against experiments' eligibility.",
     )
+
+
+class UnitQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """`?unit_id=&channel=&segment=` of a read for a unit (the bundle), checked as the body of
+    `/assign` is."""
+
+    unit_id = StrictCharField(max_length=services.MAX_UNIT)
+    channel = StrictCharField(max_length=60, required=False, allow_blank=True, default="")
+    segment = StrictCharField(max_length=60, required=False, allow_blank=True, default="")

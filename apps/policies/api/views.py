@@ -19,11 +19,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.schema import NON_BLANK_TEXT_PATTERN, TEXT_PATTERN
 from apps.core.api.views import HasTokenScopes, IsAgent, IsPerson, ScopedViewSet
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.idempotency import idempotent
 from apps.experiments import applying
-from apps.experiments.api.applied import UNIT_HELP, AppliedExperimentSerializer
+from apps.experiments.api.applied import (
+    UNIT_HELP,
+    AppliedExperimentSerializer,
+    UnitQuerySerializer,
+)
 from apps.experiments.services import MAX_UNIT
 from apps.policies import selectors, services
 from apps.policies.api import serializers as s
@@ -37,7 +42,13 @@ from apps.workspaces.scopes import Scope
 
 BUNDLE_CACHE_SECONDS = 600
 MAX_ELIGIBILITY = 60
-UNIT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_UNIT, "pattern": r"\S"}
+UNIT_PARAMS = ("unit_id", "channel", "segment")
+UNIT_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_UNIT,
+    "pattern": NON_BLANK_TEXT_PATTERN,
+}
 BUNDLE_RESPONSE = inline_serializer(
     "AgentBundle",
     {
@@ -85,7 +96,7 @@ class BundleView(APIView):
             *(
                 OpenApiParameter(
                     name,
-                    {"type": "string", "maxLength": MAX_ELIGIBILITY},
+                    {"type": "string", "maxLength": MAX_ELIGIBILITY, "pattern": TEXT_PATTERN},
                     description=f"The {name} of this read (experiments' eligibility).",
                 )
                 for name in ("channel", "segment")
@@ -163,21 +174,9 @@ def _unit_params(request: Request) -> dict[str, str] | None:
             raise ValidationFailed(f"{name}: give it once.", fields={name: ["Repeated."]})
     if "unit_id" not in params:
         return None
-    unit = params["unit_id"]
-    if not unit.strip() or len(unit) > MAX_UNIT:
-        raise ValidationFailed(
-            f"unit_id: a non-blank string of at most {MAX_UNIT} characters.",
-            fields={"unit_id": [f"A non-blank string of at most {MAX_UNIT} characters."]},
-        )
-    found = {"unit_id": unit}
-    for name in ("channel", "segment"):
-        value = params.get(name, "")
-        if len(value) > MAX_ELIGIBILITY:
-            raise ValidationFailed(
-                f"{name}: at most {MAX_ELIGIBILITY} characters.", fields={name: ["Too long."]}
-            )
-        found[name] = value
-    return found
+    data = UnitQuerySerializer(data={name: params[name] for name in UNIT_PARAMS if name in params})
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data)
 
 
 def _agent_for(request: Request, given: int | None) -> Agent:
