@@ -114,6 +114,7 @@ def test_a_bad_channel_or_segment_in_context_is_refused(cast, world, field, valu
         "unit_id=a&segment=s&segment=t",
         "unit_id=a%00b",
         "unit_id=a&channel=e%00mail",
+        "segment=s%00mb",
     ],
     ids=[
         "blank",
@@ -124,6 +125,7 @@ def test_a_bad_channel_or_segment_in_context_is_refused(cast, world, field, valu
         "repeated-segment",
         "nul",
         "nul-channel",
+        "nul-segment-without-unit",
     ],
 )
 def test_a_bad_unit_id_on_the_bundle_is_refused(cast, world, query):

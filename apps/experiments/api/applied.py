@@ -38,6 +38,6 @@ class UnitQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
     """`?unit_id=&channel=&segment=` of a read for a unit (the bundle), checked as the body of
     `/assign` is."""
 
-    unit_id = StrictCharField(max_length=services.MAX_UNIT)
+    unit_id = StrictCharField(max_length=services.MAX_UNIT, required=False)
     channel = StrictCharField(max_length=60, required=False, allow_blank=True, default="")
     segment = StrictCharField(max_length=60, required=False, allow_blank=True, default="")

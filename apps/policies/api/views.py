@@ -172,11 +172,12 @@ def _unit_params(request: Request) -> dict[str, str] | None:
     for name in ("unit_id", "channel", "segment"):
         if len(params.getlist(name)) > 1:
             raise ValidationFailed(f"{name}: give it once.", fields={name: ["Repeated."]})
-    if "unit_id" not in params:
+    given = {name: params[name] for name in UNIT_PARAMS if name in params}
+    if not given:
         return None
-    data = UnitQuerySerializer(data={name: params[name] for name in UNIT_PARAMS if name in params})
+    data = UnitQuerySerializer(data=given)
     data.is_valid(raise_exception=True)
-    return dict(data.validated_data)
+    return dict(data.validated_data) if "unit_id" in given else None
 
 
 def _agent_for(request: Request, given: int | None) -> Agent:
