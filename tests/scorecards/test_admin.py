@@ -65,7 +65,9 @@ def test_the_charts_hold_the_weeks(client, staff):
 
     html = client.get(page_url(staff)).content.decode()
 
-    raw = re.search(r'data-testid="chart-trips">\s*<div[^>]*>\s*<canvas[^>]*data-value="([^"]+)"', html)
+    raw = re.search(
+        r'data-testid="chart-trips">\s*<div[^>]*>\s*<canvas[^>]*data-value="([^"]+)"', html
+    )
     assert raw is not None
     data = json.loads(raw.group(1).replace("&quot;", '"'))
     assert data["labels"] == ["2026-10-05", "2026-10-12", "2026-10-19"]
@@ -92,7 +94,9 @@ def test_a_bad_team_is_a_404(client, staff, team):
     client.force_login(staff.user("owner"))
 
     for suffix in ("", "csv/"):
-        response = client.get(page_url(staff, suffix), {"team": team.format(their_team=their_team.pk)})
+        response = client.get(
+            page_url(staff, suffix), {"team": team.format(their_team=their_team.pk)}
+        )
         assert response.status_code == 404
 
 

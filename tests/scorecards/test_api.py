@@ -154,7 +154,11 @@ def test_weeks_limits_to_the_latest(client_as, cast, cards):
 )
 def test_bad_input(client_as, cast, cards, query, status):
     their_team = TeamFactory(workspace=cast.other_workspace, slug="them")
-    names = {"ws": cast.workspace.pk, "theirs": cast.other_workspace.pk, "their_team": their_team.pk}
+    names = {
+        "ws": cast.workspace.pk,
+        "theirs": cast.other_workspace.pk,
+        "their_team": their_team.pk,
+    }
     filled = {key: value.format(**names) for key, value in query.items()}
 
     for path in (BASE, f"{BASE}/csv"):
