@@ -349,7 +349,8 @@ def primary_comparison(result: Any) -> dict[str, Any] | None:
     comparisons = [row for row in analysis.get("comparisons") or [] if isinstance(row, dict)]
     decision = analysis.get("decision") if isinstance(analysis.get("decision"), dict) else {}
     named = [row for row in comparisons if row.get("variant") == (decision or {}).get("variant")]
-    return (named or comparisons or [None])[0]
+    chosen = named or comparisons
+    return chosen[0] if chosen else None
 
 
 def _interval(raw: Any) -> list[float] | None:
