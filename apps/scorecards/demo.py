@@ -44,11 +44,14 @@ SEGMENTS = ["logistics", "retail", "healthcare", "manufacturing", "fintech", "ed
 TOPICS = ["payback period", "pilot terms", "security review", "onboarding plan", "pricing tiers"]
 
 
-def seed_scorecards() -> None:
+def seed_scorecards(*, history: bool = True) -> None:
+    """`history=False` (a demo seeded without its month, for other apps' tests) snapshots the
+    eight weeks from what is there without writing the earlier weeks' history."""
     now = clock.now()
     for workspace in Workspace.objects.filter(slug__in=("acme", "globex")).order_by("slug"):
         if not WeeklyScorecard.objects.filter(workspace=workspace).exists():
-            _History(workspace, now).seed()
+            if history:
+                _History(workspace, now).seed()
             _snapshots(workspace, now)
 
 
@@ -72,8 +75,9 @@ class _History:
         self.workspace = workspace
         self.rng = random.Random(f"{SEED}:{workspace.slug}")  # noqa: S311 (demo data)
         self.agents = list(Agent.objects.filter(workspace=workspace).order_by("pk"))
-        reviewer = get_user_model().objects.filter(username=f"{workspace.slug}-reviewer").first()
-        self.reviewer = reviewer
+        users = get_user_model().objects
+        self.reviewer = users.filter(username=f"{workspace.slug}-reviewer").first()
+        self.editor = users.filter(username=f"{workspace.slug}-editor").first()
         self.first = dt.datetime.combine(
             week_start_of(now) - dt.timedelta(weeks=WEEKS), dt.time.min, tzinfo=dt.UTC
         )
@@ -90,6 +94,7 @@ class _History:
             if day % 2 == 0:
                 self._learn(morning + dt.timedelta(hours=8))
             self._decide(morning + dt.timedelta(hours=7))
+        self._decide(self.month_start - dt.timedelta(hours=2), wait=dt.timedelta(0))
 
     def _runs(self, morning: dt.datetime, progress: float) -> None:
         specs = []
@@ -103,9 +108,25 @@ class _History:
             if spec["status"] == "success" and self.rng.random() < 0.4 + 0.2 * progress:
                 started = dt.datetime.fromisoformat(spec["started_at"])
                 items.append(self._outcome(item["id"], started + dt.timedelta(hours=1)))
+        evening = morning + dt.timedelta(hours=12)
         if items:
-            with clock.frozen_at(morning + dt.timedelta(hours=12)):
+            with clock.frozen_at(evening):
                 signals.outcomes_ingest(actor=SEED_ACTOR, workspace=self.workspace, items=items)
+        self._ratings(result.items, specs, evening)
+
+    def _ratings(self, stored: list[Any], specs: list[dict[str, Any]], at: dt.datetime) -> None:
+        """The editor rates about a third of the runs (ratings only: nothing to learn from)."""
+        items = []
+        for item, spec in zip(stored, specs, strict=True):
+            if self.editor is None or self.rng.random() > 0.33:
+                continue
+            good = spec["status"] == "success"
+            rating = self.rng.choice([4, 5, 5] if good else [1, 2, 3])
+            thumbs = "up" if rating >= 4 else "down"
+            items.append({"trace": item["id"], "rating": rating, "thumbs": thumbs})
+        if items:
+            with clock.frozen_at(at):
+                signals.feedback_ingest(actor=self.editor, workspace=self.workspace, items=items)
 
     def _run(self, agent: Agent, started: dt.datetime, progress: float) -> dict[str, Any]:
         status = self.rng.choices(
@@ -114,7 +135,7 @@ class _History:
         return {
             "agent": agent.pk,
             "task": f"Follow up with a {self.rng.choice(SEGMENTS)} lead",
-            "task_kind": "follow_up_email",
+            "task_kind": "lead_follow_up",
             "model_name": "gpt-4o-mini",
             "tokens_in": self.rng.randint(600, 1800),
             "tokens_out": self.rng.randint(120, 480),
@@ -160,11 +181,12 @@ class _History:
                 )
             self.proposed += [(at, r.item.pk) for r in results if r.outcome != "reinforced"]
 
-    def _decide(self, at: dt.datetime) -> None:
-        """Proposals two days old or more: the reviewer approves most, rejects some."""
+    def _decide(self, at: dt.datetime, wait: dt.timedelta = dt.timedelta(days=2)) -> None:
+        """Proposals `wait` old or more: the reviewer approves most, rejects some (the last
+        ones before the month are all decided: the month's queue is its own)."""
         if self.reviewer is None:
             return
-        due = [pk for when, pk in self.proposed if when <= at - dt.timedelta(days=2)]
+        due = [pk for when, pk in self.proposed if when <= at - wait]
         self.proposed = [(when, pk) for when, pk in self.proposed if pk not in due]
         items = MemoryItem.objects.filter(pk__in=due, status=Status.PROPOSED).order_by("pk")
         with clock.frozen_at(at):

@@ -16,14 +16,15 @@ from apps.scorecards.selectors import scorecard_compute, week_start_of
 from apps.signals.models import Trace
 
 pytestmark = pytest.mark.django_db
+DAYS = 2  # the month's first days (the rest is other tests'); the weeks before it are ours
 
 
 @override_settings(STEWARD_ALLOW_DEMO=True)
 def test_eight_weeks_of_scorecard_from_real_rows():
-    seed_demo(month_days=0)
+    seed_demo(month_days=DAYS)
     first = WeeklyScorecard.objects.count()
 
-    seed_demo(month_days=0)
+    seed_demo(month_days=DAYS)
 
     assert WeeklyScorecard.objects.count() == first == 2 * 3 * 8
     this_week = week_start_of(clock.now())
@@ -41,4 +42,17 @@ def test_eight_weeks_of_scorecard_from_real_rows():
         recomputed = scorecard_compute(cards[1].workspace, None, cards[1].week_start)
         assert recomputed["runs"] == cards[1].runs
         assert recomputed["memories_approved"] == cards[1].memories_approved
-    assert Trace.objects.filter(task_kind="follow_up_email").exists()
+        # the history's proposals were all decided before the month: its queue is its own
+        early = WeeklyScorecard.objects.get(workspace__slug=slug, team=None, week_start=weeks[1])
+        assert early.reviews_decided > 0
+        teams = WeeklyScorecard.objects.filter(workspace__slug=slug, team__isnull=False)
+        assert teams.count() == 16 and sum(card.runs for card in teams) > 0
+    assert Trace.objects.filter(task_kind="lead_follow_up").exists()
+
+
+@override_settings(STEWARD_ALLOW_DEMO=True)
+def test_a_demo_without_its_month_still_has_eight_weeks_of_cards():
+    seed_demo(month_days=0)
+
+    assert WeeklyScorecard.objects.count() == 48
+    assert not Trace.objects.filter(task_kind="lead_follow_up").exists()
