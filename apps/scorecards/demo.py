@@ -2,9 +2,10 @@
 
 The demo's month of history (apps.memories.demo_month, apps.signals.demo) covers the last
 four weeks and a bit. For the weeks before it, this module writes a lighter history through the
-same services under the frozen clock (apps.core.clock): each agent's runs posted at the day's
-end with their outcomes that evening, and every other day two team learnings proposed by each
-agent, decided by the workspace's reviewer two days later. Runs get a little better week by
+same services under the frozen clock (apps.core.clock), a week at a time: each agent's runs
+of the week posted on its last day with their outcomes and the editor's ratings that evening,
+and three team learnings proposed by each agent on the Monday, decided by the workspace's
+reviewer at the week's end (most approved, some rejected). Runs get a little better week by
 week, so the trend has something to show. Then the eight complete weeks before the current one
 are snapshot for the workspace and each team (apps.scorecards.services). Deterministic; a
 workspace that already has a scorecard is left alone."""
@@ -33,15 +34,28 @@ SEED_ACTOR = Principal.system("demo-seed")
 SEED = "steward-demo-scorecards-1"
 WEEKS = 8
 RUNS_PER_AGENT_DAY = 3
+LEARNINGS_PER_AGENT_WEEK = 3
 OUTCOMES = [("meeting_booked", 3), ("positive_reply", 4), ("reply", 5), ("unsubscribe", 1)]
+# Distinct on purpose: a near-repeat would reinforce an earlier learning instead (which one
+# it finds first must not decide what the demo holds). Each agent uses each once at most.
 LEARNINGS = [
-    "Prospects in {segment} answer faster when the first line names their {topic}.",
-    "In {segment}, a short {topic} summary beats a long attachment in the first reply.",
-    "Buyers in {segment} ask about {topic} before they agree to a second call.",
-    "Mentioning {topic} in the subject line lifts replies from {segment} accounts.",
+    "Warehouse managers answer calls before eight in the morning, rarely after lunch.",
+    "Procurement teams at hospitals need the security questionnaire before any demo.",
+    "Retail chains sign pilots in January, once the holiday season's numbers are in.",
+    "A one-page ROI sheet gets forwarded to finance; a slide deck does not.",
+    "Mentioning the Hamburg reference customer doubles the reply rate from German prospects.",
+    "Fintech buyers ask where data is hosted in the first call; have the EU region ready.",
+    "School districts buy through cooperative contracts; ask which one they use first.",
+    "Plant engineers prefer a site visit to a video demo for anything on the shop floor.",
+    "Subject lines with a question mark get fewer opens from legal departments.",
+    "Resellers want the margin table in writing before they introduce us to an account.",
+    "Trial users who invite a colleague in week one convert three times as often.",
+    "Chief operating officers reply to short notes that name a metric they already track.",
+    "Public sector leads stall without a named budget line; ask for it politely but early.",
+    "Startups under fifty people decide within a week or not at all.",
+    "Long-time customers respond well to an invitation to the product advisory board.",
 ]
 SEGMENTS = ["logistics", "retail", "healthcare", "manufacturing", "fintech", "education"]
-TOPICS = ["payback period", "pilot terms", "security review", "onboarding plan", "pricing tiers"]
 
 
 def seed_scorecards(*, history: bool = True) -> None:
@@ -84,31 +98,41 @@ class _History:
         self.month_start = now - dt.timedelta(days=MONTH_DAYS)
         self.keys = 0
         self.proposed: list[tuple[dt.datetime, int]] = []
+        self.learnings = {
+            agent.pk: self.rng.sample(LEARNINGS, len(LEARNINGS)) for agent in self.agents
+        }
 
     def seed(self) -> None:
-        days = (self.month_start - self.first).days
-        for day in range(max(days, 0)):
-            morning = self.first + dt.timedelta(days=day, hours=9)
-            progress = day / max(days, 1)  # 0 -> 1 over the early weeks
-            self._runs(morning, progress)
-            if day % 2 == 0:
-                self._learn(morning + dt.timedelta(hours=8))
-            self._decide(morning + dt.timedelta(hours=7))
+        """Week by week (the first day is a Monday): the week's runs posted in one batch on its
+        last day, their outcomes and ratings, each agent's learnings proposed on its Monday
+        and decided on its last day."""
+        total = max((self.month_start - self.first).days - 1, 0)  # the month's eve is its own
+        for week_first in range(0, total, 7):
+            days = range(week_first, min(week_first + 7, total))
+            monday = self.first + dt.timedelta(days=week_first)
+            posted = self.first + dt.timedelta(days=days[-1], hours=19)
+            self._learn(monday + dt.timedelta(hours=17))
+            self._runs(days, total, posted)
+            self._decide(posted)
         self._decide(self.month_start - dt.timedelta(hours=2), wait=dt.timedelta(0))
 
-    def _runs(self, morning: dt.datetime, progress: float) -> None:
+    def _runs(self, days: range, total: int, posted: dt.datetime) -> None:
         specs = []
-        for agent in self.agents:
-            for n in range(RUNS_PER_AGENT_DAY):
-                specs.append(self._run(agent, morning + dt.timedelta(hours=n * 2), progress))
-        with clock.frozen_at(morning + dt.timedelta(hours=9)):
+        for day in days:
+            morning = self.first + dt.timedelta(days=day, hours=9)
+            for agent in self.agents:
+                for n in range(RUNS_PER_AGENT_DAY):
+                    started = morning + dt.timedelta(hours=n * 2)
+                    specs.append(self._run(agent, started, day / max(total, 1)))
+        with clock.frozen_at(posted):
             result = signals.traces_ingest(actor=SEED_ACTOR, workspace=self.workspace, items=specs)
         items = []
         for item, spec in zip(result.items, specs, strict=True):
+            started = dt.datetime.fromisoformat(spec["started_at"])
+            progress = (started - self.first).days / max(total, 1)
             if spec["status"] == "success" and self.rng.random() < 0.4 + 0.2 * progress:
-                started = dt.datetime.fromisoformat(spec["started_at"])
                 items.append(self._outcome(item["id"], started + dt.timedelta(hours=1)))
-        evening = morning + dt.timedelta(hours=12)
+        evening = posted + dt.timedelta(hours=2)
         if items:
             with clock.frozen_at(evening):
                 signals.outcomes_ingest(actor=SEED_ACTOR, workspace=self.workspace, items=items)
@@ -160,17 +184,16 @@ class _History:
         for agent in self.agents:
             items: list[Mapping[str, Any]] = [
                 {
-                    "content": self.rng.choice(LEARNINGS).format(
-                        segment=self.rng.choice(SEGMENTS), topic=self.rng.choice(TOPICS)
-                    )
-                    + f" (seen in week {at.isocalendar().week}, run {self.keys + n})",
+                    "content": self.learnings[agent.pk].pop(),
                     "type": "learning",
                     "tier": "team",
                     "team": agent.team,
                     "confidence": 0.7,
                 }
-                for n in range(2)
+                for _ in range(min(LEARNINGS_PER_AGENT_WEEK, len(self.learnings[agent.pk])))
             ]
+            if not items:
+                continue
             with clock.frozen_at(at):
                 results = memory_write_batch(
                     actor=agent,
