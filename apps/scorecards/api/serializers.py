@@ -7,9 +7,18 @@ from apps.scorecards.selectors import MAX_WEEKS_BACK
 
 
 class ScorecardQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
-    workspace = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    team = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
-    weeks = serializers.IntegerField(min_value=1, max_value=MAX_WEEKS_BACK, default=52)
+    workspace = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="The workspace's id."
+    )
+    team = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        required=False,
+        help_text="A team's id: that team's cards; none: the whole workspace's.",
+    )
+    weeks = serializers.IntegerField(
+        min_value=1, max_value=MAX_WEEKS_BACK, default=52, help_text="The latest N weeks."
+    )
 
 
 class WeeklyScorecardSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -20,17 +20,15 @@ from apps.scorecards.export import csv_response
 from apps.scorecards.models import WeeklyScorecard
 from apps.scorecards.selectors import scorecard_scope, scorecards_for
 
-QUERY = [
-    OpenApiParameter("workspace", OpenApiTypes.INT, required=True, description="Workspace id."),
-    OpenApiParameter("team", OpenApiTypes.INT, description="A team's card; none: the workspace."),
-    OpenApiParameter("weeks", OpenApiTypes.INT, description="The latest N weeks (default 52)."),
-]
+QUERY = [s.ScorecardQuerySerializer]
 
 
 class ScorecardViewSet(ScopedViewSet):
     permission_classes = [permissions.IsAuthenticated, IsPerson]
     serializer_class = s.WeeklyScorecardSerializer
     pagination_class = None
+    # an unknown workspace or team, or one the caller may not see
+    extra_error_statuses = {"list": [404], "csv": [404]}
 
     def scoped_queryset(self) -> QuerySet[Any]:
         return WeeklyScorecard.objects.visible_to(self.principal)
