@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.embedded_db import ensure_server, steward_home
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "apps.signals",
     "apps.experiments",
     "apps.evals",
+    "apps.scorecards",
 ]
 
 MIDDLEWARE = [
@@ -366,6 +368,10 @@ CELERY_BEAT_SCHEDULE["guardrails-expire-reservations"] = {
     "schedule": 60.0,
 }
 # Circuit breakers: the backstop of the evaluation each signals batch enqueues.
+CELERY_BEAT_SCHEDULE["scorecards-snapshot-week"] = {
+    "task": "scorecards.snapshot_week",
+    "schedule": crontab(minute="0", hour="1", day_of_week="1"),
+}
 CELERY_BEAT_SCHEDULE["guardrails-evaluate-breakers"] = {
     "task": "guardrails.evaluate_breakers",
     "schedule": 300.0,

@@ -163,6 +163,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:experiments_experiment_changelist"),
                         "permission": "apps.experiments.admin.sidebar_experiments",
                     },
+                    {
+                        "title": "Weekly scorecards",
+                        "icon": "monitoring",
+                        "link": reverse_lazy("admin:scorecards_weeklyscorecard_changelist"),
+                        "permission": "apps.scorecards.admin.sidebar_scorecards",
+                    },
                 ],
             },
             {

@@ -205,6 +205,9 @@ ADMIN_URL_PARAMETERS: dict[str, dict[str, str]] = {
     "compliance_erasurerequest_decide": {"decision": "=approve"},
     "memories_memoryitem_reveal": {"index": "=0"},
     "privacy_privacypolicy_reveal_self": {"workspace_id": "workspaces.Workspace"},
+    "scorecards_page": {"workspace_id": "workspaces.Workspace"},
+    "scorecards_csv": {"workspace_id": "workspaces.Workspace"},
+    "scorecards_snapshot": {"workspace_id": "workspaces.Workspace"},
 }
 OBJECT_ID_PARAMETERS = ("object_id", "pk", "object_pk", "id")
 

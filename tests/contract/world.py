@@ -328,6 +328,15 @@ def _experiment(side: Side) -> Model:
     return experiment
 
 
+def _scorecard(side: Side) -> Model:
+    from apps.core import clock
+    from apps.scorecards.selectors import week_start_of
+    from apps.scorecards.services import scorecard_snapshot
+
+    week = week_start_of(clock.now())
+    return scorecard_snapshot(actor=SYSTEM, workspace=side.workspace, team=None, week_start=week)[0]
+
+
 FACTORIES: dict[str, Callable[[Side], Model]] = {
     "workspaces.Workspace": lambda side: side.workspace,
     "workspaces.Team": lambda side: side.team,
@@ -373,6 +382,7 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "experiments.Experiment": _experiment,
     "signals.LearningCandidate": _learning_candidate,
     "signals.LearningSettings": _learning_settings,
+    "scorecards.WeeklyScorecard": _scorecard,
 }
 
 
