@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.signals",
     "apps.experiments",
     "apps.evals",
+    "apps.datasets",
 ]
 
 MIDDLEWARE = [

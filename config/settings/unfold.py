@@ -163,6 +163,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:experiments_experiment_changelist"),
                         "permission": "apps.experiments.admin.sidebar_experiments",
                     },
+                    {
+                        "title": "Training datasets",
+                        "icon": "dataset",
+                        "link": reverse_lazy("admin:datasets_datasetversion_changelist"),
+                        "permission": "apps.datasets.admin.sidebar_datasets",
+                    },
                 ],
             },
             {
