@@ -38,6 +38,13 @@ def register_pii_fields() -> None:
         "version instead of scrubbing it",
     )
 
+    register_exempt_fields(
+        "datasets.DatasetSubjectToken",
+        ("token",),
+        reason="a hash or encrypted token copied from the masked text a build read (never a "
+        "raw value), kept so erasure finds the version",
+    )
+
 
 def register_audit() -> None:
     """A version is created (datasets.build / datasets.rebuild) by a person and finished by
@@ -48,17 +55,19 @@ def register_audit() -> None:
     governed_model_register(
         "datasets.datasetversion", ignore={"rows_done", "rows_total", "started_at", "updated_at"}
     )
-    governed_model_register(
-        "datasets.datasetchunk",
-        log=True,
-        subject=lambda row: ("datasets.datasetversion", str(row["version_id"])),
-    )
+    for label in ("datasets.datasetchunk", "datasets.datasetsubjecttoken"):
+        governed_model_register(
+            label,
+            log=True,
+            subject=lambda row: ("datasets.datasetversion", str(row["version_id"])),
+        )
 
 
 def register_compliance() -> None:
     """Erasure deletes every version (and so its file) holding a row about the data subject:
-    found by the subjects' fingerprints copied from the traces and feedback a build read, and
-    by searching the file's text for identifiers kept in clear (external ids). A version is
+    found by the hash and encrypted tokens of the text a build read (DatasetSubjectToken),
+    by fingerprints copied from its sources, and by searching the file's text for
+    identifiers kept in clear (external ids). A version is
     immutable, so it is deleted, not scrubbed; build a new one afterwards (docs/evaluation.md).
     Retention deletes versions past their age."""
     if not apps.is_installed("apps.compliance"):
@@ -78,6 +87,15 @@ def register_compliance() -> None:
         ErasureTarget(
             "datasets.DatasetChunk",
             ("data",),
+            by_workspace("version__workspace_id"),
+            action="delete",
+            root=("datasets.DatasetVersion", "version_id"),
+        )
+    )
+    register_erasure_target(
+        ErasureTarget(
+            "datasets.DatasetSubjectToken",
+            ("token",),
             by_workspace("version__workspace_id"),
             action="delete",
             root=("datasets.DatasetVersion", "version_id"),

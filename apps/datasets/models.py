@@ -143,3 +143,25 @@ class DatasetChunk(models.Model):
 
     def __str__(self) -> str:
         return f"chunk {self.seq} of dataset {self.version_id}"
+
+
+class DatasetSubjectToken(models.Model):
+    """A hash or encrypted token found in the stored text a version's rows were built from.
+    The file carries only typed placeholders, so this is how erasure finds the versions that
+    hold a data subject's rows (it searches these tokens as it searches traces) and deletes
+    them. Placeholder-masked text holds nothing of the subject, here as in the traces."""
+
+    version = models.ForeignKey(
+        DatasetVersion, on_delete=models.CASCADE, related_name="subject_tokens"
+    )
+    token = models.CharField(max_length=300)
+
+    objects = DatasetChunkQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "token"], name="dataset_token_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"token of dataset {self.version_id}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from apps.core import clock
 from apps.datasets.models import DatasetFormat, DatasetVersion
 from apps.evals.selectors import holdout_trace_ids
 from apps.privacy import engine
+from apps.privacy.engine.unlink import LINKABLE_TOKEN
 from apps.privacy.keyring import masking_keys
 from apps.privacy.policies import policy_for
 from apps.signals.models import Feedback, FeedbackKind, Outcome, OutcomeKind, Trace
@@ -166,6 +167,17 @@ class Batch:
     traces: int
     trace_ids: list[int]
     feedback_ids: list[int]
+    tokens: set[str]
+
+
+def linkable_tokens(texts: Iterable[str]) -> set[str]:
+    """The hash and encrypted tokens of the source texts (what erasure can match)."""
+    return {
+        match.group(0)[:300]
+        for text in texts
+        if text and "<" in text
+        for match in LINKABLE_TOKEN.finditer(text)
+    }
 
 
 def batches(version: DatasetVersion, size: int | None = None) -> Iterator[Batch]:
@@ -205,8 +217,14 @@ def _batch(version: DatasetVersion, traces: list[Any], clean: Callable[[str], st
         row = render(trace, feedback, chosen, clean)
         if row is not None:
             lines.append(dumps(row))
+    sources = [text for t in traces for text in (t.task, t.output)]
+    sources += [row["edited_output"] for row in feedback.values()] + list(chosen.values())
     return Batch(
-        lines, len(traces), [t.pk for t in traces] + sorted(chosen_ids), sorted(feedback_ids)
+        lines,
+        len(traces),
+        [t.pk for t in traces] + sorted(chosen_ids),
+        sorted(feedback_ids),
+        linkable_tokens(sources),
     )
 
 

@@ -16,7 +16,13 @@ from apps.core.exceptions import Conflict, ValidationFailed
 from apps.core.outbox import outbox_enqueue
 from apps.datasets import rows
 from apps.datasets.filters import clean_filter
-from apps.datasets.models import DatasetChunk, DatasetFormat, DatasetStatus, DatasetVersion
+from apps.datasets.models import (
+    DatasetChunk,
+    DatasetFormat,
+    DatasetStatus,
+    DatasetSubjectToken,
+    DatasetVersion,
+)
 from apps.privacy.policies import field_mask
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import Principal, as_principal
@@ -165,6 +171,7 @@ def dataset_build(*, version_id: int) -> None:
         if version.snapshot is None:
             version.snapshot = rows.snapshot_now(version.workspace_id)
         DatasetChunk.objects.filter(version_id=version_id).delete()
+        DatasetSubjectToken.objects.filter(version_id=version_id).delete()
         version.rows_total = rows.filtered_traces(version).count()
         version.rows_done = 0
         version.save(update_fields=["snapshot", "rows_total", "rows_done", "updated_at"])
@@ -172,6 +179,10 @@ def dataset_build(*, version_id: int) -> None:
 
     def progress(batch: rows.Batch) -> None:
         _link_subjects(version, batch)
+        DatasetSubjectToken.objects.bulk_create(
+            [DatasetSubjectToken(version_id=version_id, token=t) for t in sorted(batch.tokens)],
+            ignore_conflicts=True,
+        )
         DatasetVersion.objects.filter(pk=version_id).update(rows_done=F("rows_done") + batch.traces)
 
     write_rows(writer, rows.batches(version), progress)
@@ -179,8 +190,9 @@ def dataset_build(*, version_id: int) -> None:
 
 
 def _link_subjects(version: DatasetVersion, batch: rows.Batch) -> None:
-    """The data subjects (e-mail, phone fingerprints) of the rows just written become the
-    version's, so erasure of one finds and deletes the versions holding them."""
+    """The fingerprints (e-mail, phone) linked to the traces and feedback just written become
+    the version's, so erasure finds the version wherever it finds its sources by fingerprint
+    (rows a re-scan linked; the bulk ingestion links none, see docs/compliance.md)."""
     from apps.compliance.models import PiiFingerprint
 
     label = "datasets.DatasetVersion"
