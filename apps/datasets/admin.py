@@ -11,12 +11,17 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_POST
 from unfold.decorators import action, display
 
 from apps.compliance.admin import _form_page, _workspaces
@@ -165,7 +170,7 @@ class DatasetVersionAdmin(ScopedModelAdmin):
             ),
             path(
                 "<int:object_id>/rebuild/",
-                wrap(require_POST(self.rebuild_view)),
+                wrap(self.rebuild_view),
                 name="datasets_datasetversion_rebuild",
             ),
             *super().get_urls(),
@@ -229,6 +234,8 @@ class DatasetVersionAdmin(ScopedModelAdmin):
     def rebuild_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         refuse_read_only_post(request)
         obj = self._managed(request, object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         try:
             copy = services.dataset_version_rebuild(actor=as_principal(request.user), version=obj)
         except ServiceError as exc:

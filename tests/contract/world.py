@@ -328,6 +328,17 @@ def _experiment(side: Side) -> Model:
     return experiment
 
 
+def _dataset_version(side: Side) -> Model:
+    from apps.datasets import services as datasets
+
+    version = datasets.dataset_version_create(
+        actor=SYSTEM, workspace=side.workspace, name="Edits", format="trl_dpo"
+    )
+    datasets.dataset_build(version_id=version.pk)
+    version.refresh_from_db()
+    return version
+
+
 FACTORIES: dict[str, Callable[[Side], Model]] = {
     "workspaces.Workspace": lambda side: side.workspace,
     "workspaces.Team": lambda side: side.team,
@@ -373,6 +384,7 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "experiments.Experiment": _experiment,
     "signals.LearningCandidate": _learning_candidate,
     "signals.LearningSettings": _learning_settings,
+    "datasets.DatasetVersion": _dataset_version,
 }
 
 
