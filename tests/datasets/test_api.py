@@ -238,3 +238,16 @@ def test_the_list_reads_a_fixed_number_of_queries(client_as, cast, django_assert
 
     assert response.status_code == 200 and len(response.json()["results"]) == 12
     assert {item["status"] for item in response.json()["results"]} == {DatasetStatus.QUEUED}
+
+
+def test_download_honours_an_accept_of_the_files_media_type(client_as, ready):
+    response = client_as("owner").get(
+        f"{BASE}/{ready.pk}/download", HTTP_ACCEPT="application/x-ndjson"
+    )
+    assert response.status_code == 200
+    assert hashlib.sha256(b"".join(response.streaming_content)).hexdigest() == ready.sha256
+
+    refused = client_as("auditor").get(
+        f"{BASE}/{ready.pk}/download", HTTP_ACCEPT="application/x-ndjson"
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"]

@@ -3,6 +3,8 @@ read the versions' metadata; agents are refused (training data is not theirs to 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -11,8 +13,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status
 from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from apps.core.api.views import IsPerson, ScopedViewSet
 from apps.core.idempotency import idempotent
@@ -20,6 +24,25 @@ from apps.datasets import services
 from apps.datasets.api import serializers as s
 from apps.datasets.models import DatasetVersion
 from apps.workspaces.roles import Action
+
+
+class JsonLinesRenderer(BaseRenderer):
+    """Lets a client ask for the file's own media type (`Accept: application/x-ndjson`). The
+    file is streamed past the renderers; only an error body comes through here, as JSON."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        response = (renderer_context or {}).get("response")
+        if response is not None:  # an error body: say what it is
+            response["Content-Type"] = "application/json"
+        return b"" if data is None else json.dumps(data).encode()
 
 
 class DatasetViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -76,7 +99,11 @@ class DatasetViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
         description="The built file, streamed (one JSON object a line). Owners and admins; "
         "audited. 409 while it is not built.",
     )
-    @action(detail=True, methods=["get"])
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[*api_settings.DEFAULT_RENDERER_CLASSES, JsonLinesRenderer],
+    )
     def download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         version = self.get_object()
         chunks = services.dataset_download(actor=self.principal, version=version)
