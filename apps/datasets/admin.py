@@ -14,11 +14,11 @@ from django.core.exceptions import PermissionDenied
 from django.http import (
     HttpRequest,
     HttpResponse,
-    HttpResponseNotAllowed,
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -234,8 +234,14 @@ class DatasetVersionAdmin(ScopedModelAdmin):
     def rebuild_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         refuse_read_only_post(request)
         obj = self._managed(request, object_id)
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        if request.method != "POST":  # the confirmation page (the change page is a form)
+            context = {
+                **self.admin_site.each_context(request),
+                "title": f"Rebuild dataset #{obj.pk}",
+                "version": obj,
+                "back": reverse("admin:datasets_datasetversion_change", args=[obj.pk]),
+            }
+            return TemplateResponse(request, "admin/datasets/rebuild_confirm.html", context)
         try:
             copy = services.dataset_version_rebuild(actor=as_principal(request.user), version=obj)
         except ServiceError as exc:

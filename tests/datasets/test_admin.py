@@ -168,7 +168,10 @@ def test_rebuild_and_download_for_owners_and_admins_only(client, ready, who):
         assert DatasetVersion.objects.count() == before and audit_since(mark) == []
 
 
-def test_rebuild_is_a_post(client, ready):
+def test_rebuild_asks_first_and_a_get_changes_nothing(client, ready):
     client.force_login(ready_user(ready, client, "owner"))
-    assert client.get(f"{ADMIN}/{ready.pk}/rebuild/").status_code == 405
+    page = client.get(f"{ADMIN}/{ready.pk}/rebuild/")
+    assert page.status_code == 200 and b"dataset-rebuild-confirm" in page.content
     assert not DatasetVersion.objects.filter(rebuilt_from=ready).exists()
+    client.force_login(ready_user(ready, client, "auditor"))
+    assert client.get(f"{ADMIN}/{ready.pk}/rebuild/").status_code == 403
