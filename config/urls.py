@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("apps.signals.api.urls")),
     path("", include("apps.experiments.api.urls")),
     path("", include("apps.scorecards.api.urls")),
+    path("", include("apps.datasets.api.urls")),
 ]
 
 urlpatterns = [

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.experiments",
     "apps.evals",
     "apps.scorecards",
+    "apps.datasets",
 ]
 
 MIDDLEWARE = [

@@ -169,6 +169,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:scorecards_weeklyscorecard_changelist"),
                         "permission": "apps.scorecards.admin.sidebar_scorecards",
                     },
+                    {
+                        "title": "Training datasets",
+                        "icon": "dataset",
+                        "link": reverse_lazy("admin:datasets_datasetversion_changelist"),
+                        "permission": "apps.datasets.admin.sidebar_datasets",
+                    },
                 ],
             },
             {

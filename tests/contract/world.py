@@ -337,6 +337,17 @@ def _scorecard(side: Side) -> Model:
     return scorecard_snapshot(actor=SYSTEM, workspace=side.workspace, team=None, week_start=week)[0]
 
 
+def _dataset_version(side: Side) -> Model:
+    from apps.datasets import services as datasets
+
+    version = datasets.dataset_version_create(
+        actor=SYSTEM, workspace=side.workspace, name="Edits", format="trl_dpo"
+    )
+    datasets.dataset_build(version_id=version.pk)
+    version.refresh_from_db()
+    return version
+
+
 FACTORIES: dict[str, Callable[[Side], Model]] = {
     "workspaces.Workspace": lambda side: side.workspace,
     "workspaces.Team": lambda side: side.team,
@@ -383,6 +394,7 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "signals.LearningCandidate": _learning_candidate,
     "signals.LearningSettings": _learning_settings,
     "scorecards.WeeklyScorecard": _scorecard,
+    "datasets.DatasetVersion": _dataset_version,
 }
 
 

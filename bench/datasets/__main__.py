@@ -1,0 +1,3 @@
+from bench.datasets.run import main
+
+main()
