@@ -163,6 +163,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:experiments_experiment_changelist"),
                         "permission": "apps.experiments.admin.sidebar_experiments",
                     },
+                    {
+                        "title": "Experiment settings",
+                        "icon": "tune",
+                        "link": reverse_lazy("admin:experiments_experimentsettings_changelist"),
+                        "permission": "apps.experiments.admin.sidebar_experiment_settings",
+                    },
                 ],
             },
             {
