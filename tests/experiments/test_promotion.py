@@ -343,3 +343,29 @@ def test_a_decided_request_is_not_decided_twice(cast: Any, world: World) -> None
     with pytest.raises(Conflict, match="already decided"):
         review_approve(actor=cast.user("owner"), request=request)
     assert world.snapshot() == before
+
+
+def test_the_reconciler_finds_every_change_audited(cast: Any) -> None:
+    from tests.audit.reconciling import reconcile
+
+    world = World(cast, start=False)
+
+    def mutate() -> None:
+        promotion.experiment_settings_update(
+            actor=cast.user("owner"), workspace=cast.workspace, start_needs_approval=True
+        )
+        services.experiment_start(
+            actor=cast.user("admin"), experiment=world.experiment, reason="go"
+        )
+        (start,) = requests_of(world.experiment, Kind.EXPERIMENT_START)
+        review_approve(actor=cast.user("owner"), request=start)
+        store_look(world.experiment)
+        review_approve(actor=cast.user("reviewer"), request=promote(cast, world))
+
+    result = reconcile(mutate)
+
+    assert result.missing == []
+    assert result.count("experiments.experiment") == 1
+    assert result.count("experiments.variant") == 1  # the retired control
+    assert result.count("reviews.reviewrequest") == 2
+    assert result.count("policies.label") == 1

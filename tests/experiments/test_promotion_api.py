@@ -167,7 +167,7 @@ def test_start_answers_200_without_the_setting(client_as, draft):
     ),
 )
 def test_settings_read(client_as, cast, who, status):
-    response = client_as(who).get(f"{SETTINGS}/{cast.workspace.pk}")
+    response = client_as(who).get(SETTINGS, {"workspace": cast.workspace.pk})
     assert response.status_code == status, response.content[:300]
     if status == 200:
         assert response.json()["start_needs_approval"] is False
@@ -188,7 +188,7 @@ def test_settings_read(client_as, cast, who, status):
 def test_settings_change(client_as, cast, who, status):
     mark = audit_mark()
     response = client_as(who).patch(
-        f"{SETTINGS}/{cast.workspace.pk}", {"start_needs_approval": True}, format="json"
+        SETTINGS, {"workspace": cast.workspace.pk, "start_needs_approval": True}, format="json"
     )
     assert response.status_code == status, response.content[:300]
     changed = ExperimentSettings.objects.filter(start_needs_approval=True).exists()
@@ -201,29 +201,58 @@ def test_settings_change(client_as, cast, who, status):
 
 
 @pytest.mark.parametrize(
-    "payload",
-    [{}, {"start_needs_approval": "maybe"}, {"start_needs_approval": None}, {"other": True}],
+    "body",
+    [
+        {},
+        {"start_needs_approval": True},
+        {"workspace": "1", "start_needs_approval": True},
+        {"workspace": True, "start_needs_approval": True},
+        {"workspace": 0, "start_needs_approval": True},
+        {"workspace": "ours"},
+        {"workspace": "ours", "start_needs_approval": "maybe"},
+        {"workspace": "ours", "start_needs_approval": 1},
+        {"workspace": "ours", "start_needs_approval": None},
+        {"workspace": "ours", "start_needs_approval": True, "other": True},
+    ],
 )
-def test_settings_bad_input(client_as, cast, payload):
-    response = client_as("owner").patch(f"{SETTINGS}/{cast.workspace.pk}", payload, format="json")
+def test_settings_bad_input(client_as, cast, body):
+    if body.get("workspace") == "ours":
+        body = {**body, "workspace": cast.workspace.pk}
+    response = client_as("owner").patch(SETTINGS, body, format="json")
     assert_error(response, 400)
     assert not ExperimentSettings.objects.filter(start_needs_approval=True).exists()
 
 
+@pytest.mark.parametrize("query", [{}, {"workspace": "abc"}, {"workspace": "-1"}])
+def test_settings_read_bad_input(client_as, query):
+    assert_error(client_as("owner").get(SETTINGS, query), 400)
+
+
 def test_settings_of_unknown_or_foreign_workspaces_are_404(client_as, cast):
-    for target in (cast.other_workspace.pk, 999999, "abc"):
+    for target in (cast.other_workspace.pk, 999999):
         response = client_as("owner").patch(
-            f"{SETTINGS}/{target}", {"start_needs_approval": True}, format="json"
+            SETTINGS, {"workspace": target, "start_needs_approval": True}, format="json"
         )
         assert_error(response, 404)
+        assert_error(client_as("owner").get(SETTINGS, {"workspace": target}), 404)
     assert not ExperimentSettings.objects.filter(start_needs_approval=True).exists()
+
+
+def test_settings_change_with_an_idempotency_key_is_audited_once(client_as, cast):
+    client, mark = client_as("owner"), audit_mark()
+    body = {"workspace": cast.workspace.pk, "start_needs_approval": True}
+    for _ in range(2):
+        response = client.patch(SETTINGS, body, format="json", HTTP_IDEMPOTENCY_KEY="settings-1")
+        assert response.status_code == 200
+    assert response["Idempotent-Replayed"] == "true"
+    assert [e.action for e in audit_since(mark)] == ["experiment.settings_update"]
 
 
 def test_settings_read_queries_are_fixed(client_as, cast, django_assert_max_num_queries):
     client = client_as("owner")
-    client.get(f"{SETTINGS}/{cast.workspace.pk}")
+    client.get(SETTINGS, {"workspace": cast.workspace.pk})
     with django_assert_max_num_queries(8):
-        assert client.get(f"{SETTINGS}/{cast.workspace.pk}").status_code == 200
+        assert client.get(SETTINGS, {"workspace": cast.workspace.pk}).status_code == 200
 
 
 # --- the admin --------------------------------------------------------------------------------

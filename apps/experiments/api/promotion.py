@@ -3,7 +3,8 @@
 - `POST /api/v1/experiments/{key}/promote {"reason"}`: the promotion gate. 202 with the
   `experiment_result` review request it opened (the evidence frozen in it); 409 naming what is
   missing when the latest look does not say winner with SRM and guardrails passing.
-- `GET|PATCH /api/v1/experiment-settings/{workspace}`: whether starting needs approval (read by
+- `GET /api/v1/experiment-settings?workspace=<id>`, `PATCH /api/v1/experiment-settings
+  {"workspace", "start_needs_approval"}`: whether starting needs approval (read by
   the workspace's members, changed by its admins and owners).
 - `start_response`: what `POST .../start` answers: 200 with the experiment when it started, 202
   with the `experiment_start` request when the workspace requires approval.
@@ -15,14 +16,15 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.urls import re_path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.api.fields import StrictCharField
+from apps.core.api.fields import StrictCharField, StrictIntegerField
 from apps.core.api.views import IsPerson, ScopedViewSet
-from apps.core.exceptions import NotFound
+from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.idempotency import idempotent
 from apps.experiments import promotion, services
 from apps.experiments.api import serializers as s
@@ -32,6 +34,17 @@ from apps.reviews.models import Kind
 from apps.workspaces.api.serializers import StrictInput
 from apps.workspaces.models import Workspace
 from apps.workspaces.roles import Action
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false as JSON, never "yes" or 1."""
+
+    default_error_messages = {"not_a_boolean": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("not_a_boolean")
+        return data
 
 
 class PromoteSerializer(StrictInput):
@@ -55,7 +68,13 @@ class ExperimentSettingsSerializer(serializers.ModelSerializer):  # type: ignore
 
 
 class ExperimentSettingsUpdateSerializer(StrictInput):
-    start_needs_approval = serializers.BooleanField()
+    workspace = StrictIntegerField(min_value=1, help_text="The workspace's id.")
+    start_needs_approval = StrictBooleanField()
+
+
+SETTINGS_WORKSPACE = OpenApiParameter(
+    "workspace", OpenApiTypes.INT, required=True, description="The workspace's id."
+)
 
 
 def start_response(experiment: Experiment) -> Response:
@@ -112,13 +131,11 @@ class PromotionViewSet(ExperimentViewSet):
 
 
 class ExperimentSettingsViewSet(ScopedViewSet):
-    """A workspace's experiment settings (made with the defaults when first read)."""
+    """A workspace's experiment settings (made with the defaults when first read), named by
+    `workspace` (the query for a read, the body for a change)."""
 
     serializer_class = ExperimentSettingsSerializer
-    lookup_field = "workspace"
-    lookup_value_regex = r"[0-9]+"
-    http_method_names = ["get", "patch", "head", "options"]
-    extra_error_statuses = {"partial_update": [409]}
+    extra_error_statuses = {"read": [404], "change": [404]}
 
     def get_permissions(self) -> Any:
         return [permissions.IsAuthenticated(), IsPerson()]
@@ -126,17 +143,23 @@ class ExperimentSettingsViewSet(ScopedViewSet):
     def scoped_queryset(self) -> QuerySet[Any]:
         return ExperimentSettings.objects.visible_to(self.principal, Action.VIEW)
 
-    def get_object(self) -> ExperimentSettings:
-        raw = str(self.kwargs["workspace"])
+    def settings_of(self, raw: object) -> ExperimentSettings:
+        if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit():
+            raise ValidationFailed("workspace: an id.", fields={"workspace": ["An id."]})
         visible = Workspace.objects.visible_to(self.principal, Action.VIEW)
-        workspace = visible.filter(pk=int(raw)).first() if raw.isdigit() else None
+        workspace = visible.filter(pk=int(raw)).first()
         if workspace is None:
             raise NotFound("No such workspace.")
         return promotion.experiment_settings_for(workspace.pk)
 
-    @extend_schema(responses={200: ExperimentSettingsSerializer})
-    def retrieve(self, request: Request, workspace: str | None = None) -> Response:
-        return Response(ExperimentSettingsSerializer(self.get_object()).data)
+    @extend_schema(
+        parameters=[SETTINGS_WORKSPACE],
+        responses={200: ExperimentSettingsSerializer},
+        description="Whether starting an experiment in the workspace needs approval. Members.",
+    )
+    def read(self, request: Request) -> Response:
+        found = self.settings_of(request.query_params.get("workspace"))
+        return Response(ExperimentSettingsSerializer(found).data)
 
     @extend_schema(
         request=ExperimentSettingsUpdateSerializer,
@@ -145,12 +168,14 @@ class ExperimentSettingsViewSet(ScopedViewSet):
         "`experiment_start` review request). Admins and owners; audited.",
     )
     @idempotent
-    def partial_update(self, request: Request, workspace: str | None = None) -> Response:
-        found = self.get_object()
+    def change(self, request: Request) -> Response:
         data = ExperimentSettingsUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        found = self.settings_of(data.validated_data["workspace"])
         updated = promotion.experiment_settings_update(
-            actor=self.principal, workspace=found.workspace, **data.validated_data
+            actor=self.principal,
+            workspace=found.workspace,
+            start_needs_approval=data.validated_data["start_needs_approval"],
         )
         return Response(ExperimentSettingsSerializer(updated).data)
 
@@ -162,8 +187,8 @@ urlpatterns = [
         name="experiment-promote",
     ),
     re_path(
-        r"^experiment-settings/(?P<workspace>[^/]+)/?$",
-        ExperimentSettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
-        name="experiment-settings-detail",
+        r"^experiment-settings/?$",
+        ExperimentSettingsViewSet.as_view({"get": "read", "patch": "change"}),
+        name="experiment-settings",
     ),
 ]
