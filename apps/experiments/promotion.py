@@ -318,9 +318,7 @@ def experiment_promote(*, actor: Any, experiment: Experiment, reason: object) ->
     require(principal, Action.MANAGE, experiment)
     locked = _locked(experiment)
     clean_reason = _reason(locked.workspace_id, reason, required=True)
-    look = promotion_evidence(locked)
-    _refuse(gate_refusals(locked, look))
-    assert look is not None  # noqa: S101 - gate_refusals refuses a missing look
+    look = _passing_look(locked)
     winner = locked.variants.filter(key=look.winner_key).first()
     if winner is None or winner.is_control:
         _refuse([f"the look's winner {look.winner_key!r} is not a treatment of this experiment"])
@@ -354,19 +352,26 @@ def experiment_promote(*, actor: Any, experiment: Experiment, reason: object) ->
     return request
 
 
-def recheck(experiment: Experiment, request: ReviewRequest) -> ExperimentAnalysis:
-    """At approval: the latest look must still pass the gate and name the same winner."""
+def _passing_look(
+    experiment: Experiment, prefix: str = "Promotion refused: "
+) -> ExperimentAnalysis:
+    """The latest look if it passes the gate, else a 409 naming everything missing."""
     look = promotion_evidence(experiment)
     refusals = gate_refusals(experiment, look)
-    if look is not None and not refusals and look.winner_key != request.details.get("winner"):
-        refusals.append(f"the latest look names {look.winner_key}, not the requested winner")
-    if refusals:
+    if refusals or look is None:
         raise Conflict(
-            "The evidence no longer holds: " + "; ".join(refusals) + ". Reject this request "
-            "(and promote again when a look says so). Nothing was changed.",
+            prefix + "; ".join(refusals) + ". Nothing was changed.",
             fields={"evidence": refusals},
         )
-    assert look is not None  # noqa: S101 - gate_refusals refuses a missing look
+    return look
+
+
+def recheck(experiment: Experiment, request: ReviewRequest) -> ExperimentAnalysis:
+    """At approval: the latest look must still pass the gate and name the same winner."""
+    prefix = "The evidence no longer holds (reject this request; promote again later): "
+    look = _passing_look(experiment, prefix)
+    if look.winner_key != request.details.get("winner"):
+        _refuse([f"the latest look names {look.winner_key}, not the requested winner"])
     return look
 
 
@@ -547,7 +552,9 @@ def promotion_apply(principal: Principal, request: ReviewRequest, reason: str) -
     masked_rows_saved(workspace_id=locked.workspace_id, rows=[locked], fields=["release_notes"])
     for moved in changes["versions"]:
         version = ArtifactVersion.objects.get(pk=moved["version"])
-        policy_version_changelog_append(principal, version, notes[:2000], reason=note)
+        policy_version_changelog_append(
+            actor=principal, version=version, note=notes[:2000], reason=note
+        )
     audit_event_record(
         actor=principal,
         action="experiment.promote",

@@ -510,13 +510,15 @@ def policy_settings_update(
     return settings
 
 
+@transaction.atomic
 def policy_version_changelog_append(
-    principal: Principal, version: ArtifactVersion, note: str, *, reason: str = ""
+    *, actor: Any, version: ArtifactVersion, note: str, reason: str = ""
 ) -> ArtifactVersion:
     """Add a paragraph to a version's changelog (release notes of the experiment that promoted
-    it, say): the message is the one column the immutability trigger lets change; callers have
-    checked permission. `note` is masked here; the audit event keeps the message before and
-    after."""
+    it, say): the message is the one column the immutability trigger lets change. Like
+    move_label, for callers that have checked permission (an approved review). `note` is
+    masked here; the audit event keeps the message before and after."""
+    principal = principal_of(actor)
     locked = ArtifactVersion.objects.select_for_update().get(pk=version.pk)
     addition = masked_text(locked.workspace_id, note, "message", limit=MAX_MESSAGE)
     before = audit_snapshot(locked, VERSION_FIELDS)
