@@ -1,8 +1,11 @@
-"""Experiments in the admin: the list with each one's status and progress; an experiment's page
-with its design (hypothesis, variants and weights, eligibility, metrics), the sample size from
-the power calculation and the exposures so far against it, per variant. Admins and owners
-start, stop and decide from that page, with a reason (apps.experiments.services, audited).
-Designing happens through the API (docs/experiments.md); the page is read-only."""
+"""Experiments in the admin: the list with each one's status, progress, exposures and latest
+decision; an experiment's page with its design (hypothesis, variants and weights, eligibility,
+metrics), the sample size from the power calculation, progress and live counts per variant,
+the lift over time with its always-valid interval, the sample-ratio and guardrail checks and
+the decision in plain words (apps.experiments.admin_results). Admins and owners start, stop and
+decide from that page, with a reason (apps.experiments.services, audited). Editors and up
+design drafts in the browser: "Add experiment" and a draft's "Edit design"
+(apps.experiments.admin_design); a started experiment's design is read-only."""
 
 from __future__ import annotations
 
@@ -28,7 +31,9 @@ from apps.core.admin_site import (
 )
 from apps.core.exceptions import ServiceError
 from apps.experiments import promotion, services
-from apps.experiments.models import Experiment, ExperimentSettings, ExperimentStatus, Exposure
+from apps.experiments.admin_design import design_page, may_design
+from apps.experiments.admin_results import OUTCOME_LABELS, results_context, with_latest_outcome
+from apps.experiments.models import Experiment, ExperimentSettings, ExperimentStatus
 from apps.privacy.display import masked_chips
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import as_principal
@@ -57,7 +62,16 @@ class ExperimentAdmin(ScopedModelAdmin):
     view_action = Action.VIEW
     change_action = Action.MANAGE
     workspace_role_covers_objects = True
-    list_display = ["key", "name_short", "state", "unit_kind", "progress", "created_at"]
+    list_display = [
+        "key",
+        "name_short",
+        "state",
+        "unit_kind",
+        "progress_bar",
+        "latest_decision",
+        "exposures",
+        "created_at",
+    ]
     list_filter = ["status", "unit_kind"]
     list_select_related = ["workspace"]
     search_fields = ["key"]
@@ -83,13 +97,26 @@ class ExperimentAdmin(ScopedModelAdmin):
         "created_at",
     ]
     readonly_fields = fields
-    change_form_after_template = "admin/experiments/lifecycle_links.html"
+    change_form_after_template = "admin/experiments/experiment_page.html"
 
     def can_add(self, request: HttpRequest) -> bool:
-        return False
+        """The design services' rule: edit on a workspace (a team-level role designs nothing)."""
+        return bool(Workspace.objects.visible_to(request.user, Action.EDIT).exists())
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).annotate(variant_total=Count("variants"))
+        queryset = super().get_queryset(request).annotate(variant_total=Count("variants"))
+        return with_latest_outcome(queryset)
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return design_page(self, request, None)
+
+    def design_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise PermissionDenied
+        return design_page(self, request, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -114,31 +141,44 @@ class ExperimentAdmin(ScopedModelAdmin):
 
     @display(description="Exposures / sample size")
     def progress(self, obj: Experiment) -> str:
-        variants = getattr(obj, "variant_total", None) or obj.variants.count()
-        needed = obj.sample_size_per_variant * variants
-        share = 100 * obj.exposure_count / needed if needed else 0
+        needed, share = _needed(obj)
         return f"{obj.exposure_count:,} of {needed:,} ({share:.0f}%)"
+
+    @display(description="Progress")
+    def progress_bar(self, obj: Experiment) -> str:
+        needed, share = _needed(obj)
+        return format_html(
+            '<div class="flex flex-col gap-1 min-w-32" title="{}%">'
+            '<div class="bg-base-100 rounded-default overflow-hidden dark:bg-base-800">'
+            '<div class="h-1.5 bg-primary-600 dark:bg-primary-500" style="width:{}%"></div>'
+            '</div><span class="text-xs">{} of {} ({}%)</span></div>',
+            f"{share:.0f}",
+            f"{min(share, 100.0):.0f}",
+            f"{obj.exposure_count:,}",
+            f"{needed:,}",
+            f"{share:.0f}",
+        )
+
+    @display(description="Exposures", ordering="exposure_count")
+    def exposures(self, obj: Experiment) -> str:
+        return f"{obj.exposure_count:,}"
+
+    @display(description="Latest decision", label=OUTCOME_LABELS)
+    def latest_decision(self, obj: Experiment) -> str:
+        return getattr(obj, "latest_outcome", None) or "-"
 
     @display(description="Variants")
     def variants_table(self, obj: Experiment) -> str:
-        counts = dict(
-            Exposure.objects.filter(experiment=obj)
-            .values_list("variant_id")
-            .annotate(n=Count("id"))
-            .values_list("variant_id", "n")
-        )
         variants = list(obj.variants.all())
         total = sum(v.weight for v in variants) or 1
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}%</td><td>{} of {}</td><td><code>{}</code></td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}%</td><td><code>{}</code></td></tr>",
             (
                 (
                     v.key + (" (control)" if v.is_control else ""),
                     v.weight,
                     round(100 * v.weight / total),
-                    f"{counts.get(v.pk, 0):,}",
-                    f"{obj.sample_size_per_variant:,}",
                     json.dumps(_what(v), sort_keys=True),
                 )
                 for v in variants
@@ -146,7 +186,7 @@ class ExperimentAdmin(ScopedModelAdmin):
         )
         return format_html(
             "<table><thead><tr><th>Variant</th><th>Weight</th><th>Share</th>"
-            "<th>Exposures / needed</th><th>What it gets</th></tr></thead><tbody>{}</tbody>"
+            "<th>What it gets</th></tr></thead><tbody>{}</tbody>"
             "</table>",
             rows,
         )
@@ -173,15 +213,24 @@ class ExperimentAdmin(ScopedModelAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
-        return [
-            path(
-                f"<path:object_id>/{step}/",
-                view(self.lifecycle_view),
-                {"step": step},
-                name=f"experiments_experiment_{step}",
-            )
-            for step in STEPS
-        ] + super().get_urls()
+        design = path(
+            "<path:object_id>/design/",
+            view(self.design_view),
+            name="experiments_experiment_design",
+        )
+        return (
+            [design]
+            + [
+                path(
+                    f"<path:object_id>/{step}/",
+                    view(self.lifecycle_view),
+                    {"step": step},
+                    name=f"experiments_experiment_{step}",
+                )
+                for step in STEPS
+            ]
+            + super().get_urls()
+        )
 
     def _may_run(self, request: HttpRequest, obj: Experiment | None) -> bool:
         return (
@@ -206,6 +255,12 @@ class ExperimentAdmin(ScopedModelAdmin):
                 if obj.status in promotion.statuses(source)
             ]
         context = {**(extra_context or {}), "lifecycle_links": links}
+        if obj is not None:
+            context["results"] = results_context(obj)
+            if obj.status == ExperimentStatus.DRAFT and may_design(self, request, obj):
+                context["design_url"] = reverse(
+                    "admin:experiments_experiment_design", args=[obj.pk]
+                )
         return super().change_view(request, object_id, form_url, context)
 
     def lifecycle_view(self, request: HttpRequest, object_id: str, step: str) -> HttpResponse:
@@ -239,6 +294,12 @@ class ExperimentAdmin(ScopedModelAdmin):
             "back": back,
         }
         return TemplateResponse(request, "admin/experiments/lifecycle_confirm.html", context)
+
+
+def _needed(obj: Experiment) -> tuple[int, float]:
+    variants = getattr(obj, "variant_total", None) or obj.variants.count()
+    needed = obj.sample_size_per_variant * variants
+    return needed, (100 * obj.exposure_count / needed if needed else 0.0)
 
 
 def _what(variant: Any) -> dict[str, Any]:

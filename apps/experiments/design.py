@@ -11,8 +11,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from apps.core.exceptions import ValidationFailed
+from apps.experiments import power
 from apps.experiments.models import Experiment, MetricKind, UnitKind
-from apps.experiments.power import sample_size_per_variant
 from apps.memories.models import MemoryItem
 from apps.policies.models import ArtifactVersion
 from apps.privacy.policies import field_mask, identifier_screen
@@ -28,7 +28,10 @@ MAX_WINDOW_DAYS = 365
 MAX_CONFIG_BYTES = 32 * 1024
 MAX_GUARDRAILS = 10
 ELIGIBILITY_KEYS = ("segments", "channels", "teams", "agents")
-METRIC_KEYS = frozenset({"kind", "event", "window_days"})
+METRIC_KEYS = frozenset(
+    {"kind", "event", "window_days", "custom_kind", "tolerance", "higher_is_better"}
+)
+MAX_TOLERANCE = 1e9
 VARIANT_KEYS = frozenset(
     {"key", "is_control", "weight", "policy_versions", "memory_tag", "memory_ids", "config"}
 )
@@ -121,7 +124,7 @@ def checked(workspace: Workspace, data: dict[str, Any]) -> dict[str, Any]:
     }
     if data.get("owner") is not None:
         clean["owner"] = _owner(workspace, data["owner"])
-    clean.update(_power(data))
+    clean.update(_power(data, clean["variants"]))
     return clean
 
 
@@ -144,17 +147,19 @@ def _cap(value: object) -> int | None:
     return int(value)  # type: ignore[call-overload]
 
 
-def _power(data: dict[str, Any]) -> dict[str, Any]:
+def _power(data: dict[str, Any], variants: list[dict[str, Any]]) -> dict[str, Any]:
     values = {"alpha": 0.05, "power": 0.8}
     for name in ("baseline_rate", "minimum_detectable_effect", "alpha", "power"):
         if data.get(name) is not None:
             values[name] = _number(data, name)
-    values["sample_size_per_variant"] = sample_size_per_variant(
+    values["sample_size_per_variant"] = power.plan(
         baseline=values["baseline_rate"],
         mde=values["minimum_detectable_effect"],
         alpha=values["alpha"],
         power=values["power"],
-    )
+        weights={v["key"]: float(v["weight"]) for v in variants},
+        control=next(v["key"] for v in variants if v["is_control"]),
+    ).fixed_horizon_per_variant
     return values
 
 
@@ -238,8 +243,12 @@ def _eligibility(workspace: Workspace, value: object) -> dict[str, Any]:
 
 
 def _metric(name: str, value: object) -> dict[str, Any]:
+    """kind, event, window_days; optionally `custom_kind` (a custom event's slug),
+    `higher_is_better` and, for guardrails, `tolerance` (the harm allowed, in the metric's
+    units). Optional keys are stored only when given; apps.experiments.analysis supplies the
+    defaults (metric_direction)."""
     if not isinstance(value, dict) or set(value) - METRIC_KEYS:
-        raise _bad(name, "An object of: kind, event, window_days.")
+        raise _bad(name, f"An object of: {', '.join(sorted(METRIC_KEYS))}.")
     kind, event = value.get("kind"), value.get("event")
     window = value.get("window_days", 14)
     if kind not in MetricKind.values:
@@ -248,7 +257,37 @@ def _metric(name: str, value: object) -> dict[str, Any]:
         raise _bad(name, f"event: an outcome kind ({', '.join(OutcomeKind.values)}).")
     if not _is_int(window) or not 1 <= window <= MAX_WINDOW_DAYS:
         raise _bad(name, f"window_days: 1 to {MAX_WINDOW_DAYS}.")
-    return {"kind": kind, "event": event, "window_days": window}
+    clean: dict[str, Any] = {"kind": kind, "event": event, "window_days": window}
+    clean.update(_metric_options(name, value, event))
+    return clean
+
+
+def _metric_options(name: str, value: dict[str, Any], event: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    custom = value.get("custom_kind")
+    if custom not in (None, ""):
+        valid = isinstance(custom, str) and bool(SLUG.match(custom)) and len(custom) <= 60
+        if event != OutcomeKind.CUSTOM or not valid:
+            raise _bad(name, "custom_kind: a slug of at most 60 characters, with event custom.")
+        options["custom_kind"] = custom
+    direction = value.get("higher_is_better")
+    if direction is not None:
+        if not isinstance(direction, bool):
+            raise _bad(name, "higher_is_better: true or false.")
+        options["higher_is_better"] = direction
+    if value.get("tolerance") is not None:
+        tolerance = value["tolerance"]
+        if (
+            isinstance(tolerance, bool)
+            or not isinstance(tolerance, int | float)
+            or not math.isfinite(tolerance)
+            or not 0 <= tolerance <= MAX_TOLERANCE
+        ):
+            raise _bad(name, "tolerance: a number from 0 (the harm allowed, in metric units).")
+        if name != "guardrail_metrics":
+            raise _bad(name, "tolerance: only guardrail metrics have one.")
+        options["tolerance"] = float(tolerance)
+    return options
 
 
 def _guardrails(value: object) -> list[dict[str, Any]]:

@@ -237,11 +237,9 @@ def start_approved(principal: Principal, request: ReviewRequest, reason: str) ->
 def promotion_evidence(experiment: Experiment) -> ExperimentAnalysis | None:
     """The look the gate reads: the experiment's latest stored analysis. The one place that
     knows where evidence comes from."""
-    return (
-        ExperimentAnalysis.objects.filter(experiment_id=experiment.pk)
-        .order_by("-computed_at", "-id")
-        .first()
-    )
+    from apps.experiments.analysis import latest_analysis
+
+    return latest_analysis(experiment)
 
 
 def analysis_of(look: ExperimentAnalysis) -> dict[str, Any]:

@@ -296,8 +296,9 @@ def experiment_start(*, actor: Any, experiment: Experiment, reason: str) -> Expe
 
 @transaction.atomic
 def experiment_stop(*, actor: Any, experiment: Experiment, reason: str) -> Experiment:
-    """Running -> stopped: no unit is assigned any more (callers get `not_running`)."""
-    return _transition(
+    """Running -> stopped: no unit is assigned any more (callers get `not_running`). A look at
+    the stop is enqueued once the stop commits (apps.experiments.tasks)."""
+    stopped = _transition(
         actor,
         experiment,
         to=ExperimentStatus.STOPPED,
@@ -305,6 +306,15 @@ def experiment_stop(*, actor: Any, experiment: Experiment, reason: str) -> Exper
         reason=reason,
         stamp="stopped_at",
     )
+    transaction.on_commit(lambda: _enqueue_stop_analysis(stopped.pk))
+    return stopped
+
+
+def _enqueue_stop_analysis(experiment_id: int) -> None:
+    from apps.experiments.models import AnalysisTrigger
+    from apps.experiments.tasks import experiment_analyze_task
+
+    experiment_analyze_task.delay(experiment_id, AnalysisTrigger.STOP.value)
 
 
 @transaction.atomic

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -71,6 +72,38 @@ class ContextResult:
     tokens: int
 
 
+class MemorySets(Protocol):
+    """Memory sets a caller includes in or withholds from one assembly, and what to log about
+    them: an experiment's variants (apps.experiments.applying.MemoryVariants). Included members
+    are candidates even while proposed; withheld ones are never served; a memory both included
+    and withheld is included."""
+
+    @property
+    def include_ids(self) -> Sequence[int]: ...
+
+    @property
+    def include_tags(self) -> Sequence[str]: ...
+
+    @property
+    def withhold_ids(self) -> Sequence[int]: ...
+
+    @property
+    def withhold_tags(self) -> Sequence[str]: ...
+
+    @property
+    def includes(self) -> bool: ...
+
+    @property
+    def withholds(self) -> bool: ...
+
+    def experiments(self) -> list[dict[str, str]]: ...
+
+
+# Statuses an included set member may have: the set is what an experiment tests, so usually
+# not yet approved for everyone. Never rejected, expired, archived or superseded.
+INCLUDED_STATUSES = ["approved", "proposed"]
+
+
 @dataclass(frozen=True)
 class _Query:
     agent: Agent
@@ -82,6 +115,7 @@ class _Query:
     tags: list[str]
     entities: dict[str, str]
     trace_id: str
+    sets: MemorySets | None = None
 
 
 def _list_of_text(value: object, name: str) -> list[str]:
@@ -145,9 +179,11 @@ def _type_ids(workspace_id: int) -> dict[str, int]:
     return dict(MemoryType.objects.filter(workspace_id=workspace_id).values_list("key", "id"))
 
 
-def _eligible_where(query: _Query) -> tuple[str, list[Any]]:
+def _eligible_where(query: _Query, *, included: bool = False) -> tuple[str, list[Any]]:
     """What context may use: approved, in force, not forgotten, the agent's workspace and the
-    tiers it reads. Same rule as MemoryItem.objects.live() + readable_by_agent(), as SQL."""
+    tiers it reads. Same rule as MemoryItem.objects.live() + readable_by_agent(), as SQL.
+    Minus the memory sets withheld from this assembly (query.sets); `included`: the members
+    of its included sets instead, approved or proposed (MemorySets)."""
     agent = query.agent
     tiers = ["m.tier = 'workspace'", "(m.tier = 'personal' AND m.agent_id = %s)"]
     params: list[Any] = [agent.workspace_id, agent.pk]
@@ -157,11 +193,13 @@ def _eligible_where(query: _Query) -> tuple[str, list[Any]]:
     clauses = [
         "m.workspace_id = %s",
         f"({' OR '.join(tiers)})",
-        "m.status = 'approved'",
+        "m.status = ANY(%s)" if included else "m.status = 'approved'",
         "m.deleted_at IS NULL",
         "(m.expires_at IS NULL OR m.expires_at > %s)",
         "(m.valid_from IS NULL OR m.valid_from <= %s)",
     ]
+    if included:
+        params.append(INCLUDED_STATUSES)
     now = clock.now()  # the service clock, as the writes that set these dates use
     params += [now, now]
     if query.types:
@@ -175,7 +213,26 @@ def _eligible_where(query: _Query) -> tuple[str, list[Any]]:
     if query.entities:
         clauses.append("m.entities @> %s::jsonb")
         params.append(json.dumps(query.entities))
+    sets = query.sets
+    if sets is not None and (included or sets.withholds):
+        member, member_params = _set_member(sets, withheld=not included)
+        clauses.append(member)
+        params += member_params
     return " AND ".join(clauses), params
+
+
+SET_MEMBER = "(m.id = ANY(%s::bigint[]) OR m.tags && %s::varchar(40)[])"
+
+
+def _set_member(sets: MemorySets, *, withheld: bool) -> tuple[str, list[Any]]:
+    """In an included set; or (withheld) not in a withheld set unless also included."""
+    included = [list(sets.include_ids), list(sets.include_tags)]
+    if not withheld:
+        return SET_MEMBER, included
+    withheld_params = [list(sets.withhold_ids), list(sets.withhold_tags)]
+    if not sets.includes:
+        return f"NOT {SET_MEMBER}", withheld_params
+    return f"NOT ({SET_MEMBER} AND NOT {SET_MEMBER})", [*withheld_params, *included]
 
 
 TABLE = MemoryItem._meta.db_table
@@ -242,6 +299,7 @@ def ranking_sql(
     vector: str,
     pool: int,
     text: TextQuery | None = None,
+    included: tuple[str, list[Any]] | None = None,
 ) -> tuple[str, list[Any]]:
     """The ranking query: the union of the `pool` eligible memories nearest to the task by
     vector and the `pool` best full-text matches, gated by relevance and scored (ranking.py),
@@ -255,7 +313,9 @@ def ranking_sql(
     HNSW index out, so nothing is missed). HNSW: the index, iterative scan, a few times `pool`
     rows, re-sorted by exact distance. Full-text matches come from the workspace's partial GIN
     index where it has one (the planner proves its predicate from the workspace filter), else
-    from the workspace's own rows: never from other tenants' postings."""
+    from the workspace's own rows: never from other tenants' postings. `included`: the where
+    clause of memory sets included in this assembly (_eligible_where(included=True)), whose
+    `pool` nearest members join the candidates (an exact scan of the set), scored alike."""
     text = text or TextQuery(None, [])
     mode = settings.MEMORY_RETRIEVAL_MODE
     head = "WITH q AS (SELECT %s::vector AS v, %s::text[] AS lex), "
@@ -292,13 +352,22 @@ def ranking_sql(
             "ORDER BY ts_rank(m.search, %s::tsquery) DESC, m.id LIMIT %s), "
         )
         matched_params = [*params, text.tsquery, text.tsquery, pool]
+    if included is None:
+        extra, extra_params, extra_union = "", [], ""
+    else:
+        extra = (
+            f"inc AS MATERIALIZED (SELECT m.id FROM {TABLE} m WHERE {included[0]} "  # noqa: S608
+            "ORDER BY (m.embedding <=> %s::vector) + 0, m.id LIMIT %s), "
+        )
+        extra_params = [*included[1], vector, pool]
+        extra_union = " UNION SELECT id FROM inc"
     pool_sql = (
         f"pool AS (SELECT {COLUMNS} FROM {TABLE} m "  # noqa: S608
-        "WHERE m.id IN (SELECT id FROM vec UNION SELECT id FROM txt)), "
+        f"WHERE m.id IN (SELECT id FROM vec UNION SELECT id FROM txt{extra_union})), "
     )
     scored = scored_select_sql("pool")
     sql = (
-        f"{head}{nearest}{matched}{pool_sql}"  # noqa: S608
+        f"{head}{nearest}{matched}{extra}{pool_sql}"  # noqa: S608
         "ranked AS (SELECT s.*, s.importance_part + s.confidence_part + s.recency_part "
         f"+ s.relevance_part AS score FROM ({scored}) s WHERE s.relevant) "
         f"SELECT c.found, {ITEM_COLUMNS}, r.sim, r.coverage, r.importance_part, "
@@ -311,7 +380,14 @@ def ranking_sql(
         "ORDER BY r.score DESC NULLS LAST, r.id"
     )
     weights = scored_params(Weights.from_settings(), clock.now())
-    return sql, [*head_params, *nearest_params, *matched_params, *weights, pool]
+    return sql, [
+        *head_params,
+        *nearest_params,
+        *matched_params,
+        *extra_params,
+        *weights,
+        pool,
+    ]
 
 
 def eligible_count_capped(where: str, params: list[Any], cap: int) -> int:
@@ -332,9 +408,11 @@ def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[MemoryIt
     where, params = _eligible_where(query)
     pool = candidate_pool_size(query.k)
     vector_used = settings.MEMORY_RETRIEVAL_MODE != "text"
+    sets = query.sets
+    included = _eligible_where(query, included=True) if sets and sets.includes else None
     run = functools.partial(
         _run_ranking,
-        ranking=_Ranking(where, params, query, vector_literal(vector), pool),
+        ranking=_Ranking(where, params, query, vector_literal(vector), pool, included=included),
     )
     if _unfiltered(query) and query.agent.workspace_id in indexed_workspaces():
         # An indexed workspace holds more live memories than the exact-scan limit and an
@@ -373,6 +451,7 @@ class _Ranking:
     literal: str
     pool: int
     text: TextQuery | None = None
+    included: tuple[str, list[Any]] | None = None
 
 
 def _prepare(cursor: Any, ranking: _Ranking, strategy: str) -> None:
@@ -410,6 +489,7 @@ def _run_ranking(strategy: str, *, ranking: _Ranking) -> tuple[int, list[MemoryI
         ranking.literal,
         ranking.pool,
         ranking.text,
+        ranking.included,
     )
     rows = list(MemoryItem.objects.raw(sql, sql_params))
     found = int(getattr(rows[0], "found")) if rows else 0  # noqa: B009
@@ -497,7 +577,13 @@ def _log(query: _Query, strategy: str, chosen: list[ScoredMemory]) -> int:
     them in the same order (no deadlock). The retrieval log is telemetry: its transaction
     doesn't wait for the WAL flush (synchronous_commit off, set by the caller), so a crash
     can lose the last fraction of a second of logs but never half of one."""
-    filters = {"types": query.types, "tags": query.tags, "entities": query.entities}
+    filters: dict[str, Any] = {
+        "types": query.types,
+        "tags": query.tags,
+        "entities": query.entities,
+    }
+    if query.sets is not None and query.sets.experiments():
+        filters["experiments"] = query.sets.experiments()  # the variants applied (keys)
     parts = ("score", "importance_part", "confidence_part", "recency_part", "relevance_part")
     rows = [
         (s.item.pk, rank, *(getattr(s, part) for part in parts), s.vector_similarity, s.text_rank)
@@ -535,6 +621,7 @@ def memories_for_context(
     entities: Mapping[str, str] | None = None,
     trace_id: str = "",
     token_scopes: Collection[str] | None = None,
+    memory_sets: MemorySets | None = None,
 ) -> ContextResult:
     """The agent's top-k memories for a task, explained and logged, best score first.
 
@@ -546,7 +633,8 @@ def memories_for_context(
     Small eligible sets (<= MEMORY_EXACT_SCAN_MAX_ROWS, counted with a capped count) are
     ranked exactly; larger ones through the workspace's HNSW index with pgvector's iterative
     scan (and its GIN index for the text candidates), so k rows come back whenever k relevant
-    ones are eligible.
+    ones are eligible. `memory_sets`: sets included in or withheld from this assembly
+    (MemorySets; an experiment's variants), logged with it.
     """
     principal = principal_of(agent)
     if token_scopes is not None:
@@ -566,6 +654,8 @@ def memories_for_context(
     # fingerprints of what it masked link to the logged assembly (apps/compliance).
     with transaction.atomic():
         query = _checked_query(agent, spec)
+        if memory_sets is not None:
+            query = dataclasses.replace(query, sets=memory_sets)
         embedders_consistent_or_refuse(agent.workspace_id)
         vector = embed([query.task_text])[0]
         strategy, rows = _ranked_rows(query, vector)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,11 +114,16 @@ class BundleEntry:
 LEVEL_RANK = {str(level): rank for level, rank in LEVEL_ORDER.items()}
 
 
-def _resolved(agent: Agent, label: str, *, raw: bool) -> list[tuple[tuple[Any, ...], list[Any]]]:
+def _resolved(
+    agent: Agent, label: str, *, raw: bool, replace: Callable[[list[Any]], list[Any]] | None = None
+) -> list[tuple[tuple[Any, ...], list[Any]]]:
     """(winning row, hidden rows) per kind and name, in name order: one query of plain tuples
     (no model instances: 85 rows cost ~3x more as objects). `raw`: the content as the JSON
-    text PostgreSQL stores, to be spliced into a response without decoding."""
+    text PostgreSQL stores, to be spliced into a response without decoding. `replace`: changes
+    the label's rows before precedence is resolved (an experiment's variant versions)."""
     rows = _label_rows(agent, label)
+    if replace is not None:
+        rows = replace(rows)
     if not raw:
         rows = [(*row[:10], json.loads(row[10])) for row in rows]
     grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
@@ -160,17 +166,32 @@ def agent_bundle(agent: Agent, label: str) -> list[BundleEntry]:
     ]
 
 
-def agent_bundle_json(agent: Agent, label: str) -> bytes:
+def agent_bundle_json(
+    agent: Agent,
+    label: str,
+    *,
+    replace: Callable[[list[Any]], list[Any]] | None = None,
+    extra: Callable[[int], dict[str, Any]] | None = None,
+    experiments: list[dict[str, str]] | None = None,
+) -> bytes:
     """The bundle endpoint's body, `{"agent", "label", "artifacts": [...]}`, with each
-    version's content spliced in as stored (valid JSON already): no decode and re-encode."""
+    version's content spliced in as stored (valid JSON already): no decode and re-encode.
+    For a read with a unit (apps.experiments.applying): `replace` swaps in the variants'
+    versions, `extra(version_id)` adds fields to an entry (the experiment and variant that
+    served it), and `experiments` (the applied variants) is added after the label."""
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     parts = []
-    for row, hidden in _resolved(agent, label, raw=True):
+    for row, hidden in _resolved(agent, label, raw=True, replace=replace):
         fields = _entry_fields(row, label)
         fields["overrides"] = _overrides(hidden)
+        if extra is not None:
+            fields.update(extra(row[8]))
         head = dumps(fields)
         parts.append(f'{head[:-1]},"content":{row[10]}}}')
-    prefix = dumps({"agent": agent.pk, "label": label})[:-1]
+    top: dict[str, Any] = {"agent": agent.pk, "label": label}
+    if experiments is not None:
+        top["experiments"] = experiments
+    prefix = dumps(top)[:-1]
     return f'{prefix},"artifacts":[{",".join(parts)}]}}'.encode()
 
 

@@ -3,12 +3,20 @@
 against a running experiment already holding `--stored` exposures.
 
     .venv/bin/python -m bench.experiments [--stored 1000000] [--calls 1000] [--seconds 20]
+        [--analysis-exposures 1000000] [--only-analysis]
 
 1. Latency: `--calls` sequential single assignments by the agent (one keep-alive connection),
    half for units already exposed (sticky answers), half for new ones (an exposure insert):
    server time from ServerTimingMiddleware (p50 / p95), client time too.
 2. Bulk: two client threads post batches of 10,000 new units for `--seconds`: units per
    second, and the batch latency.
+
+3. Analysis: a second running experiment (weights 2/1/1, a conversion metric and two
+   guardrails) holding `--analysis-exposures` units exposed over the past 60 days and their
+   outcomes (about 10% reply, 2% unsubscribe, 3% spend, plus outcomes of other kinds and of
+   another workspace that must not count), written with generate_series; then
+   `experiment_analyze` timed in process (three looks: min, median) and the aggregate
+   query's plan (EXPLAIN ANALYZE) printed.
 
 Seeded once (services for the workspace, agent, token and experiment; one SQL insert for the
 stored exposures); re-runs reuse them. The machine is shared: the load average is printed
@@ -247,14 +255,173 @@ def bulk(token: str, seconds: float) -> dict[str, Any]:
     }
 
 
+ANALYSIS_KEY = "bench-analysis"
+
+
+def seed_analysis(exposures: int) -> Any:
+    """The analysis experiment with `exposures` units (hash `u<i>`, exposed i seconds apart
+    over the past 60 days, variant by i % 4: control twice, a, b) and their outcomes."""
+    from django.db import connection, transaction
+
+    from apps.experiments import services
+    from apps.experiments.models import Experiment, Exposure
+    from apps.workspaces.models import Workspace
+    from apps.workspaces.principal import Principal
+
+    system = Principal.system("bench-experiments")
+    ws = Workspace.objects.get(slug=SLUG)
+    other, _ = Workspace.objects.get_or_create(slug=f"{SLUG}-other", defaults={"name": "Other"})
+    experiment = Experiment.objects.filter(workspace=ws, key=ANALYSIS_KEY).first()
+    if experiment is None:
+        with transaction.atomic():
+            experiment = services.experiment_create(
+                actor=system,
+                workspace=ws,
+                key=ANALYSIS_KEY,
+                name="Bench analysis",
+                hypothesis="A shorter first e-mail gets more replies.",
+                unit_kind="contact",
+                variants=[
+                    {"key": "control", "is_control": True, "weight": 2},
+                    {"key": "a", "weight": 1},
+                    {"key": "b", "weight": 1},
+                ],
+                primary_metric={"kind": "conversion", "event": "reply", "window_days": 7},
+                guardrail_metrics=[
+                    {"kind": "rate", "event": "unsubscribe", "window_days": 7},
+                    {"kind": "cost_per_outcome", "event": "spend", "window_days": 7},
+                ],
+                baseline_rate=0.1,
+                minimum_detectable_effect=0.01,
+            )
+            experiment = services.experiment_start(
+                actor=system, experiment=experiment, reason="bench"
+            )
+    have = Exposure.objects.filter(experiment=experiment).count()
+    if have >= exposures:
+        return experiment
+    variants = {v.key: v.pk for v in experiment.variants.all()}
+    span = 60 * 86400
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO experiments_exposure (workspace_id, experiment_id, variant_id,"
+            " unit_hash, created_at)"
+            " SELECT %(ws)s, %(exp)s, CASE WHEN i %% 4 < 2 THEN %(c)s WHEN i %% 4 = 2 THEN %(a)s"
+            " ELSE %(b)s END, 'u' || i, now() - make_interval(secs => (i * %(step)s))"
+            " FROM generate_series(%(lo)s, %(hi)s) AS i ON CONFLICT DO NOTHING",
+            {
+                "ws": ws.pk,
+                "exp": experiment.pk,
+                "c": variants["control"],
+                "a": variants["a"],
+                "b": variants["b"],
+                "step": span / exposures,
+                "lo": have,
+                "hi": exposures - 1,
+            },
+        )
+        # outcomes: reply ~10% (a and b a little more), unsubscribe 2%, spend 3%, meetings 1%
+        # (not a metric), and replies of the same units in another workspace (must not count)
+        outcome = (
+            "INSERT INTO signals_outcome (workspace_id, kind, custom_kind, account_hash,"
+            " contact_hash, experiment_unit_hash, from_stage, to_stage, amount, currency,"
+            " occurred_at, idempotency_key, created_at)"
+            " SELECT %(ws)s, %(kind)s, '', '', '', x.unit_hash, '', '', %(amount)s, '',"
+            " x.created_at + make_interval(secs => (hashtext(x.unit_hash || %(kind)s) & 65535)"
+            " * 9), md5(%(kind)s || %(ws)s || x.unit_hash), now()"
+            " FROM experiments_exposure x WHERE x.experiment_id = %(exp)s AND x.id > %(after)s"
+            " AND (hashtext(x.unit_hash || %(kind)s || 'p') & 1023) < %(per_mille)s"
+            " * CASE WHEN x.variant_id = %(c)s THEN 1.0 ELSE %(lift)s END"
+        )
+        after = (
+            Exposure.objects.filter(experiment=experiment)
+            .order_by("id")
+            .values_list("id", flat=True)[have : have + 1]
+        )
+        first_new = (after[0] - 1) if after else 0
+        for kind, per_mille, lift, amount, workspace in (
+            ("reply", 102, 1.15, None, ws.pk),
+            ("unsubscribe", 20, 1.0, None, ws.pk),
+            ("spend", 31, 1.0, 12.5, ws.pk),
+            ("meeting_booked", 10, 1.0, None, ws.pk),
+            ("reply", 300, 1.0, None, other.pk),
+        ):
+            cursor.execute(
+                outcome,
+                {
+                    "ws": workspace,
+                    "kind": kind,
+                    "amount": amount,
+                    "exp": experiment.pk,
+                    "after": first_new,
+                    "per_mille": per_mille,
+                    "c": variants["control"],
+                    "lift": lift,
+                },
+            )
+        cursor.execute(
+            "UPDATE experiments_experiment SET exposure_count = %s WHERE id = %s",
+            [exposures, experiment.pk],
+        )
+        cursor.execute("ANALYZE experiments_exposure")
+        cursor.execute("ANALYZE signals_outcome")
+    print(
+        f"  analysis data: {exposures:,} exposures and their outcomes "
+        f"({time.monotonic() - started:.0f} s)",
+        flush=True,
+    )
+    return experiment
+
+
+def analysis_timing(experiment: Any, looks: int = 3) -> dict[str, Any]:
+    from django.db import connection
+
+    from apps.core import clock
+    from apps.experiments import analysis
+    from apps.experiments.models import AnalysisTrigger
+    from apps.signals.models import Outcome
+    from apps.workspaces.principal import Principal
+
+    system = Principal.system("bench-experiments")
+    seconds = []
+    look = None
+    for _ in range(looks):
+        started = time.perf_counter()
+        look = analysis.experiment_analyze(
+            actor=system, experiment=experiment, trigger=AnalysisTrigger.ON_DEMAND
+        )
+        seconds.append(time.perf_counter() - started)
+    metrics = [experiment.primary_metric, *experiment.guardrail_metrics]
+    sql, params = analysis.totals_query(experiment, metrics, at=clock.now())
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert look is not None
+    return {
+        "exposures": look.exposures,
+        "outcomes_in_table": Outcome.objects.count(),
+        "analyze_min_s": round(min(seconds), 2),
+        "analyze_median_s": round(statistics.median(seconds), 2),
+        "outcome": look.outcome,
+        "winner": look.winner_key,
+        "plan": plan,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--analysis-exposures", type=int, default=1_000_000)
+    parser.add_argument("--only-analysis", action="store_true")
     args = parser.parse_args()
     _setup()
     token = seed(args.stored)
+    if args.only_analysis:
+        _analysis_phase(args.analysis_exposures)
+        return
     print(f"load before: {os.getloadavg()}", flush=True)
     proc = _server()
     try:
@@ -265,7 +432,17 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    _analysis_phase(args.analysis_exposures)
     from apps.experiments.models import Exposure
 
     print(f"exposures stored now: {Exposure.objects.count():,}")
     print(f"load after: {os.getloadavg()}", flush=True)
+
+
+def _analysis_phase(exposures: int) -> None:
+    experiment = seed_analysis(exposures)
+    print(f"load before the analysis: {os.getloadavg()}", flush=True)
+    timing = analysis_timing(experiment)
+    plan = timing.pop("plan")
+    print(json.dumps({"analysis": timing}, indent=2), f"load: {os.getloadavg()}", flush=True)
+    print(plan, flush=True)

@@ -370,3 +370,12 @@ CELERY_BEAT_SCHEDULE["guardrails-evaluate-breakers"] = {
     "task": "guardrails.evaluate_breakers",
     "schedule": 300.0,
 }
+# Experiments: one look at every running experiment (and stopped ones still maturing) this often
+# (docs/experiments.md, "Analysis"); a look younger than half the interval is not repeated.
+EXPERIMENT_ANALYSIS_SECONDS = env_int(
+    "EXPERIMENT_ANALYSIS_SECONDS", 3600, minimum=60, maximum=7 * 24 * 3600
+)
+CELERY_BEAT_SCHEDULE["experiments-analyze-due"] = {
+    "task": "experiments.analyze_due",
+    "schedule": float(EXPERIMENT_ANALYSIS_SECONDS),
+}

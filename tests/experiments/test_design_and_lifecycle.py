@@ -10,7 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.core.exceptions import Conflict, Forbidden, ValidationFailed
 from apps.experiments import services
 from apps.experiments.models import ExperimentStatus
-from apps.experiments.power import sample_size_per_variant
+from apps.experiments.power import plan, sample_size_per_variant
 from tests.api_helpers import audit_mark, audit_since
 from tests.conftest import SYSTEM
 from tests.experiments.conftest import design, make, state
@@ -129,7 +129,8 @@ def test_a_draft_changes_and_a_started_one_does_not(cast, draft):
         minimum_detectable_effect=0.02,
     )
     assert [v.weight for v in updated.variants.all()] == [3, 1]
-    assert updated.sample_size_per_variant == sample_size_per_variant(baseline=0.05, mde=0.02)
+    weighted = plan(baseline=0.05, mde=0.02, weights={"control": 3, "short": 1}, control="control")
+    assert updated.sample_size_per_variant == weighted.fixed_horizon_per_variant
     assert AuditEvent.objects.filter(action="experiment.update").count() == 1
 
     started = services.experiment_start(actor=cast.user("admin"), experiment=draft, reason="go")

@@ -7,11 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
-from apps.experiments import design, services
-from apps.experiments.models import Experiment, ExperimentStatus, MetricKind, UnitKind, Variant
+from apps.experiments import design, power, services
+from apps.experiments.models import (
+    Experiment,
+    ExperimentAnalysis,
+    ExperimentStatus,
+    MetricKind,
+    UnitKind,
+    Variant,
+)
 from apps.signals.models import OutcomeKind
 from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
 from apps.workspaces.models import Workspace
@@ -24,6 +32,22 @@ class MetricSerializer(StrictInput):
     kind = serializers.ChoiceField(choices=MetricKind.choices)
     event = serializers.ChoiceField(choices=OutcomeKind.choices, help_text="An outcome kind.")
     window_days = StrictIntegerField(min_value=1, max_value=design.MAX_WINDOW_DAYS, required=False)
+    custom_kind = StrictCharField(
+        validators=[SLUG_VALIDATOR],
+        max_length=60,
+        required=False,
+        help_text="With event custom: only outcomes of this custom kind count.",
+    )
+    higher_is_better = serializers.BooleanField(
+        required=False,
+        help_text="Default: false for unsubscribe, complaint, bounce, spend and costs; else true.",
+    )
+    tolerance = StrictFloatField(
+        min_value=0,
+        max_value=design.MAX_TOLERANCE,
+        required=False,
+        help_text="Guardrails only: the harm allowed, in the metric's units (default 0).",
+    )
 
 
 class EligibilitySerializer(StrictInput):
@@ -92,6 +116,10 @@ class ExperimentUpdateSerializer(ExperimentCreateSerializer):
         self.fields.pop("key")
         for field in self.fields.values():
             field.required = False
+
+
+class AnalyzeSerializer(StrictInput):
+    """Nothing to send: the look is computed from the exposures and outcomes stored now."""
 
 
 class ReasonSerializer(StrictInput):
@@ -180,8 +208,28 @@ class VariantSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
 
+class PowerPlanSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    fixed_horizon_per_variant = serializers.IntegerField(
+        help_text="Units per variant for the fixed-horizon test read once at the end "
+        "(= sample_size_per_variant)."
+    )
+    sequential_per_variant = serializers.IntegerField(
+        help_text="Units per variant the sequential rule (always-valid confidence sequence) "
+        "needs for the same power: the size to plan for when you look every day."
+    )
+    planned_exposures = serializers.IntegerField(
+        help_text="Exposures in total the analysis sizes its confidence sequence for."
+    )
+    comparison_alpha = serializers.FloatField(
+        help_text="alpha per treatment-against-control comparison (alpha / treatments)."
+    )
+
+
 class ExperimentSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     variants = VariantSerializer(many=True, read_only=True)
+    power_plan = serializers.SerializerMethodField(
+        help_text="Both sample sizes: fixed-horizon and what the sequential rule needs."
+    )
     winner: serializers.SlugRelatedField[Variant] = serializers.SlugRelatedField(
         slug_field="key", read_only=True, allow_null=True
     )
@@ -207,6 +255,7 @@ class ExperimentSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "alpha",
             "power",
             "sample_size_per_variant",
+            "power_plan",
             "exposure_cap",
             "exposure_count",
             "winner",
@@ -215,5 +264,44 @@ class ExperimentSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "decided_at",
             "created_at",
             "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(PowerPlanSerializer)
+    def get_power_plan(self, obj: Experiment) -> dict[str, Any]:
+        return power.experiment_plan(obj).as_dict()
+
+
+class AnalysisSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """One look (docs/experiments.md, "Analysis")."""
+
+    winner_key = serializers.CharField(
+        read_only=True,
+        allow_blank=True,
+        help_text="The variant the rule names (a winner, or the winner a guardrail blocked); "
+        "empty when none.",
+    )
+
+    result = serializers.JSONField(
+        help_text="The statistics' whole answer: control, alpha, sample_ratio (observed, "
+        "expected, chi_square, p_value, threshold, failed), variants (per metric, per variant: "
+        "size, estimate, interval), comparisons (fixed-horizon, relative lift and always-valid "
+        "interval per treatment), guardrails (comparison, tolerance, harmed), decision "
+        "(outcome, variant, reasons), and inputs (weights, plan, exposures, each metric's "
+        "matured and so-far counts by variant)."
+    )
+
+    class Meta:
+        model = ExperimentAnalysis
+        fields = [
+            "id",
+            "computed_at",
+            "trigger",
+            "exposures",
+            "outcome",
+            "winner_key",
+            "srm_passed",
+            "guardrails_passed",
+            "result",
         ]
         read_only_fields = fields

@@ -19,14 +19,14 @@ from rest_framework.response import Response
 from apps.core.api.views import HasTokenScopes, IsPerson, ScopedViewSet
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.idempotency import idempotent
-from apps.experiments import services
+from apps.experiments import analysis, services
 from apps.experiments.api import serializers as s
-from apps.experiments.models import Experiment, Variant
+from apps.experiments.models import AnalysisTrigger, Experiment, ExperimentAnalysis, Variant
 from apps.workspaces.roles import Action
 from apps.workspaces.scopes import Scope
 
 READ = Scope.POLICIES_READ.value
-PEOPLE_ACTIONS = ("create", "partial_update", "start", "stop", "decide")
+PEOPLE_ACTIONS = ("create", "partial_update", "start", "stop", "decide", "analyze")
 WORKSPACE_PARAMETER = OpenApiParameter(
     "workspace",
     OpenApiTypes.INT,
@@ -56,6 +56,7 @@ class ExperimentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
         "start": [409],
         "stop": [409],
         "decide": [409],
+        "analyze": [409],
     }
 
     def get_permissions(self) -> Any:
@@ -65,8 +66,8 @@ class ExperimentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
 
     def scoped_queryset(self) -> QuerySet[Any]:
         rows = Experiment.objects.visible_to(self.principal, Action.VIEW).order_by("-id")
-        if self.action in ("assign", "assign_bulk"):  # the service reads the variants
-            return rows
+        if self.action in ("assign", "assign_bulk", "analysis", "analyses"):
+            return rows  # the service or the looks need no variants
         variants = Prefetch("variants", queryset=Variant.objects.order_by("id"))
         return rows.select_related("winner").prefetch_related(variants)
 
@@ -224,3 +225,49 @@ class ExperimentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
                 "items": [a.as_dict() for a in answers],
             }
         )
+
+    @extend_schema(
+        responses={200: s.AnalysisSerializer},
+        parameters=[WORKSPACE_PARAMETER],
+        description="The latest look at the experiment (404 until the first one): exposures, "
+        "each metric by variant, the lifts with their fixed-horizon and always-valid intervals, "
+        "the sample-ratio check, the guardrails and the decision. Looks are taken hourly while "
+        "it runs, at its stop, and on demand (POST).",
+    )
+    @action(detail=True, methods=["get"], url_path="analysis")
+    def analysis(self, request: Request, key: str | None = None) -> Response:
+        look = analysis.latest_analysis(self.get_object())
+        if look is None:
+            raise NotFound("No analysis of this experiment yet.")
+        return Response(s.AnalysisSerializer(look).data)
+
+    @extend_schema(
+        request=s.AnalyzeSerializer,
+        responses={201: s.AnalysisSerializer},
+        parameters=[WORKSPACE_PARAMETER],
+        description="Take a look now (the statistics on the exposures and outcomes stored at "
+        "this moment) and keep it. Editors, admins and owners; a draft has nothing to analyze "
+        "(409).",
+    )
+    @analysis.mapping.post
+    @idempotent
+    def analyze(self, request: Request, key: str | None = None) -> Response:
+        experiment = self.get_object()
+        s.AnalyzeSerializer(data=request.data).is_valid(raise_exception=True)
+        look = analysis.experiment_analyze(
+            actor=self.principal, experiment=experiment, trigger=AnalysisTrigger.ON_DEMAND
+        )
+        return Response(s.AnalysisSerializer(look).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses=s.AnalysisSerializer(many=True),
+        parameters=[WORKSPACE_PARAMETER],
+        description="Every look at the experiment, newest first (cursor pages): the lift over "
+        "time.",
+    )
+    @action(detail=True, methods=["get"], url_path="analyses")
+    def analyses(self, request: Request, key: str | None = None) -> Response:
+        experiment = self.get_object()
+        rows = ExperimentAnalysis.objects.filter(experiment=experiment).order_by("-id")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(s.AnalysisSerializer(page, many=True).data)

@@ -10,6 +10,11 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from apps.core.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
+from apps.experiments.api.applied import (
+    AppliedExperimentSerializer,
+    eligibility_field,
+    unit_id_field,
+)
 from apps.memories.models import ENTITY_KEYS, MemoryItem, MemoryVersion, Tier
 from apps.memories.selectors import content_diff
 from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
@@ -245,6 +250,11 @@ class ContextResponseSerializer(serializers.Serializer):  # type: ignore[type-ar
     items = ScoredItemSerializer(
         many=True, help_text="Best score first; only items above the relevance floor."
     )
+    experiments = AppliedExperimentSerializer(
+        many=True,
+        help_text="The experiments whose variant this read applied for `unit_id` (empty "
+        'without it); docs/experiments.md, "Where agents read".',
+    )
 
 
 # --- input ------------------------------------------------------------------------------------
@@ -339,6 +349,9 @@ class ContextRequestSerializer(StrictInput):
     tags = tags_field(required=False)
     entities = entities_field(required=False)
     trace_id = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
+    unit_id = unit_id_field()
+    channel = eligibility_field("channel")
+    segment = eligibility_field("segment")
 
 
 class CoacheeField(ScopedPrimaryKeyField):

@@ -21,6 +21,7 @@ from rest_framework.utils.urls import replace_query_param
 from apps.core.api.views import HasTokenScopes, IsAgent, ScopedViewSet
 from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.core.idempotency import idempotent
+from apps.experiments.applying import memory_variants
 from apps.memories import services
 from apps.memories.api import serializers as s
 from apps.memories.api.effectiveness import EffectivenessQuerySerializer, EffectivenessSerializer
@@ -374,7 +375,9 @@ class ContextViewSet(ScopedViewSet):
             "relevance floor; none if nothing is), best score first: relevance, then "
             "importance, confidence and recency. `rank` is the position in this list. Each "
             "item comes with its score breakdown, rounded to 4 decimals. Logged for "
-            "retrieval history. Needs `memories:read`."
+            "retrieval history. Needs `memories:read`. With `unit_id`, the variants of the "
+            "running experiments that apply to the unit include or withhold their memory sets "
+            '(`experiments` says which; docs/experiments.md, "Where agents read").'
         ),
     )
     @idempotent
@@ -382,8 +385,17 @@ class ContextViewSet(ScopedViewSet):
         data = s.ContextRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         attrs = data.validated_data
+        agent = self.principal.required_agent
+        sets = None
+        if attrs.get("unit_id") is not None:
+            sets = memory_variants(
+                agent=agent,
+                unit_id=attrs["unit_id"],
+                channel=attrs.get("channel", ""),
+                segment=attrs.get("segment", ""),
+            )
         result = memories_for_context(
-            agent=self.principal.required_agent,
+            agent=agent,
             task_text=attrs["task"],
             k=attrs["k"],
             token_budget=attrs.get("token_budget"),
@@ -392,6 +404,7 @@ class ContextViewSet(ScopedViewSet):
             entities=attrs.get("entities") or None,
             trace_id=attrs["trace_id"],
             token_scopes=token_scopes(request),
+            memory_sets=sets,
         )
         items = [
             {
@@ -413,6 +426,7 @@ class ContextViewSet(ScopedViewSet):
             "strategy": result.strategy,
             "tokens": result.tokens,
             "items": items,
+            "experiments": sets.experiments() if sets else [],
         }
         return Response(s.ContextResponseSerializer(body).data)
 

@@ -11,16 +11,25 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, status
+from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.schema import NON_BLANK_TEXT_PATTERN, TEXT_PATTERN
 from apps.core.api.views import HasTokenScopes, IsAgent, IsPerson, ScopedViewSet
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.idempotency import idempotent
+from apps.experiments import applying
+from apps.experiments.api.applied import (
+    UNIT_HELP,
+    AppliedExperimentSerializer,
+    UnitQuerySerializer,
+)
+from apps.experiments.services import MAX_UNIT
 from apps.policies import selectors, services
 from apps.policies.api import serializers as s
 from apps.policies.models import Artifact, ArtifactVersion, Label
@@ -32,6 +41,30 @@ from apps.workspaces.roles import Action
 from apps.workspaces.scopes import Scope
 
 BUNDLE_CACHE_SECONDS = 600
+MAX_ELIGIBILITY = 60
+UNIT_PARAMS = ("unit_id", "channel", "segment")
+UNIT_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_UNIT,
+    "pattern": NON_BLANK_TEXT_PATTERN,
+}
+BUNDLE_RESPONSE = inline_serializer(
+    "AgentBundle",
+    {
+        "agent": drf_serializers.IntegerField(),
+        "label": drf_serializers.CharField(),
+        "experiments": AppliedExperimentSerializer(
+            many=True,
+            required=False,
+            help_text="With `unit_id` only: the experiments whose variant this read applied.",
+        ),
+        "artifacts": drf_serializers.ListField(
+            child=drf_serializers.DictField(),
+            help_text="Resolved artifacts: kind, name, version, content, source, overrides...",
+        ),
+    },
+)
 READ = Scope.POLICIES_READ.value
 PROPOSE = Scope.POLICIES_PROPOSE.value
 
@@ -59,13 +92,26 @@ class BundleView(APIView):
                 "label", LABEL_SCHEMA, description="The label to resolve (production)."
             ),
             OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER),
+            OpenApiParameter("unit_id", UNIT_SCHEMA, description=UNIT_HELP),
+            *(
+                OpenApiParameter(
+                    name,
+                    {"type": "string", "maxLength": MAX_ELIGIBILITY, "pattern": TEXT_PATTERN},
+                    description=f"The {name} of this read (experiments' eligibility).",
+                )
+                for name in ("channel", "segment")
+            ),
         ],
-        responses={200: dict, 304: None},
+        responses={200: BUNDLE_RESPONSE, 304: None},
         description=(
             "Every policy pack, prompt and skill that applies to the calling agent under a label, "
             "resolved agent > team > workspace by kind and name: its version, content, content "
             "hash, where it came from (`source`) and what it overrides. Send the `ETag` back in "
-            "`If-None-Match` to get `304 Not Modified` while nothing changed."
+            "`If-None-Match` to get `304 Not Modified` while nothing changed. With `unit_id`, "
+            "the variants of the running experiments that apply to the unit replace the "
+            "label's version of their artifacts (such entries name their `experiment` and "
+            "`variant`; `experiments` lists every variant applied) and the ETag is the "
+            "variants' own."
         ),
     )
     def get(self, request: Request) -> HttpResponse:
@@ -74,6 +120,9 @@ class BundleView(APIView):
             raise NotFound("Agents only.")
         label = _label_param(request)
         etag = selectors.bundle_etag(agent, label, getattr(request.auth, "joined", None))
+        unit = _unit_params(request)
+        if unit is not None:
+            return self._with_variants(request, agent, label, etag, unit)
         if etag in request.headers.get("If-None-Match", ""):
             return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         # The rendered body is cached under its ETag: a label move changes the ETag, so a
@@ -84,6 +133,51 @@ class BundleView(APIView):
             body = selectors.agent_bundle_json(agent, label)
             cache.set(key, body, BUNDLE_CACHE_SECONDS)
         return HttpResponse(body, content_type="application/json", headers={"ETag": etag})
+
+    def _with_variants(
+        self, request: Request, agent: Agent, label: str, etag: str, unit: dict[str, str]
+    ) -> HttpResponse:
+        """A read for a unit: its variants assigned and applied (apps.experiments.applying);
+        the ETag and the cached body are the applied variants' own."""
+        variants = applying.policy_variants(agent=agent, **unit)
+        etag = applying.etag_with_variants(etag, variants)
+        if etag in request.headers.get("If-None-Match", ""):
+            return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        key = f"policies:bundle:{agent.pk}:{label}:{etag.strip(chr(34))}:unit"
+        body = cache.get(key)
+        if body is None:
+            rows = applying.variant_version_rows(agent, variants.versions)
+            body = selectors.agent_bundle_json(
+                agent,
+                label,
+                replace=lambda label_rows: applying.replaced_rows(label_rows, rows),
+                extra=lambda version: _served_by(variants, version),
+                experiments=variants.experiments(),
+            )
+            cache.set(key, body, BUNDLE_CACHE_SECONDS)
+        return HttpResponse(body, content_type="application/json", headers={"ETag": etag})
+
+
+def _served_by(variants: applying.PolicyVariants, version: int) -> dict[str, Any]:
+    served = variants.versions.get(version)
+    if served is None:
+        return {}
+    return {"experiment": served.key, "variant": served.variant}
+
+
+def _unit_params(request: Request) -> dict[str, str] | None:
+    """`unit_id` (and `channel`, `segment`) of a bundle read for a unit, checked as the
+    assign endpoint checks them; None without a unit."""
+    params = request.query_params
+    for name in ("unit_id", "channel", "segment"):
+        if len(params.getlist(name)) > 1:
+            raise ValidationFailed(f"{name}: give it once.", fields={name: ["Repeated."]})
+    given = {name: params[name] for name in UNIT_PARAMS if name in params}
+    if not given:
+        return None
+    data = UnitQuerySerializer(data=given)
+    data.is_valid(raise_exception=True)
+    return dict(data.validated_data) if "unit_id" in given else None
 
 
 def _agent_for(request: Request, given: int | None) -> Agent:
