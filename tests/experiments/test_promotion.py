@@ -369,3 +369,15 @@ def test_the_reconciler_finds_every_change_audited(cast: Any) -> None:
     assert result.count("experiments.variant") == 1  # the retired control
     assert result.count("reviews.reviewrequest") == 2
     assert result.count("policies.label") == 1
+
+
+def test_the_gate_reads_the_analysis_service_look(cast: Any, world: World) -> None:
+    from apps.experiments.analysis import experiment_analyze
+
+    services.experiment_assign_bulk(
+        actor=SYSTEM, experiment=world.experiment, unit_ids=[f"lead-{n}" for n in range(40)]
+    )
+    look = experiment_analyze(actor=SYSTEM, experiment=world.experiment, trigger="on_demand")
+
+    assert promotion.promotion_evidence(world.experiment) == look
+    assert "inconclusive, not winner" in refused(cast, world)  # no outcome has matured yet
