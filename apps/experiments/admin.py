@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -29,26 +30,31 @@ from apps.core.admin_site import (
     refuse_read_only_post,
 )
 from apps.core.exceptions import ServiceError
-from apps.experiments import services
+from apps.experiments import promotion, services
 from apps.experiments.admin_design import design_page, may_design
 from apps.experiments.admin_results import OUTCOME_LABELS, results_context, with_latest_outcome
-from apps.experiments.models import Experiment, ExperimentStatus
+from apps.experiments.models import Experiment, ExperimentSettings, ExperimentStatus
 from apps.privacy.display import masked_chips
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import as_principal
 from apps.workspaces.roles import Action
 
-STEPS: dict[str, tuple[str, Any, str]] = {
+STEPS: dict[str, tuple[Any, Any, str]] = {
     # step -> (from status, service, button)
     "start": (ExperimentStatus.DRAFT, services.experiment_start, "Start"),
     "stop": (ExperimentStatus.RUNNING, services.experiment_stop, "Stop"),
     "decide": (ExperimentStatus.STOPPED, services.experiment_decide, "Decide"),
+    "promote": (promotion.PROMOTABLE, promotion.experiment_promote, "Promote winner"),
 }
 STATUS_LABELS = {"draft": "info", "running": "success", "stopped": "warning", "decided": "info"}
 
 
 def sidebar_experiments(request: HttpRequest) -> bool:
     return _module_permission(request, "experiments.Experiment")
+
+
+def sidebar_experiment_settings(request: HttpRequest) -> bool:
+    return _module_permission(request, "experiments.ExperimentSettings")
 
 
 @admin.register(Experiment)
@@ -87,6 +93,7 @@ class ExperimentAdmin(ScopedModelAdmin):
         "started_at",
         "stopped_at",
         "decided_at",
+        "release_notes",
         "created_at",
     ]
     readonly_fields = fields
@@ -245,7 +252,7 @@ class ExperimentAdmin(ScopedModelAdmin):
             links = [
                 (reverse(f"admin:experiments_experiment_{step}", args=[obj.pk]), button)
                 for step, (source, _, button) in STEPS.items()
-                if obj.status == source
+                if obj.status in promotion.statuses(source)
             ]
         context = {**(extra_context or {}), "lifecycle_links": links}
         if obj is not None:
@@ -266,7 +273,7 @@ class ExperimentAdmin(ScopedModelAdmin):
         if request.method == "POST":
             extra = {"winner": request.POST.get("winner", "")} if step == "decide" else {}
             try:
-                change(
+                result = change(
                     actor=as_principal(request.user),
                     experiment=obj,
                     reason=request.POST.get("reason", ""),
@@ -275,7 +282,7 @@ class ExperimentAdmin(ScopedModelAdmin):
             except ServiceError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 return HttpResponseRedirect(request.get_full_path())
-            self.message_user(request, f"{obj.key}: {step} recorded.")
+            self.message_user(request, promotion.step_message(obj.key, step, result))
             return HttpResponseRedirect(back)
         context = {
             **self.admin_site.each_context(request),
@@ -305,3 +312,39 @@ def _what(variant: Any) -> dict[str, Any]:
 
 def _metric(metric: dict[str, Any]) -> str:
     return f"{metric.get('kind')} of {metric.get('event')} within {metric.get('window_days')} days"
+
+
+class ExperimentSettingsForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = ExperimentSettings
+        fields = ["start_needs_approval"]
+
+
+@admin.register(ExperimentSettings)
+class ExperimentSettingsAdmin(ScopedModelAdmin):
+    """Whether starting an experiment needs approval; owners and admins change it through
+    apps.experiments.promotion.experiment_settings_update (audited)."""
+
+    view_action = Action.MANAGE
+    change_action = Action.MANAGE
+    form = ExperimentSettingsForm
+    list_display = ["workspace", "start_needs_approval", "updated_at"]
+    list_select_related = ["workspace"]
+
+    def can_add(self, request: HttpRequest) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        """Settings exist lazily; listing them makes the default rows of managed workspaces."""
+        if self.has_view_permission(request):
+            managed = Workspace.objects.visible_to(request.user, Action.MANAGE)
+            for workspace_id in managed.values_list("pk", flat=True):
+                promotion.experiment_settings_for(workspace_id)
+        return super().changelist_view(request, extra_context)
+
+    def update_via_service(self, actor: Any, obj: ExperimentSettings, form: Any) -> None:
+        promotion.experiment_settings_update(
+            actor=actor,
+            workspace=obj.workspace,
+            start_needs_approval=form.cleaned_data["start_needs_approval"],
+        )

@@ -14,6 +14,7 @@ class ExperimentsConfig(AppConfig):
         register_pii_fields()
         register_audit()
         register_compliance()
+        register_reviews()
 
 
 def register_pii_fields() -> None:
@@ -24,6 +25,7 @@ def register_pii_fields() -> None:
 
     register_masked_field("experiments.Experiment", "name")
     register_masked_field("experiments.Experiment", "hypothesis")
+    register_masked_field("experiments.Experiment", "release_notes")
     register_masked_field(
         "experiments.Variant", "config", kind="json", workspace_field="experiment__workspace"
     )
@@ -58,7 +60,7 @@ def register_audit() -> None:
     """Experiments and their variants are decisions, audited by their services (a variant on
     its experiment). Exposures are the assignment's own record (the hot path): inserted in
     bulk without an event; the experiment's exposure counter is bookkeeping."""
-    from apps.audit.reconcile import governed_model_register
+    from apps.audit.reconcile import event_rows_register, governed_model_register
 
     governed_model_register("experiments.experiment", ignore={"exposure_count", "updated_at"})
     governed_model_register(
@@ -67,6 +69,9 @@ def register_audit() -> None:
     )
     governed_model_register("experiments.exposure", log=True)
     governed_model_register("experiments.experimentanalysis", log=True)
+    governed_model_register("experiments.experimentsettings", lazy_defaults=True)
+    for action in ("experiment.start_request", "experiment.promote_request"):
+        event_rows_register(action, _opened_request)
 
 
 def register_compliance() -> None:
@@ -84,10 +89,13 @@ def register_compliance() -> None:
         register_retention_target,
     )
 
-    register_linked_fields("experiments.Experiment", ("name", "hypothesis"))
+    register_linked_fields("experiments.Experiment", ("name", "hypothesis", "release_notes"))
     register_erasure_target(
         ErasureTarget(
-            "experiments.Experiment", ("name", "hypothesis"), by_workspace(), action="scrub"
+            "experiments.Experiment",
+            ("name", "hypothesis", "release_notes"),
+            by_workspace(),
+            action="scrub",
         )
     )
     register_erasure_target(
@@ -102,6 +110,20 @@ def register_compliance() -> None:
     register_retention_target(
         RetentionTarget("experiments.Exposure", "Experiment exposures", 365, _exposed_before)
     )
+
+
+def register_reviews() -> None:
+    """Promotions of a winner (`experiment_result`) and starts that need approval
+    (`experiment_start`) are decided in the review queue (apps.experiments.reviewing)."""
+    from apps.experiments.reviewing import register
+
+    register()
+
+
+def _opened_request(event: dict[str, Any]) -> list[tuple[str, str]]:
+    after = event["after"] if isinstance(event["after"], dict) else {}
+    request = after.get("request")
+    return [("reviews.reviewrequest", str(request))] if request else []
 
 
 def unit_hashes(subject: Any) -> list[str]:

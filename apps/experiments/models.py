@@ -113,6 +113,12 @@ class Experiment(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    release_notes = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Written when a promotion is approved: what changed, the evidence, who "
+        "approved and when (apps.experiments.promotion).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -149,6 +155,13 @@ class Variant(models.Model):
     memory_tag = models.SlugField(max_length=60, blank=True)
     memory_ids = models.JSONField(default=list, blank=True)
     config = models.JSONField(default=dict, blank=True)
+    retired_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Set when another variant's promotion was approved: this one lost "
+        "(apps.experiments.promotion says what retiring does).",
+    )
 
     objects = VariantQuerySet.as_manager()
 
@@ -252,3 +265,32 @@ class ExperimentAnalysis(models.Model):
 
     def __str__(self) -> str:
         return f"analysis #{self.pk} of {self.experiment_id}: {self.outcome}"
+
+
+class ExperimentSettingsQuerySet(ScopedQuerySet):
+    def for_user(self, principal: Principal, action: str) -> Self:
+        return self.filter(workspace_id__in=workspace_ids_for(principal.required_user, action))
+
+
+class ExperimentSettings(models.Model):
+    """Per workspace: whether starting an experiment needs a second person's approval (an
+    `experiment_start` review request). Created with the defaults on first use; owners and
+    admins change it through apps.experiments.promotion.experiment_settings_update."""
+
+    workspace = models.OneToOneField(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="experiment_settings"
+    )
+    start_needs_approval = models.BooleanField(
+        default=False,
+        help_text="Starting an experiment opens a review request; another person approves it.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ExperimentSettingsQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "experiment settings"
+        verbose_name_plural = "experiment settings"
+
+    def __str__(self) -> str:
+        return f"experiment settings of workspace {self.workspace_id}"

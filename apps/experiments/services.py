@@ -3,7 +3,8 @@ assignment.
 
 Design and lifecycle are people's decisions, each audited in its transaction: editors (and
 above) design drafts; admins and owners start, stop and decide. Starting is a direct action
-(no review request: the review queue has no experiment-start kind yet; docs/experiments.md).
+unless the workspace requires approval: then it opens an `experiment_start` review request
+(apps.experiments.promotion; docs/experiments.md).
 
 Assignment (`experiment_assign`, `experiment_assign_bulk`) is the hot path: deterministic and
 sticky (a unit's variant is read off a hash of the experiment's salt and the unit's keyed
@@ -274,7 +275,15 @@ def _winner(experiment: Experiment, winner: object) -> Variant | None:
 
 @transaction.atomic
 def experiment_start(*, actor: Any, experiment: Experiment, reason: str) -> Experiment:
-    """Draft -> running: assignment starts. Admins and owners, with a reason (audited)."""
+    """Draft -> running: assignment starts. Admins and owners, with a reason (audited).
+    Where the workspace requires approval (ExperimentSettings.start_needs_approval), an
+    `experiment_start` review request opens instead and the returned experiment is still a
+    draft (apps.experiments.promotion)."""
+    from apps.experiments import promotion
+
+    if promotion.start_needs_approval(experiment):
+        promotion.start_request_open(actor=actor, experiment=experiment, reason=reason)
+        return _locked(experiment)
     return _transition(
         actor,
         experiment,

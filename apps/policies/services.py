@@ -508,3 +508,30 @@ def policy_settings_update(
         after=audit_snapshot(settings, ("protected_labels",)),
     )
     return settings
+
+
+@transaction.atomic
+def policy_version_changelog_append(
+    *, actor: Any, version: ArtifactVersion, note: str, reason: str = ""
+) -> ArtifactVersion:
+    """Add a paragraph to a version's changelog (release notes of the experiment that promoted
+    it, say): the message is the one column the immutability trigger lets change. Like
+    move_label, for callers that have checked permission (an approved review). `note` is
+    masked here; the audit event keeps the message before and after."""
+    principal = principal_of(actor)
+    locked = ArtifactVersion.objects.select_for_update().get(pk=version.pk)
+    addition = masked_text(locked.workspace_id, note, "message", limit=MAX_MESSAGE)
+    before = audit_snapshot(locked, VERSION_FIELDS)
+    locked.message = f"{locked.message}\n\n{addition}".strip()
+    locked.save(update_fields=["message"])
+    masked_rows_saved(workspace_id=locked.workspace_id, rows=[locked], fields=["message"])
+    audit_event_record(
+        actor=principal,
+        action="policy.version_changelog",
+        obj=locked,
+        workspace_id=locked.workspace_id,
+        before=before,
+        after=audit_snapshot(locked, VERSION_FIELDS),
+        reason=reason,
+    )
+    return locked

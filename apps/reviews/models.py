@@ -34,6 +34,7 @@ class Kind(models.TextChoices):
     CONFLICT = "conflict", "Conflict between two memories"
     POLICY_VERSION = "policy_version", "Policy version"
     EXPERIMENT_RESULT = "experiment_result", "Experiment result"
+    EXPERIMENT_START = "experiment_start", "Experiment start"
 
 
 class ReviewTier(models.TextChoices):

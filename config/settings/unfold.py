@@ -175,6 +175,12 @@ UNFOLD = {
                         "link": reverse_lazy("admin:datasets_datasetversion_changelist"),
                         "permission": "apps.datasets.admin.sidebar_datasets",
                     },
+                    {
+                        "title": "Experiment settings",
+                        "icon": "tune",
+                        "link": reverse_lazy("admin:experiments_experimentsettings_changelist"),
+                        "permission": "apps.experiments.admin.sidebar_experiment_settings",
+                    },
                 ],
             },
             {

@@ -20,6 +20,7 @@ from django.db.models import Model
 from apps.audit.models import AuditEvent
 from apps.compliance.models import ErasureRequest, ExportJob, RetentionRule
 from apps.compliance.retention import retention_rules_ensure
+from apps.experiments.promotion import experiment_settings_for
 from apps.guardrails import services as guardrails
 from apps.memories.models import MemoryItem, Status, Tier, WritePolicyVersion
 from apps.memories.services import memory_write, write_policy_for, write_policy_update
@@ -391,6 +392,7 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "signals.Feedback": _feedback,
     "signals.Outcome": _outcome,
     "experiments.Experiment": _experiment,
+    "experiments.ExperimentSettings": lambda side: experiment_settings_for(side.workspace.pk),
     "signals.LearningCandidate": _learning_candidate,
     "signals.LearningSettings": _learning_settings,
     "scorecards.WeeklyScorecard": _scorecard,

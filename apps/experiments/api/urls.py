@@ -1,9 +1,9 @@
 from rest_framework.routers import SimpleRouter
 
-from apps.experiments.api import views
+from apps.experiments.api import promotion, views
 
 router = SimpleRouter()
 router.trailing_slash = "/?"
 router.register("experiments", views.ExperimentViewSet, basename="experiment")
 
-urlpatterns = router.urls
+urlpatterns = promotion.urlpatterns + router.urls

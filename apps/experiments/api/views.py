@@ -137,14 +137,25 @@ class ExperimentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMod
 
     @extend_schema(
         request=s.ReasonSerializer,
-        responses={200: s.ExperimentSerializer},
+        responses={200: s.ExperimentSerializer, 202: dict},
         parameters=[WORKSPACE_PARAMETER],
-        description="Draft -> running, with a reason (audited). Admins and owners.",
+        description="Draft -> running, with a reason (audited). Admins and owners. Where the "
+        "workspace requires approval, an `experiment_start` review request opens instead (202) "
+        "and another person's approval starts it.",
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def start(self, request: Request, key: str | None = None) -> Response:
-        return self._lifecycle(request, services.experiment_start, s.ReasonSerializer)
+        from apps.experiments.api.promotion import start_response
+
+        experiment = self.get_object()
+        data = s.ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return start_response(
+            services.experiment_start(
+                actor=self.principal, experiment=experiment, **data.validated_data
+            )
+        )
 
     @extend_schema(
         request=s.ReasonSerializer,
