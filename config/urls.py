@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("apps.guardrails.api.urls")),
     path("", include("apps.signals.api.urls")),
     path("", include("apps.experiments.api.urls")),
+    path("", include("apps.evals.api.urls")),
 ]
 
 urlpatterns = [

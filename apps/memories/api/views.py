@@ -21,6 +21,7 @@ from rest_framework.utils.urls import replace_query_param
 from apps.core.api.views import HasTokenScopes, IsAgent, ScopedViewSet
 from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.core.idempotency import idempotent
+from apps.evals.examples import few_shot_examples
 from apps.memories import services
 from apps.memories.api import serializers as s
 from apps.memories.api.effectiveness import EffectivenessQuerySerializer, EffectivenessSerializer
@@ -413,6 +414,11 @@ class ContextViewSet(ScopedViewSet):
             "strategy": result.strategy,
             "tokens": result.tokens,
             "items": items,
+            "examples": few_shot_examples(
+                agent=self.principal.required_agent,
+                task_text=attrs["task"],
+                n=attrs["examples"],
+            ),
         }
         return Response(s.ContextResponseSerializer(body).data)
 

@@ -1,0 +1,11 @@
+from rest_framework.routers import SimpleRouter
+
+from apps.evals.api import views
+
+router = SimpleRouter()
+router.trailing_slash = "/?"
+router.register("eval-sets", views.EvalSetViewSet, basename="eval-set")
+router.register("eval-runs", views.EvalRunViewSet, basename="eval-run")
+router.register("eval-settings", views.EvalSettingsViewSet, basename="eval-settings")
+
+urlpatterns = router.urls
