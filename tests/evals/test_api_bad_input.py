@@ -164,22 +164,24 @@ def test_bad_retirements_are_refused(client_as, world, change):
     assert state() == before
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        {},
-        {"block_promotion": "yes"},
-        {"max_regression_rate": 1.5},
-        {"max_success_drop": "0.1"},
-        {"threshold": 0.1},
-    ],
-    ids=["empty", "flag-string", "rate-over-1", "drop-string", "unknown"],
-)
-def test_bad_settings_are_refused(client_as, cast, change):
+WS = "our workspace"
+BAD_SETTINGS = {
+    "only-workspace": {"workspace": WS},
+    "flag-string": {"workspace": WS, "block_promotion": "yes"},
+    "rate-over-1": {"workspace": WS, "max_regression_rate": 1.5},
+    "drop-string": {"workspace": WS, "max_success_drop": "0.1"},
+    "unknown-field": {"workspace": WS, "threshold": 0.1},
+    "workspace-string": {"workspace": "1", "block_promotion": True},
+    "unknown-workspace": {"workspace": 999_999, "block_promotion": True},
+    "no-workspace": {"block_promotion": True},
+}
+
+
+@pytest.mark.parametrize("case", BAD_SETTINGS, ids=list(BAD_SETTINGS))
+def test_bad_settings_are_refused(client_as, cast, case):
+    change = {k: cast.workspace.pk if v == WS else v for k, v in BAD_SETTINGS[case].items()}
     before = state()
-    response = client_as("owner").patch(
-        f"/api/v1/eval-settings/{cast.workspace.pk}", change, format="json"
-    )
+    response = client_as("owner").patch("/api/v1/eval-settings", change, format="json")
     assert_error(response, 400)
     assert state() == before
 

@@ -218,31 +218,38 @@ def test_retrieve_run_with_its_comparison(client_as, world, who, status):
 
 
 MANAGERS = ("owner", "admin", "operator")
+SETTINGS = "/api/v1/eval-settings"
 
 
 @pytest.mark.parametrize(
     ("who", "status"),
-    matrix(**each(200, *MANAGERS), **each(404, *READERS, *HIDDEN)),
+    matrix(**each(200, *MEMBERS, *TEAM), **each(400, *OUTSIDE)),
 )
 def test_read_settings(client_as, cast, who, status):
-    response = client_as(who).get(f"/api/v1/eval-settings/{cast.workspace.pk}")
+    response = client_as(who).get(f"{SETTINGS}?workspace={cast.workspace.pk}")
 
     assert response.status_code == status
     if status == 200:
         assert response.json()["block_promotion"] is False
+    else:
+        assert_error(response, status)
 
 
 @pytest.mark.parametrize(
     ("who", "status"),
-    matrix(**each(200, *MANAGERS), **each(404, *READERS, *HIDDEN)),
+    matrix(
+        **each(200, *MANAGERS),
+        **each(403, *READERS, "team_admin", "team_viewer"),
+        **each(400, *OUTSIDE),
+    ),
 )
 def test_change_settings(client_as, cast, who, status):
     before = state()
     mark = audit_mark()
 
     response = client_as(who).patch(
-        f"/api/v1/eval-settings/{cast.workspace.pk}",
-        {"block_promotion": True, "max_regression_rate": 0.05},
+        SETTINGS,
+        {"workspace": cast.workspace.pk, "block_promotion": True, "max_regression_rate": 0.05},
         format="json",
     )
 

@@ -166,11 +166,20 @@ class EvalSettingsSerializer(serializers.ModelSerializer):  # type: ignore[type-
 
 class EvalSettingsUpdateSerializer(StrictInput):
     needs_a_change = True
+    not_a_change = ("workspace",)
+    workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
 
     block_promotion = serializers.BooleanField(required=False)
     max_regression_rate = StrictFloatField(min_value=0, max_value=1, required=False)
     max_success_drop = StrictFloatField(min_value=0, max_value=1, required=False)
     require_run = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not set(attrs) - set(self.not_a_change):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Nothing to change; send a setting besides workspace."]}
+            )
+        return attrs
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):

@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.evals.api import views
@@ -6,6 +7,8 @@ router = SimpleRouter()
 router.trailing_slash = "/?"
 router.register("eval-sets", views.EvalSetViewSet, basename="eval-set")
 router.register("eval-runs", views.EvalRunViewSet, basename="eval-run")
-router.register("eval-settings", views.EvalSettingsViewSet, basename="eval-settings")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("eval-settings", views.EvalSettingsView.as_view(), name="eval-settings"),
+]

@@ -3,7 +3,7 @@ new set version); agents of the workspace (`policies:read`) read the sets and AL
 dev and holdout alike: a harness must run the holdout to evaluate on it. No training export
 and no few-shot example ever includes a holdout case's trace (apps.evals.selectors.
 holdout_trace_ids). Runs are posted by people who edit or by an agent token with
-`policies:propose` (a CI harness). Owners and admins read and change the promotion block."""
+`policies:propose` (a CI harness). Members read the promotion block; owners and admins change it."""
 
 from __future__ import annotations
 
@@ -16,13 +16,20 @@ from rest_framework import mixins, permissions, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from apps.core.api.views import HasTokenScopes, IsPerson, ScopedViewSet
+from apps.core.api.views import (
+    HasTokenScopes,
+    IsPerson,
+    PlainMetadata,
+    ScopedViewSet,
+    request_principal,
+)
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.idempotency import idempotent
 from apps.evals import selectors, services
 from apps.evals.api import serializers as s
-from apps.evals.models import EvalResult, EvalRun, EvalSet, EvalSettings, Split
+from apps.evals.models import EvalResult, EvalRun, EvalSet, Split
 from apps.workspaces.models import Workspace
 from apps.workspaces.roles import Action
 from apps.workspaces.scopes import Scope
@@ -201,41 +208,55 @@ class EvalRunViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
         return Response(s.EvalRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
-class EvalSettingsViewSet(ScopedViewSet):
-    """The promotion block of a workspace, by the workspace's id. Owners and admins."""
+WORKSPACE_PARAMETER = OpenApiParameter(
+    "workspace", OpenApiTypes.INT, required=True, description="The workspace's id."
+)
 
-    serializer_class = s.EvalSettingsSerializer
+
+def _workspace_param(request: Request) -> Workspace:
+    raw = request.query_params.get("workspace", "")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise ValidationFailed(
+            "Name the workspace: ?workspace=<id>.", fields={"workspace": ["A workspace id."]}
+        )
+    principal = request_principal(request)
+    found = Workspace.objects.visible_to(principal, Action.VIEW).filter(pk=int(raw)).first()
+    if found is None:
+        raise ValidationFailed(
+            "Unknown workspace, or not one you may see.",
+            fields={"workspace": ["Unknown workspace."]},
+        )
+    return found
+
+
+class EvalSettingsView(APIView):
+    """The promotion block of a workspace: members read it, owners and admins change it."""
+
+    metadata_class = PlainMetadata
     permission_classes = [permissions.IsAuthenticated, IsPerson]
-    http_method_names = ["get", "patch", "head", "options"]
 
-    def scoped_queryset(self) -> QuerySet[Any]:
-        return Workspace.objects.visible_to(self.principal, Action.MANAGE)
-
-    def _workspace(self, pk: str | None) -> Workspace:
-        found = self.get_queryset().filter(pk=int(pk) if pk and pk.isdigit() else 0).first()
-        if found is None:
-            raise NotFound("No such workspace.")
-        return found
-
-    @extend_schema(responses={200: s.EvalSettingsSerializer})
-    def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        settings = services.eval_settings_for(self._workspace(pk).pk)
+    @extend_schema(
+        parameters=[WORKSPACE_PARAMETER],
+        responses={200: s.EvalSettingsSerializer},
+        description="The workspace's promotion block (off by default) and its thresholds.",
+    )
+    def get(self, request: Request) -> Response:
+        settings = services.eval_settings_for(_workspace_param(request).pk)
         return Response(s.EvalSettingsSerializer(settings).data)
 
     @extend_schema(
         request=s.EvalSettingsUpdateSerializer,
         responses={200: s.EvalSettingsSerializer},
-        description="Turn the promotion block on or off and set its thresholds (audited).",
+        description="Turn the promotion block on or off and set its thresholds (audited). "
+        "Owners and admins of the workspace.",
     )
     @idempotent
-    def partial_update(self, request: Request, pk: str | None = None) -> Response:
-        workspace = self._workspace(pk)
-        data = s.EvalSettingsUpdateSerializer(data=request.data)
+    def patch(self, request: Request) -> Response:
+        principal = request_principal(request)
+        data = s.EvalSettingsUpdateSerializer(data=request.data, context={"principal": principal})
         data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
         settings = services.eval_settings_update(
-            actor=self.principal, workspace=workspace, **data.validated_data
+            actor=principal, workspace=fields.pop("workspace"), **fields
         )
         return Response(s.EvalSettingsSerializer(settings).data)
-
-
-__all__ = ["EvalRunViewSet", "EvalSetViewSet", "EvalSettings", "EvalSettingsViewSet"]
