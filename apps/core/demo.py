@@ -200,6 +200,7 @@ def seed_demo(*, month_days: int = MONTH_DAYS) -> DemoCredentials:
         __import__("apps.signals.demo", fromlist=["x"]).seed_signals()
         __import__("apps.guardrails.demo", fromlist=["x"]).seed_breakers()
         __import__("apps.experiments.demo", fromlist=["x"]).seed_experiments()
+        __import__("apps.evals.demo", fromlist=["x"]).seed_evals()
     __import__("apps.audit.demo", fromlist=["x"]).seed_audit_demo()  # verifies: last
     return creds
 
