@@ -187,11 +187,13 @@ def test_bad_settings_are_refused(client_as, cast, case):
 
 
 @pytest.mark.parametrize(
-    "query", ["version=0", "version=99", "version=x", "split=test"], ids=lambda q: q
+    ("query", "status"),
+    [("version=0", 404), ("version=99", 404), ("version=x", 400), ("split=test", 400)],
+    ids=lambda q: str(q),
 )
-def test_bad_case_queries_are_refused(client_as, world, query):
+def test_bad_case_queries_are_refused(client_as, world, query, status):
     made = world[0]
-    assert_error(client_as("viewer").get(f"{SETS}/{made.pk}/cases?{query}"), 400)
+    assert_error(client_as("viewer").get(f"{SETS}/{made.pk}/cases?{query}"), status)
 
 
 def test_an_older_version_s_cases_are_listed(client_as, world):

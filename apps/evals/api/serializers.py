@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from apps.core.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
@@ -11,6 +12,8 @@ from apps.evals import services
 from apps.evals.models import EvalCase, EvalResult, EvalRun, EvalSet, EvalSettings, Split
 from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
 from apps.workspaces.models import Workspace
+
+SLUG_VALIDATOR = RegexValidator(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$", "A slug: a-z, 0-9, - and _.")
 
 
 class EvalSetSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -40,13 +43,13 @@ class EvalCaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class EvalSetCreateSerializer(StrictInput):
     workspace = ScopedPrimaryKeyField(queryset=Workspace.objects.all())
-    key = StrictCharField(max_length=60)
+    key = StrictCharField(max_length=60, validators=[SLUG_VALIDATOR])
     name = StrictCharField(max_length=200)
     description = StrictCharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
 class CaseInSerializer(StrictInput):
-    key = StrictCharField(max_length=80)
+    key = StrictCharField(max_length=80, validators=[SLUG_VALIDATOR])
     input = serializers.JSONField(required=False, help_text="The task; or give `trace`.")
     expected = serializers.JSONField(required=False)
     rubric = StrictCharField(max_length=5000, required=False, allow_blank=True)
@@ -59,7 +62,9 @@ class CaseInSerializer(StrictInput):
 
 
 class CasesAddSerializer(StrictInput):
-    cases = CaseInSerializer(many=True, max_length=services.MAX_CASES_PER_CHANGE)  # type: ignore[call-arg]
+    cases = serializers.ListField(
+        child=CaseInSerializer(), min_length=1, max_length=services.MAX_CASES_PER_CHANGE
+    )
     holdout_share = StrictFloatField(
         min_value=0,
         max_value=1,
@@ -70,13 +75,15 @@ class CasesAddSerializer(StrictInput):
 
 class CasesRetireSerializer(StrictInput):
     keys = serializers.ListField(
-        child=StrictCharField(max_length=80), max_length=services.MAX_CASES_PER_CHANGE
+        child=StrictCharField(max_length=80, validators=[SLUG_VALIDATOR]),
+        min_length=1,
+        max_length=services.MAX_CASES_PER_CHANGE,
     )
     reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class ResultInSerializer(StrictInput):
-    case = StrictCharField(max_length=80, help_text="The case's key.")
+    case = StrictCharField(max_length=80, validators=[SLUG_VALIDATOR], help_text="The case's key.")
     passed = serializers.BooleanField()
     score = StrictFloatField(min_value=0, max_value=1)
     cost = StrictFloatField(min_value=0, max_value=1e8, required=False, default=0)
@@ -99,7 +106,9 @@ class EvalRunCreateSerializer(StrictInput):
     artifact_version = StrictIntegerField(
         help_text="The policy, prompt or skill version under test (its id)."
     )
-    results = ResultInSerializer(many=True, max_length=services.MAX_RESULTS_PER_RUN)  # type: ignore[call-arg]
+    results = serializers.ListField(
+        child=ResultInSerializer(), min_length=1, max_length=services.MAX_RESULTS_PER_RUN
+    )
 
 
 class EvalResultSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

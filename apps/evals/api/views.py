@@ -73,7 +73,11 @@ class EvalSetViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
     @extend_schema(
         responses={200: s.EvalCaseSerializer(many=True)},
         parameters=[
-            OpenApiParameter("version", OpenApiTypes.INT, description="Default: current."),
+            OpenApiParameter(
+                "version",
+                {"type": "integer", "minimum": 1},
+                description="Default: current (a version the set never had is a 404).",
+            ),
             OpenApiParameter("split", OpenApiTypes.STR, enum=Split.values),
         ],
         description="The cases of one version of the set, dev and holdout (a harness runs "
@@ -83,12 +87,10 @@ class EvalSetViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
     def cases(self, request: Request, pk: str | None = None) -> Response:
         eval_set = self.get_object()
         version = request.query_params.get("version")
-        if version is not None and not (
-            version.isdigit() and 1 <= int(version) <= eval_set.version
-        ):
-            raise ValidationFailed(
-                f"version is 1 to {eval_set.version}.", fields={"version": ["Out of range."]}
-            )
+        if version is not None and not (version.isascii() and version.isdigit()):
+            raise ValidationFailed("version: a number.", fields={"version": ["A number."]})
+        if version is not None and not 1 <= int(version) <= eval_set.version:
+            raise NotFound(f"This set has versions 1 to {eval_set.version}.")
         rows = services.cases_at(eval_set, int(version) if version else None)
         split = request.query_params.get("split")
         if split is not None:
