@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("apps.experiments.api.urls")),
     path("", include("apps.scorecards.api.urls")),
     path("", include("apps.datasets.api.urls")),
+    path("", include("apps.evals.api.urls")),
 ]
 
 urlpatterns = [

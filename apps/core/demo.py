@@ -202,6 +202,7 @@ def seed_demo(*, month_days: int = MONTH_DAYS) -> DemoCredentials:
         __import__("apps.experiments.demo", fromlist=["x"]).seed_experiments()
         __import__("apps.scorecards.demo", fromlist=["x"]).seed_scorecards(history=month_days > 0)
         __import__("apps.datasets.demo", fromlist=["x"]).seed_datasets()
+        __import__("apps.evals.demo", fromlist=["x"]).seed_evals()
     __import__("apps.audit.demo", fromlist=["x"]).seed_audit_demo()  # verifies: last
     return creds
 

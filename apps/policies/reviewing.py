@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from apps.core.exceptions import Conflict
 from apps.policies.models import Artifact, ArtifactVersion, Label, LabelEvent
+from apps.policies.promotion import promotion_evidence
 from apps.policies.services import move_label
 from apps.reviews.kinds import ReviewKind
 from apps.reviews.models import Decision, Kind, ReviewRequest
@@ -100,6 +101,7 @@ class PolicyVersionReview(ReviewKind):
             "label": label,
             "current": old,
             "artifact_url": reverse("admin:policies_artifact_change", args=[artifact.pk]),
+            "promotion_evidence": promotion_evidence(version),
             "diff": {
                 "old_label": f"{label} now: v{old.number}" if old else f"{label}: not set yet",
                 "new_label": f"v{version.number} by {version.author_label}",

@@ -23,6 +23,7 @@ from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from apps.policies.content import content_checked, content_hash
 from apps.policies.models import (
+    PRODUCTION,
     REVIEW_TIER,
     Artifact,
     ArtifactKind,
@@ -33,6 +34,7 @@ from apps.policies.models import (
     PackKind,
     PolicySettings,
 )
+from apps.policies.promotion import promotion_refusal
 from apps.privacy.engine import PIIInputError
 from apps.privacy.policies import label_mask, text_mask
 from apps.privacy.saved import masked_rows_saved
@@ -258,6 +260,12 @@ def _version_of(artifact: Artifact, version: ArtifactVersion | int) -> ArtifactV
     return found
 
 
+def _refuse_blocked_promotion(version: ArtifactVersion) -> None:
+    refusal = promotion_refusal(version)
+    if refusal:
+        raise Conflict(f"Production can't move to v{version.number}: {refusal}")
+
+
 def move_label(
     principal: Principal,
     artifact: Artifact,
@@ -270,7 +278,11 @@ def move_label(
     note: dict[str, Any] | None = None,
 ) -> Label:
     """Point `label` at `version` with its history row and audit event (callers have checked
-    permission and the review). The next bundle call sees it: bundles are read live."""
+    permission and the review). The next bundle call sees it: bundles are read live. A move
+    of production (not a rollback) first asks the registered promotion checks
+    (apps.policies.promotion)."""
+    if label == PRODUCTION and how != LabelEvent.How.ROLLBACK:
+        _refuse_blocked_promotion(version)
     current = Label.objects.select_for_update().filter(artifact=artifact, name=label).first()
     before = {"label": label, "version": current.version_id if current else None}
     policy_settings_for(artifact.workspace_id)
@@ -386,6 +398,8 @@ def policy_label_move(
     if current is not None and current.version_id == target.pk:
         raise Conflict(f"{label} already points at v{target.number}; nothing was changed.")
     if policy_settings_for(artifact.workspace_id).is_protected(label):
+        if label == PRODUCTION:
+            _refuse_blocked_promotion(target)
         return LabelMoveResult(
             "requested", request=_open_request(principal, artifact, label, target, reason)
         )

@@ -181,6 +181,24 @@ UNFOLD = {
                         "link": reverse_lazy("admin:experiments_experimentsettings_changelist"),
                         "permission": "apps.experiments.admin.sidebar_experiment_settings",
                     },
+                    {
+                        "title": "Eval sets",
+                        "icon": "fact_check",
+                        "link": reverse_lazy("admin:evals_evalset_changelist"),
+                        "permission": "apps.evals.admin.sidebar_evals",
+                    },
+                    {
+                        "title": "Eval runs",
+                        "icon": "rule",
+                        "link": reverse_lazy("admin:evals_evalrun_changelist"),
+                        "permission": "apps.evals.admin.sidebar_evals",
+                    },
+                    {
+                        "title": "Promotion block",
+                        "icon": "block",
+                        "link": reverse_lazy("admin:evals_evalsettings_changelist"),
+                        "permission": "apps.evals.admin.sidebar_eval_settings",
+                    },
                 ],
             },
             {

@@ -32,6 +32,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import ignored_auth, missing_required_header
 
 from apps.reviews.kinds import review_kind
+from tests.conftest import SYSTEM
 from tests.contract.world import REFERENCES, World, build_world, model_label_of
 
 SEED = int(os.environ.get("CONTRACT_SEED", "20261207"))
@@ -133,6 +134,37 @@ def point_at_the_world(case: Any, world: World) -> None:
     if isinstance(case.body, dict):
         for name in _required_for_people(case):  # the agent may name itself too
             case.body.setdefault(name, world.mine.object(REFERENCES[name]).pk)
+    if case.operation.path.startswith("/api/v1/eval-sets") and isinstance(case.body, dict):
+        _valid_eval_cases(case.body, world)
+    if isinstance(case.body, dict) and isinstance(case.body.get("results"), list):
+        case.body.pop("set_version", None)  # the run's cases are the current version's
+        case.body["results"] = [{**case.body["results"][0], "case": "a"}]
+
+
+def _valid_eval_cases(values: dict[str, Any], world: World) -> None:
+    """Case keys must be new to the set when added and current when retired (the world's set
+    has cases a and b): a schema-valid change is made one the service accepts."""
+    from apps.evals import services as evals
+
+    if isinstance(values.get("key"), str):  # a new set: a key new to the workspace
+        values["key"] = f"set-{secrets.token_hex(4)}"
+    if isinstance(values.get("cases"), list):
+        values["cases"] = [
+            {
+                **{k: v for k, v in item.items() if k != "trace"},
+                "key": f"case-{secrets.token_hex(4)}",
+            }
+            | ({} if "input" in item else {"input": {}})
+            for item in values["cases"]
+        ]
+    if isinstance(values.get("keys"), list):
+        key = f"old-{secrets.token_hex(4)}"
+        evals.eval_cases_add(
+            actor=SYSTEM,
+            eval_set=world.mine.object("evals.EvalSet"),
+            cases=[{"key": key, "input": {}}],
+        )
+        values["keys"] = [key]
 
 
 def _required_for_people(case: Any) -> list[str]:

@@ -349,6 +349,33 @@ def _dataset_version(side: Side) -> Model:
     return version
 
 
+def _eval_set(side: Side) -> Model:
+    from apps.evals import services as evals
+
+    made = evals.eval_set_create(
+        actor=SYSTEM, workspace=side.workspace, key=f"{side.workspace.slug}-evals", name="Evals"
+    )
+    cases = [{"key": "a", "input": {"task": "t"}}, {"key": "b", "input": {}, "split": "holdout"}]
+    return evals.eval_cases_add(actor=SYSTEM, eval_set=made, cases=cases)
+
+
+def _eval_run(side: Side) -> Model:
+    from apps.evals import services as evals
+
+    return evals.eval_run_post(
+        actor=SYSTEM,
+        eval_set=side.object("evals.EvalSet"),
+        artifact_version=side.object("policies.ArtifactVersion"),
+        results=[{"case": "a", "passed": True, "score": 1}],
+    )
+
+
+def _eval_settings(side: Side) -> Model:
+    from apps.evals import services as evals
+
+    return evals.eval_settings_for(side.workspace.pk)
+
+
 FACTORIES: dict[str, Callable[[Side], Model]] = {
     "workspaces.Workspace": lambda side: side.workspace,
     "workspaces.Team": lambda side: side.team,
@@ -397,6 +424,9 @@ FACTORIES: dict[str, Callable[[Side], Model]] = {
     "signals.LearningSettings": _learning_settings,
     "scorecards.WeeklyScorecard": _scorecard,
     "datasets.DatasetVersion": _dataset_version,
+    "evals.EvalSet": _eval_set,
+    "evals.EvalRun": _eval_run,
+    "evals.EvalSettings": _eval_settings,
 }
 
 
@@ -409,6 +439,8 @@ REFERENCES = {
     "parents": "memories.MemoryItem",
     "version": "policies.ArtifactVersion",
     "trace": "signals.Trace",
+    "eval_set": "evals.EvalSet",
+    "artifact_version": "policies.ArtifactVersion",
 }
 
 

@@ -243,6 +243,15 @@ class ScoredItemSerializer(serializers.Serializer):  # type: ignore[type-arg]
     tokens = serializers.IntegerField(help_text="Estimated tokens of the content.")
 
 
+class FewShotExampleSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    trace_id = serializers.IntegerField(help_text="The past run this example comes from.")
+    task = serializers.CharField(help_text="Its task (masked).")
+    response = serializers.CharField(help_text="Its output, or a person's edit of it (masked).")
+    edited = serializers.BooleanField(help_text="The response is a person's edit.")
+    rating = serializers.IntegerField(allow_null=True, help_text="Its best rating (1 to 5).")
+    similarity = serializers.FloatField(help_text="Full-text rank against `task`.")
+
+
 class ContextResponseSerializer(serializers.Serializer):  # type: ignore[type-arg]
     assembly_id = serializers.IntegerField(help_text="The logged assembly (retrieval history).")
     strategy = serializers.CharField(help_text="exact or hnsw-iterative: how rows were ranked.")
@@ -254,6 +263,9 @@ class ContextResponseSerializer(serializers.Serializer):  # type: ignore[type-ar
         many=True,
         help_text="The experiments whose variant this read applied for `unit_id` (empty "
         'without it); docs/experiments.md, "Where agents read".',
+    )
+    examples = FewShotExampleSerializer(
+        many=True, help_text="The few-shot examples asked for with `examples` (else empty)."
     )
 
 
@@ -352,6 +364,13 @@ class ContextRequestSerializer(StrictInput):
     unit_id = unit_id_field()
     channel = eligibility_field("channel")
     segment = eligibility_field("segment")
+    examples = StrictIntegerField(
+        min_value=0,
+        max_value=10,
+        default=0,
+        help_text="How many few-shot examples to include (0 to 10): your best-rated past "
+        "responses to similar tasks, never from an eval holdout (docs/evaluation.md).",
+    )
 
 
 class CoacheeField(ScopedPrimaryKeyField):

@@ -21,6 +21,7 @@ from rest_framework.utils.urls import replace_query_param
 from apps.core.api.views import HasTokenScopes, IsAgent, ScopedViewSet
 from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.core.idempotency import idempotent
+from apps.evals.examples import few_shot_examples
 from apps.experiments.applying import memory_variants
 from apps.memories import services
 from apps.memories.api import serializers as s
@@ -427,6 +428,11 @@ class ContextViewSet(ScopedViewSet):
             "tokens": result.tokens,
             "items": items,
             "experiments": sets.experiments() if sets else [],
+            "examples": few_shot_examples(
+                agent=self.principal.required_agent,
+                task_text=attrs["task"],
+                n=attrs["examples"],
+            ),
         }
         return Response(s.ContextResponseSerializer(body).data)
 
