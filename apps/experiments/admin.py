@@ -33,7 +33,13 @@ from apps.core.exceptions import ServiceError
 from apps.experiments import promotion, services
 from apps.experiments.admin_design import design_page, may_design
 from apps.experiments.admin_results import OUTCOME_LABELS, results_context, with_latest_outcome
-from apps.experiments.models import Experiment, ExperimentSettings, ExperimentStatus
+from apps.experiments.analysis import experiment_analyze, latest_analysis
+from apps.experiments.models import (
+    AnalysisTrigger,
+    Experiment,
+    ExperimentSettings,
+    ExperimentStatus,
+)
 from apps.privacy.display import masked_chips
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import as_principal
@@ -218,8 +224,13 @@ class ExperimentAdmin(ScopedModelAdmin):
             view(self.design_view),
             name="experiments_experiment_design",
         )
+        analyze = path(
+            "<path:object_id>/analyze/",
+            view(self.analyze_view),
+            name="experiments_experiment_analyze",
+        )
         return (
-            [design]
+            [design, analyze]
             + [
                 path(
                     f"<path:object_id>/{step}/",
@@ -261,7 +272,42 @@ class ExperimentAdmin(ScopedModelAdmin):
                 context["design_url"] = reverse(
                     "admin:experiments_experiment_design", args=[obj.pk]
                 )
+            if obj.status != ExperimentStatus.DRAFT and may_design(self, request, obj):
+                context["analyze_url"] = reverse(
+                    "admin:experiments_experiment_analyze", args=[obj.pk]
+                )
         return super().change_view(request, object_id, form_url, context)
+
+    def analyze_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Take a look now (editors and up, as apps.experiments.analysis allows): a
+        confirmation page, then the look, audited as `experiment.analyze`."""
+        refuse_read_only_post(request)
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not may_design(self, request, obj):
+            raise PermissionDenied
+        back = reverse("admin:experiments_experiment_change", args=[obj.pk])
+        if request.method == "POST":
+            try:
+                look = experiment_analyze(
+                    actor=as_principal(request.user),
+                    experiment=obj,
+                    trigger=AnalysisTrigger.ON_DEMAND,
+                )
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return HttpResponseRedirect(back)
+            self.message_user(
+                request, f"{obj.key}: look #{look.pk} taken ({look.outcome.replace('_', ' ')})."
+            )
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Analyze {obj.key}",
+            "experiment": obj,
+            "last_look": latest_analysis(obj),
+            "back": back,
+        }
+        return TemplateResponse(request, "admin/experiments/analyze_confirm.html", context)
 
     def lifecycle_view(self, request: HttpRequest, object_id: str, step: str) -> HttpResponse:
         refuse_read_only_post(request)

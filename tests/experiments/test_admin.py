@@ -141,3 +141,44 @@ def test_a_step_out_of_order_is_a_message_not_an_error(client, staff):
     assert b"can&#x27;t be decided" in response.content or b"can't be decided" in response.content
     experiment.refresh_from_db()
     assert experiment.status == ExperimentStatus.DRAFT
+
+
+ANALYSTS = ("owner", "admin", "editor", "operator")
+
+
+@pytest.mark.parametrize("who", PEOPLE)
+def test_analyze_now_in_the_admin_is_for_editors_and_up(client, staff, who):
+    from apps.experiments.models import ExperimentAnalysis
+
+    experiment = make(staff.workspace, "to-look-at", start=True)
+    services.experiment_assign_bulk(actor=SYSTEM, experiment=experiment, unit_ids=["a", "b"])
+    client.force_login(staff.user(who))
+    change = client.get(f"{ADMIN}/{experiment.pk}/change/")
+    confirm = client.get(f"{ADMIN}/{experiment.pk}/analyze/")
+    mark = audit_mark()
+
+    looked = client.post(f"{ADMIN}/{experiment.pk}/analyze/")
+
+    looks = ExperimentAnalysis.objects.filter(experiment=experiment)
+    if who in MEMBERS:
+        assert change.status_code == 200
+        assert (b'data-testid="experiment-analyze-link"' in change.content) is (who in ANALYSTS)
+    if who in ANALYSTS:
+        assert confirm.status_code == 200 and b"Analyze now" in confirm.content
+        assert looked.status_code == 302
+        assert [(look.trigger, look.exposures) for look in looks] == [("on_demand", 2)]
+        assert [e.action for e in audit_since(mark)] == ["experiment.analyze"]
+    else:
+        assert confirm.status_code in (302, 403) and looked.status_code in (302, 403)
+        assert not looks.exists() and audit_since(mark) == []
+
+
+def test_a_draft_offers_no_analysis(client, staff):
+    draft = make(staff.workspace, "a-draft")
+    client.force_login(staff.user("owner"))
+
+    change = client.get(f"{ADMIN}/{draft.pk}/change/")
+    refused = client.post(f"{ADMIN}/{draft.pk}/analyze/", follow=True)
+
+    assert b'data-testid="experiment-analyze-link"' not in change.content
+    assert b"A draft has no exposures to analyze" in refused.content
