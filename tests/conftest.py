@@ -128,6 +128,15 @@ def celery_worker(transactional_db: None) -> Any:
     def close_connections(**kwargs: Any) -> None:
         connections.close_all()
 
+    # Publish through fresh pools: one closed by an earlier worker or broker swap in this
+    # process (kombu's process-wide producer pools) fails with "Acquire on closed pool".
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
     task_postrun.connect(close_connections, weak=False)
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:

@@ -33,6 +33,7 @@ from apps.core import clock
 from apps.experiments import services
 from apps.experiments.analysis import experiment_analyze
 from apps.experiments.models import AnalysisTrigger, Experiment
+from apps.privacy.keyring import masking_keys
 from apps.workspaces.models import Workspace
 from apps.workspaces.principal import Principal
 
@@ -104,9 +105,9 @@ PROMOTED = Story(
     },
     started_days_ago=29,
     days=24,
-    units_per_day=220,
+    units_per_day=240,
     rates={
-        "meeting_booked": {"current": 0.08, "payback": 0.125},
+        "meeting_booked": {"current": 0.08, "payback": 0.15},
         "unsubscribe": {"current": 0.008, "payback": 0.007},
     },
 )
@@ -172,7 +173,6 @@ class _Seeder:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.today = clock.now()
-        self.rng = random.Random(f"steward-demo-experiments-{workspace.slug}")  # noqa: S311
         users = get_user_model().objects
         self.editor = users.filter(username=f"{workspace.slug}-editor").first()
         self.admin = users.filter(username=f"{workspace.slug}-admin").first()
@@ -249,25 +249,41 @@ class _Seeder:
         morning: dt.datetime,
         pending: dict[dt.date, list[dict[str, Any]]],
     ) -> None:
-        units = [
-            f"{experiment.key}-{self.workspace.slug}-{day}-{n}" for n in range(story.units_per_day)
-        ]
-        answers = services.experiment_assign_bulk(
+        """The day's units, as many in each variant as its weight asks. The assignment hashes
+        with the installation's keys and the workspace's id, so the units are picked by their
+        variant (the allocation is a pure function) and each unit's events are drawn from a
+        generator seeded by its variant and rank: the demo's outcomes do not depend on the split
+        (tests/core/test_demo_determinism.py)."""
+        variants = services._variants_of(experiment)
+        allocation = services.Allocation(experiment.salt, variants)
+        total = sum(v.weight for v in variants)
+        wanted = {v.key: story.units_per_day * v.weight // total for v in variants}
+        picked: dict[str, list[str]] = {key: [] for key in wanted}
+        key = masking_keys().hash_key or b""
+        n = 0
+        while any(len(picked[k]) < wanted[k] for k in wanted):
+            unit = f"{experiment.key}-{self.workspace.slug}-{day}-{n}"
+            n += 1
+            variant = allocation.variant_for(services.unit_hash(unit, key)).key
+            if len(picked[variant]) < wanted[variant]:
+                picked[variant].append(unit)
+        units = [unit for key in sorted(picked) for unit in picked[key]]
+        services.experiment_assign_bulk(
             actor=SEED_ACTOR, experiment=experiment, unit_ids=units, context=EMAIL
         )
         window = experiment.primary_metric["window_days"]
-        for answer in answers:
-            if answer.variant is None:
-                continue
-            for event, rates in story.rates.items():
-                if self.rng.random() < rates[answer.variant]:
-                    when = morning + dt.timedelta(
-                        days=self.rng.randint(0, window - 1), hours=self.rng.randint(1, 9)
-                    )
-                    if when <= self.today:
-                        pending.setdefault(when.date(), []).append(
-                            {"kind": event, "experiment_unit": answer.unit_id, "occurred_at": when}
+        for variant, chosen in sorted(picked.items()):
+            for rank, unit in enumerate(chosen):
+                rng = random.Random(f"{experiment.key}-{day}-{variant}-{rank}")  # noqa: S311
+                for event, rates in story.rates.items():
+                    if rng.random() < rates[variant]:
+                        when = morning + dt.timedelta(
+                            days=rng.randint(0, window - 1), hours=rng.randint(1, 9)
                         )
+                        if when <= self.today:
+                            pending.setdefault(when.date(), []).append(
+                                {"kind": event, "experiment_unit": unit, "occurred_at": when}
+                            )
 
     def _report(self, items: list[dict[str, Any]], day: dt.datetime) -> None:
         """The day's outcomes, reported by the CRM sync that evening (before the look)."""

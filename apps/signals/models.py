@@ -220,6 +220,12 @@ class Outcome(models.Model):
             # The admin list filtered by date reads newest first by occurrence (trace_admin)
             models.Index(fields=["workspace", "-occurred_at", "-id"], name="outcome_ws_occurred"),
             models.Index(fields=["-occurred_at", "-id"], name="outcome_occurred"),
+            # Experiment analysis joins outcomes to exposures by unit (apps.experiments.analysis)
+            models.Index(
+                fields=["workspace", "experiment_unit_hash"],
+                condition=~Q(experiment_unit_hash=""),
+                name="outcome_experiment_unit",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -22,6 +22,7 @@ from apps.guardrails.models import (
     SuppressionEntry,
     Trip,
 )
+from apps.signals.models import Outcome
 from apps.workspaces.models import Agent
 
 pytestmark = pytest.mark.django_db
@@ -84,5 +85,10 @@ def test_the_demo_has_breaker_rules_and_a_tripped_breaker_with_its_reason():
     assert int(measured[1]) >= 8 and int(measured[2]) >= 20
     switch = KillSwitch.objects.get(level="team", cleared_at__isnull=True)
     assert (trip.kill_switch, switch.reason) == (switch, trip.reason)
-    # the unsubscribes (the wave's 8 in a demo with no month) are on the suppression list
-    assert SuppressionEntry.objects.filter(source="signal").count() == 8
+    # every unsubscribe or complaint naming a contact is on the suppression list: the wave's 8
+    # (in a demo with no month) and the experiments' unsubscribed units (apps/experiments/demo.py)
+    left = Outcome.objects.filter(kind__in=("unsubscribe", "complaint")).exclude(contact_hash="")
+    entries = SuppressionEntry.objects.filter(source="signal")
+    assert entries.count() == left.values("workspace", "contact_hash").distinct().count()
+    wave = left.filter(workspace__slug="acme", trace__isnull=False)
+    assert wave.count() == 8

@@ -44,10 +44,14 @@ class FakeReview(kinds.ReviewKind):
 
 @pytest.fixture
 def fake_kind():
+    real = kinds.review_kind_or_none("experiment_result")  # apps.experiments' own handler
     handler = kinds.register_review_kind(FakeReview())
     FakeReview.calls = []
     yield handler
-    kinds._KINDS.pop("experiment_result", None)
+    if real is not None:
+        kinds.register_review_kind(real)
+    else:
+        kinds._KINDS.pop("experiment_result", None)
 
 
 def _request(cast: Any) -> ReviewRequest:
@@ -83,6 +87,7 @@ def test_a_decision_the_kind_does_not_offer_is_refused_and_changes_nothing(cast,
 
 def test_a_kind_no_app_handles_cannot_be_decided(cast):
     request = _request(cast)
+    ReviewRequest.objects.filter(pk=request.pk).update(kind="retired_kind")  # no app handles it
 
     with pytest.raises(ValidationFailed, match="No installed app handles"):
         services.review_approve(actor=cast.user("reviewer"), request=request)
