@@ -141,7 +141,7 @@ def totals_query(
     events = sorted({metric["event"] for metric in metrics})
     longest = max(int(metric["window_days"]) for metric in metrics)
     sql = f"""
-        WITH hits AS (
+        WITH hits AS MATERIALIZED (
             SELECT x.id AS exposure_id {inner_cols}
             FROM experiments_exposure x
             JOIN signals_outcome o

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.core import clock
 from apps.experiments import services
@@ -223,6 +223,7 @@ class _Seeder:
             evening = self._day(story, day, hour=LOOK_HOUR)
             if evening > self.today:
                 break
+            _fresh_statistics()
             with clock.frozen_at(evening):
                 look = experiment_analyze(
                     actor=ANALYST, experiment=experiment, trigger=AnalysisTrigger.SCHEDULED
@@ -369,6 +370,14 @@ class _Seeder:
                 decision="approve",
                 reason="Evidence checked: SRM passes, guardrail fine. Ship it.",
             )
+
+
+def _fresh_statistics() -> None:
+    """The seed writes thousands of exposures and outcomes in one transaction: statistics taken
+    when the tables were nearly empty would make the planner loop over them once per row
+    (minutes per look). ANALYZE in the transaction counts its own new rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE experiments_exposure, signals_outcome")
 
 
 def _shortened(story: Story, days: int) -> Story:
