@@ -98,8 +98,13 @@ class _History:
         self.month_start = now - dt.timedelta(days=MONTH_DAYS)
         self.keys = 0
         self.proposed: list[tuple[dt.datetime, int]] = []
+        # Each agent its own learnings (a disjoint share, in a seeded order): the same text
+        # from two agents of a team would be deduplicated, and which write reinforces which
+        # depends on the order the database returns near neighbours in (not deterministic).
+        shuffled = self.rng.sample(LEARNINGS, len(LEARNINGS))
+        count = max(len(self.agents), 1)
         self.learnings = {
-            agent.pk: self.rng.sample(LEARNINGS, len(LEARNINGS)) for agent in self.agents
+            agent.pk: shuffled[index::count] for index, agent in enumerate(self.agents)
         }
 
     def seed(self) -> None:
