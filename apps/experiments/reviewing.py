@@ -80,10 +80,11 @@ def evidence_rows(evidence: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class ExperimentResultReview(ReviewKind):
-    kinds = (Kind.EXPERIMENT_RESULT,)
-    decisions = {"approve": "Approve & promote", "reject": "Reject"}
-    panel_template = "admin/experiments/review_result.html"
+class _ExperimentReview(ReviewKind):
+    """Both experiment kinds: approving (never by the requester) closes the request and then
+    does the kind's `apply`; rejecting, with a reason, changes nothing else."""
+
+    apply: Any
 
     def decide(
         self,
@@ -98,10 +99,18 @@ class ExperimentResultReview(ReviewKind):
             promotion.require_someone_else(principal, request)
             reason = clean_reason(request, reason)
             close(principal, request, Decision.APPROVED, reason, "review.approve")
-            promotion.promotion_apply(principal, request, reason)
+            self.apply(principal, request, reason)
             return
         reason = clean_reason(request, reason, required=True)
         close(principal, request, Decision.REJECTED, reason, "review.reject")
+
+
+class ExperimentResultReview(_ExperimentReview):
+    kinds = (Kind.EXPERIMENT_RESULT,)
+    decisions = {"approve": "Approve & promote", "reject": "Reject"}
+    panel_template = "admin/experiments/review_result.html"
+
+    apply = staticmethod(promotion.promotion_apply)
 
     def panel_context(self, http_request: HttpRequest, request: ReviewRequest) -> dict[str, Any]:
         experiment = _experiment(request)
@@ -118,28 +127,12 @@ class ExperimentResultReview(ReviewKind):
         }
 
 
-class ExperimentStartReview(ReviewKind):
+class ExperimentStartReview(_ExperimentReview):
     kinds = (Kind.EXPERIMENT_START,)
     decisions = {"approve": "Approve & start", "reject": "Reject"}
     panel_template = "admin/experiments/review_start.html"
 
-    def decide(
-        self,
-        principal: Principal,
-        request: ReviewRequest,
-        decision: str,
-        *,
-        reason: str,
-        **arguments: Any,
-    ) -> None:
-        if decision == "approve":
-            promotion.require_someone_else(principal, request)
-            reason = clean_reason(request, reason)
-            close(principal, request, Decision.APPROVED, reason, "review.approve")
-            promotion.start_approved(principal, request, reason)
-            return
-        reason = clean_reason(request, reason, required=True)
-        close(principal, request, Decision.REJECTED, reason, "review.reject")
+    apply = staticmethod(promotion.start_approved)
 
     def panel_context(self, http_request: HttpRequest, request: ReviewRequest) -> dict[str, Any]:
         experiment = _experiment(request)
