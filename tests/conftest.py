@@ -6,6 +6,8 @@ audit assertions count events as a difference around the code under test.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +50,7 @@ class Cast:
 ROLES_AND_OTHERS = [*Role.values, "team_admin", "team_viewer", "outsider", "nobody", "operator"]
 
 
-@pytest.fixture
-def cast(db: None) -> Cast:
+def build_cast() -> Cast:
     workspace = WorkspaceFactory(name="Acme", slug="acme")
     sales = TeamFactory(workspace=workspace, name="Sales", slug="sales")
     marketing = TeamFactory(workspace=workspace, name="Marketing", slug="marketing")
@@ -84,6 +85,69 @@ def cast(db: None) -> Cast:
         other_agent=other_agent,
         other_agent_secret=other_secret,
     )
+
+
+# --- rows shared by a module ---------------------------------------------------------------------
+# A permission matrix runs hundreds of tests over the same cast; building it for each test was
+# most of their time. A module marked `shared_rows` builds the cast (and, with
+# `shared_rows("world")`, the memory API's world on it) once, inside one transaction around the
+# whole module that is rolled back at its end; each test runs in a savepoint inside it (rolled
+# back after the test, as always) and gets its own deep copy of the objects, so nothing a test
+# changes, in the database or on the objects, reaches the next test. Tests needing committed
+# data (transactional_db: real workers, other connections) can't share: they are refused.
+SHARED_BUILDERS: dict[str, Any] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "shared_rows(*names): the module builds the cast (and those rows) once"
+    )
+
+
+def _build_world(rows: dict[str, Any]) -> Any:
+    from tests.memories.api_world import build_world
+
+    return build_world(rows["cast"])
+
+
+SHARED_BUILDERS["world"] = _build_world
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_rows(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]:
+    marker = request.node.get_closest_marker("shared_rows")
+    if marker is None:
+        yield None
+        return
+    from django.db import transaction
+
+    request.getfixturevalue("django_db_setup")
+    blocker = request.getfixturevalue("django_db_blocker")
+    with blocker.unblock(), transaction.atomic():
+        rows: dict[str, Any] = {"cast": build_cast()}
+        for name in marker.args:
+            rows[name] = SHARED_BUILDERS[name](rows)
+        yield rows
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def shared_rows(request: pytest.FixtureRequest, _module_rows: dict[str, Any] | None) -> Any:
+    """This test's own copy of the module's shared rows (None when the module shares none)."""
+    if _module_rows is None:
+        return None
+    if "transactional_db" in request.fixturenames or "live_server" in request.fixturenames:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: a `shared_rows` module can't hold a transactional test "
+            "(its rows are never committed): move the test to another module."
+        )
+    request.getfixturevalue("db")
+    return copy.deepcopy(_module_rows)
+
+
+@pytest.fixture
+def cast(db: None, shared_rows: dict[str, Any] | None) -> Cast:
+    return shared_rows["cast"] if shared_rows is not None else build_cast()
 
 
 @pytest.fixture

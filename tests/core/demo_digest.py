@@ -27,7 +27,11 @@ def _text(value: str) -> str:
     return ENC.sub("<ENC>", value)
 
 
-def demo_digest(slugs: tuple[str, ...] = ("acme", "globex")) -> dict[str, Any]:
+def demo_digest(
+    slugs: tuple[str, ...] = ("acme", "globex"), rows: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Counts and a digest per workspace; `rows`, when given, receives what was digested
+    (workspace -> section -> rows) so a test can show where two seeds differ."""
     out: dict[str, Any] = {}
     for workspace in Workspace.objects.filter(slug__in=slugs).order_by("slug"):
         zero = workspace.created_at
@@ -96,9 +100,18 @@ def demo_digest(slugs: tuple[str, ...] = ("acme", "globex")) -> dict[str, Any]:
         actions = Counter(
             AuditEvent.objects.filter(workspace_id=workspace.pk).values_list("action", flat=True)
         )
-        body = json.dumps(
-            [memory_rows, requests, assemblies, traces, feedback, outcomes, sorted(actions.items())]
-        )
+        sections = {
+            "memories": memory_rows,
+            "reviews": requests,
+            "assemblies": assemblies,
+            "traces": traces,
+            "feedback": feedback,
+            "outcomes": outcomes,
+            "events": sorted(actions.items()),
+        }
+        if rows is not None:
+            rows[workspace.slug] = json.loads(json.dumps(sections))
+        body = json.dumps(list(sections.values()))
         out[workspace.slug] = {
             "memories": len(memory_rows),
             "versions": MemoryVersion.objects.filter(item__workspace=workspace).count(),

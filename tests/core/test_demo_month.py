@@ -36,6 +36,9 @@ from apps.reviews.selectors import with_sla
 from apps.workspaces.models import Workspace
 from tests.core.demo_digest import demo_digest
 
+# The module seeds the demo once (its module fixture): all its tests on one worker.
+pytestmark = pytest.mark.xdist_group("demo-month")
+
 WORKSPACES = ["acme", "globex"]
 
 

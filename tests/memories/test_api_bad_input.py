@@ -13,10 +13,12 @@ from apps.memories.models import ContextAssembly, MemoryItem, MemoryVersion
 from tests.api_helpers import assert_error, audit_mark, audit_since
 from tests.memories.api_world import World, build_world
 
+pytestmark = pytest.mark.shared_rows("world")  # built once per module: tests/conftest.py
+
 
 @pytest.fixture
-def world(cast: Any) -> World:
-    return build_world(cast)
+def world(cast: Any, shared_rows: Any) -> World:
+    return shared_rows["world"] if shared_rows is not None else build_world(cast)
 
 
 def everything() -> list[Any]:

@@ -12,6 +12,8 @@ from apps.memories.models import MemoryItem, MemoryVersion, Status
 from tests.api_helpers import assert_error, audit_mark, audit_since, row
 from tests.memories.api_world import EVERYONE, MACHINES, World, build_world
 
+pytestmark = pytest.mark.shared_rows("world")  # built once per module: tests/conftest.py
+
 ACME_WS_ROLES = ("owner", "admin", "reviewer", "editor", "auditor", "viewer")
 EDITORS = ("owner", "admin", "editor", "operator")
 READ_ONLY = ("reviewer", "auditor", "viewer")
@@ -20,8 +22,8 @@ ACME_ITEMS = frozenset({"workspace", "sales", "marketing", "own", "mate", "propo
 
 
 @pytest.fixture
-def world(cast: Any) -> World:
-    return build_world(cast)
+def world(cast: Any, shared_rows: Any) -> World:
+    return shared_rows["world"] if shared_rows is not None else build_world(cast)
 
 
 @pytest.fixture

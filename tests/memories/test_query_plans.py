@@ -19,6 +19,7 @@ from apps.memories.embeddings.hashing import hashed_vector
 from apps.memories.models import MemoryItem, Strategy, Tier
 from apps.memories.selectors import memories_for_context
 from apps.memories.vector_indexes import create_sql, index_name
+from tests.conftest import SHARED_BUILDERS
 from tests.memories.factories import memory_type
 from tests.memories.helpers import READ
 
@@ -49,8 +50,7 @@ def _rows(cast: Any, count: int, base: list[float], noise: float, seed: int, **k
     ]
 
 
-@pytest.fixture
-def crowded(cast: Any) -> Any:
+def _crowd(cast: Any) -> Any:
     """3000 memories of the marketing team right next to the query, which the sales agent may
     not read, and 20 workspace-tier ones a little further; the workspace's own HNSW index."""
     base = hashed_vector(TASK, settings.EMBEDDING_DIMENSIONS)
@@ -64,6 +64,16 @@ def crowded(cast: Any) -> Any:
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         cursor.execute(create_sql(cast.workspace.pk, concurrently=False))
         cursor.execute("ANALYZE memories_memoryitem")
+    return cast
+
+
+# Built once for the module (tests/conftest.py, `shared_rows`); every test only reads it.
+SHARED_BUILDERS["crowded"] = lambda rows: _crowd(rows["cast"])
+pytestmark = pytest.mark.shared_rows("crowded")
+
+
+@pytest.fixture
+def crowded(cast: Any, shared_rows: Any) -> Any:
     return cast
 
 
@@ -190,68 +200,6 @@ def test_an_hnsw_scan_stopped_by_its_tuple_limit_falls_back_to_the_exact_scan(
     assert result.strategy == Strategy.EXACT
 
 
-@pytest.fixture
-def fresh_index_list() -> Any:
-    """indexed_workspaces() is cached per process; the fixtures build indexes behind its back."""
-    vector_indexes._forget_indexes()
-    yield
-    vector_indexes._forget_indexes()
-
-
-def _spread(cast: Any, count: int) -> None:
-    """`count` workspace-tier memories in all directions, and the workspace's own index."""
-    rng = random.Random(3)
-    kind = memory_type(cast.workspace)
-    rows = []
-    for n in range(count):
-        vector = [rng.gauss(0, 1) for _ in range(settings.EMBEDDING_DIMENSIONS)]
-        norm = sum(x * x for x in vector) ** 0.5
-        rows.append(
-            MemoryItem(
-                workspace=cast.workspace,
-                type=kind,
-                tier=Tier.WORKSPACE,
-                content=f"Spread item {n}",
-                embedding=[x / norm for x in vector],
-                status="approved",
-            )
-        )
-    MemoryItem.objects.bulk_create(rows, batch_size=1000)
-    _index(cast.workspace.pk)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE memories_memoryitem")
-
-
-def _index(workspace_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks for the DDL
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        cursor.execute(create_sql(workspace_id, concurrently=False))
-
-
-def test_an_unfiltered_request_of_an_indexed_workspace_skips_the_count(cast, fresh_index_list):
-    # Given a workspace with its own index and more eligible rows than a pool
-    _spread(cast, 300)
-
-    # When an unfiltered request and one filtered by type come in
-    with CaptureQueriesContext(connection) as plain:
-        unfiltered = memories_for_context(agent=cast.agent, task_text=TASK, k=10, token_scopes=READ)
-    kind = MemoryItem.objects.filter(workspace=cast.workspace).first().type.key
-    with CaptureQueriesContext(connection) as typed:
-        filtered = memories_for_context(
-            agent=cast.agent, task_text=TASK, k=10, types=[kind], token_scopes=READ
-        )
-
-    # Then the unfiltered one goes to the index without counting; the filtered one counts
-    plain_sql = [q["sql"] for q in plain.captured_queries]
-    assert not any(sql.startswith("SELECT count(*)") for sql in plain_sql)
-    assert unfiltered.strategy == Strategy.HNSW_ITERATIVE
-    assert len(unfiltered.items) == 10
-    assert any(q["sql"].startswith("SELECT count(*)") for q in typed.captured_queries)
-    assert filtered.strategy == Strategy.EXACT  # 300 eligible: below the exact-scan limit
-    assert len(filtered.items) == 10
-
-
 def test_an_indexed_workspace_with_few_eligible_rows_counts_after_the_index(
     crowded, fresh_index_list
 ):
@@ -268,16 +216,6 @@ def test_an_indexed_workspace_with_few_eligible_rows_counts_after_the_index(
     assert [s.startswith("SELECT count(*)") for s in statements].count(True) == 1
     assert result.strategy == Strategy.HNSW_ITERATIVE
     assert len(result.items) == ELIGIBLE
-
-
-def test_the_index_list_is_cached_and_a_build_refreshes_it(cast, fresh_index_list, settings):
-    settings.MEMORY_INDEX_LIST_CACHE_SECONDS = 3600
-    assert cast.workspace.pk not in vector_indexes.indexed_workspaces()
-    _index(cast.workspace.pk)
-
-    assert cast.workspace.pk not in vector_indexes.indexed_workspaces()  # cached
-    vector_indexes._forget_indexes()  # what workspace_index_build and drop_all do
-    assert cast.workspace.pk in vector_indexes.indexed_workspaces()
 
 
 def test_the_typed_index_holds_every_column_a_typed_count_reads(crowded):

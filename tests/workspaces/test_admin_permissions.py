@@ -40,6 +40,8 @@ from tests.workspaces.factories import (
     WorkspaceFactory,
 )
 
+pytestmark = pytest.mark.shared_rows()  # built once per module: tests/conftest.py
+
 LOGIN, GONE = "login", "gone"
 WHO = [*ROLES_AND_OTHERS, "anonymous"]
 ACME_READERS = {"owner", "admin", "reviewer", "editor", "auditor", "viewer"}

@@ -15,6 +15,8 @@ from apps.workspaces.models import Agent, AgentToken, Membership, Team, Workspac
 from tests.api_helpers import assert_error, audit_mark, audit_since
 from tests.workspaces.factories import AgentTokenFactory, TeamFactory
 
+pytestmark = pytest.mark.shared_rows()  # built once per module: tests/conftest.py
+
 TENANCY = (Workspace, Team, Membership, Agent, AgentToken)
 
 

@@ -30,6 +30,8 @@ from tests.workspaces.factories import (
     UserFactory,
 )
 
+pytestmark = pytest.mark.shared_rows()  # built once per module: tests/conftest.py
+
 MACHINES = {"agent": 403, "other_agent": 403, "anonymous": 401}
 TOKEN_IGNORED = ("last_used_at",)  # telemetry the agent's own requests may touch
 
