@@ -15,7 +15,7 @@ from django.db import connection, transaction
 
 from apps.core import clock
 from apps.core.exceptions import Forbidden, ValidationFailed
-from apps.memories.embeddings.consistency import embedders_consistent_or_refuse
+from apps.memories.embeddings.consistency import embedders_columns, refuse_unless_consistent
 from apps.memories.models import (
     DEFAULT_MEMORY_TYPES,
     ContextAssembly,
@@ -300,12 +300,13 @@ def ranking_sql(
     pool: int,
     text: TextQuery | None = None,
     included: tuple[str, list[Any]] | None = None,
+    limit: int | None = None,
 ) -> tuple[str, list[Any]]:
     """The ranking query: the union of the `pool` eligible memories nearest to the task by
     vector and the `pool` best full-text matches, gated by relevance and scored (ranking.py),
-    best first. The first column of every row is how many vector candidates were found (one
-    row of NULLs but that count when nothing passed the gate), so the caller can tell a short
-    index scan from a short answer.
+    best first, at most `limit` of them (default: `pool`). The first column of every row is
+    how many vector candidates were found (one row of NULLs but that count when nothing passed
+    the gate), so the caller can tell a short index scan from a short answer.
 
     Both strategies rank the same set, so an agent's context doesn't change character when
     its workspace grows past MEMORY_EXACT_SCAN_MAX_ROWS; only how the nearest are found
@@ -386,7 +387,7 @@ def ranking_sql(
         *matched_params,
         *extra_params,
         *weights,
-        pool,
+        pool if limit is None else limit,
     ]
 
 
@@ -410,10 +411,9 @@ def _ranked_rows(query: _Query, vector: list[float]) -> tuple[str, list[MemoryIt
     vector_used = settings.MEMORY_RETRIEVAL_MODE != "text"
     sets = query.sets
     included = _eligible_where(query, included=True) if sets and sets.includes else None
-    run = functools.partial(
-        _run_ranking,
-        ranking=_Ranking(where, params, query, vector_literal(vector), pool, included=included),
-    )
+    ranking = _Ranking(where, params, query, vector_literal(vector), pool, included=included)
+    ranking.limit = pool if query.token_budget is not None else query.k
+    run = functools.partial(_run_ranking, ranking=ranking)
     if _unfiltered(query) and query.agent.workspace_id in indexed_workspaces():
         # An indexed workspace holds more live memories than the exact-scan limit and an
         # agent reads most of them (the workspace tier alone is a share), so the count that
@@ -443,7 +443,10 @@ def _unfiltered(query: _Query) -> bool:
 
 @dataclass
 class _Ranking:
-    """One request's ranking inputs; `text` is parsed once, by the first run."""
+    """One request's ranking inputs; `text` is parsed and the embedders checked once, by the
+    first run. `limit`: the rows the ranking query returns (the whole pool is scored either
+    way): with a token budget the pool, since a long item may be skipped for a shorter one
+    further down; without one the best k are the answer and only they are loaded."""
 
     where: str
     params: list[Any]
@@ -452,17 +455,24 @@ class _Ranking:
     pool: int
     text: TextQuery | None = None
     included: tuple[str, list[Any]] | None = None
+    limit: int | None = None
+    checked: bool = False
 
 
 def _prepare(cursor: Any, ranking: _Ranking, strategy: str) -> None:
-    """One round trip before the ranking query: the task through websearch_to_tsquery (on the
-    first run, unless text candidates are off) and the transaction-local settings (search, and
-    the log's asynchronous commit)."""
+    """One round trip before the ranking query: on the first run, the workspace's embedders
+    (context refuses to rank vectors of two embedders, embeddings/consistency.py) and the
+    task through websearch_to_tsquery (unless text candidates are off); on every run, the
+    transaction-local settings (search, and the log's asynchronous commit)."""
+    workspace_id = ranking.query.agent.workspace_id
+    check = not ranking.checked
+    columns, params = embedders_columns(workspace_id) if check else ([], [])
+    parse = settings.MEMORY_RETRIEVAL_MODE != "vector" and ranking.text is None
+    if parse:
+        columns.append("websearch_to_tsquery('english', %s)::text")
+        params.append(ranking.query.task_text)
     text = settings.MEMORY_RETRIEVAL_MODE != "vector"
-    parse = text and ranking.text is None
     wanted = {**search_settings(strategy, ranking.pool, text=text), **_telemetry_commit()}
-    columns = ["websearch_to_tsquery('english', %s)::text"] if parse else []
-    params: list[Any] = [ranking.query.task_text] if parse else []
     for name, value in wanted.items():
         columns.append("set_config(%s, %s, true)")
         params += [name, value]
@@ -470,8 +480,11 @@ def _prepare(cursor: Any, ranking: _Ranking, strategy: str) -> None:
         return
     cursor.execute(f"SELECT {', '.join(columns)}", params)
     row = cursor.fetchone()
+    if check:
+        refuse_unless_consistent(workspace_id, low=row[0], high=row[1])
+        ranking.checked = True
     if parse:
-        ranking.text = or_terms(row[0] or "")
+        ranking.text = or_terms(row[2 if check else 0] or "")
 
 
 def _run_ranking(strategy: str, *, ranking: _Ranking) -> tuple[int, list[MemoryItem]]:
@@ -490,6 +503,7 @@ def _run_ranking(strategy: str, *, ranking: _Ranking) -> tuple[int, list[MemoryI
         ranking.pool,
         ranking.text,
         ranking.included,
+        ranking.limit,
     )
     rows = list(MemoryItem.objects.raw(sql, sql_params))
     found = int(getattr(rows[0], "found")) if rows else 0  # noqa: B009
@@ -656,7 +670,6 @@ def memories_for_context(
         query = _checked_query(agent, spec)
         if memory_sets is not None:
             query = dataclasses.replace(query, sets=memory_sets)
-        embedders_consistent_or_refuse(agent.workspace_id)
         vector = embed([query.task_text])[0]
         strategy, rows = _ranked_rows(query, vector)
         chosen = _choose(query, rows)

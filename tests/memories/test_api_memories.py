@@ -11,7 +11,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
+from apps.evals.examples import Example
+from apps.memories.api import serializers
 from apps.memories.models import (
     ContextAssembly,
     MemoryConflict,
@@ -20,9 +23,11 @@ from apps.memories.models import (
     Status,
     Tier,
 )
+from apps.memories.selectors import memories_for_context
 from apps.memories.services import write_policy_for
 from tests.api_helpers import assert_error, audit_mark, audit_since
 from tests.memories.api_world import World, build_world, make_item
+from tests.memories.helpers import READ
 
 
 @pytest.fixture
@@ -311,6 +316,41 @@ def test_context_filters_by_type_and_respects_k(world):
     items = response.json()["items"]
     assert len(items) == 3
     assert {item["type"] for item in items} == {"fact"}
+
+
+def test_the_context_body_is_what_its_documented_serializer_gives(world, settings):
+    # Given an assembly with tags, entities, an applied experiment and a few-shot example
+    settings.MEMORY_RELEVANCE_FLOOR = -1.0
+    make_item(
+        world.cast.workspace,
+        content="Deals close when the budget owner joins",
+        tags=["q4", "deals"],
+        entities={"segment": "fintech"},
+    )
+    result = memories_for_context(
+        agent=world.cast.agent, task_text="what closes deals", k=10, token_scopes=READ
+    )
+    experiments = [{"key": "exp-1", "variant": "treatment"}]
+    examples = [Example(7, "a task", "a response", True, None, 0.25)]
+
+    # When the view's plain body and the serializer the schema documents render it
+    plain = serializers.context_response_data(result, experiments=experiments, examples=examples)
+    documented = serializers.ContextResponseSerializer(
+        {
+            "assembly_id": result.assembly_id,
+            "strategy": result.strategy,
+            "tokens": result.tokens,
+            "items": [
+                {**vars(scored), "rank": rank} for rank, scored in enumerate(result.items, start=1)
+            ],
+            "experiments": experiments,
+            "examples": examples,
+        }
+    ).data
+
+    # Then they are the same JSON, keys in the same order
+    assert len(plain["items"]) == 4 and plain["items"][0]["tags"]
+    assert JSONRenderer().render(plain) == JSONRenderer().render(documented)
 
 
 def test_an_agent_of_another_workspace_gets_its_own_context_only(world, settings):

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.core.exceptions import Forbidden, ValidationFailed
-from apps.memories import services
+from apps.memories import services, vector_indexes
 from apps.memories.models import (
     ContextAssembly,
     ContextAssemblyItem,
@@ -402,3 +402,51 @@ def test_inside_a_callers_transaction_the_commit_stays_synchronous(cast):
 
     assert not any("synchronous_commit" in sql for sql in statements)
     assert ContextAssembly.objects.count() == 1
+
+
+# --- what one call costs ----------------------------------------------------------------------
+
+
+def _ranking_rows(cast: Any, **kwargs: Any) -> int:
+    """Rows the ranking query of one context call returns (rerun from its captured SQL)."""
+    statements = _statements(lambda: context(cast, **kwargs))
+    ranking = next(sql for sql in statements if sql.lstrip().startswith("WITH q AS"))
+    with connection.cursor() as cursor:
+        cursor.execute(ranking)
+        return len(cursor.fetchall())
+
+
+def test_without_a_budget_only_the_best_k_rows_are_loaded(cast):
+    # Given 12 relevant items
+    for n in range(12):
+        item(cast, content=f"Pricing note number {n} for a fintech prospect")
+
+    # When context asks for 3 with no budget, and for 3 within a budget
+    # Then the first loads 3 rows; the second the whole scored pool, so a long item that
+    # doesn't fit can give way to one further down
+    assert _ranking_rows(cast, k=3) == 3
+    assert _ranking_rows(cast, k=3, token_budget=1000) == 12
+
+
+def test_the_embedder_check_rides_in_the_statement_before_the_ranking(cast, settings):
+    # Given a workspace with memories, and a first call (it lists the indexes: cached)
+    settings.MEMORY_INDEX_LIST_CACHE_SECONDS = 3600
+    vector_indexes._forget_indexes()
+    item(cast, content="pricing e-mail fintech")
+    context(cast)
+
+    # When context is assembled again
+    statements = [
+        sql
+        for sql in _statements(lambda: context(cast))
+        if not sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+    ]
+
+    # Then: the capped count, one statement with the embedders, the task's tsquery and the
+    # settings, the ranking, and the log; no statement of the embedder check's own
+    assert len(statements) == 4, statements
+    assert statements[0].startswith("SELECT count(*)")
+    assert "max(embedder)" in statements[1] and "websearch_to_tsquery" in statements[1]
+    assert statements[2].lstrip().startswith("WITH q AS")
+    assert "INSERT INTO memories_contextassembly " in statements[3]
+    vector_indexes._forget_indexes()

@@ -16,7 +16,7 @@ from apps.experiments.api.applied import (
     unit_id_field,
 )
 from apps.memories.models import ENTITY_KEYS, MemoryItem, MemoryVersion, Tier
-from apps.memories.selectors import content_diff
+from apps.memories.selectors import ContextResult, ScoredMemory, content_diff
 from apps.workspaces.api.serializers import ScopedPrimaryKeyField, StrictInput
 from apps.workspaces.models import Agent, Team, Workspace
 
@@ -267,6 +267,52 @@ class ContextResponseSerializer(serializers.Serializer):  # type: ignore[type-ar
     examples = FewShotExampleSerializer(
         many=True, help_text="The few-shot examples asked for with `examples` (else empty)."
     )
+
+
+def context_response_data(
+    result: ContextResult, *, experiments: list[dict[str, str]], examples: list[Any]
+) -> dict[str, Any]:
+    """The body ContextResponseSerializer documents, built as plain dicts: the hot path of every
+    agent's read, where instantiating the serializers (a deep copy of their fields each time)
+    and walking them cost more than the rest of the view's Python. tests/memories test that it
+    equals the serializer's output, keys and order included."""
+    return {
+        "assembly_id": result.assembly_id,
+        "strategy": str(result.strategy),
+        "tokens": result.tokens,
+        "items": [_scored_item_data(rank, s) for rank, s in enumerate(result.items, start=1)],
+        "experiments": AppliedExperimentSerializer(experiments, many=True).data
+        if experiments
+        else [],
+        "examples": FewShotExampleSerializer(examples, many=True).data if examples else [],
+    }
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _scored_item_data(rank: int, scored: ScoredMemory) -> dict[str, Any]:
+    """One ScoredItemSerializer row (its field order and types)."""
+    item = scored.item
+    return {
+        "rank": rank,
+        "id": item.pk,
+        "tier": str(item.tier),
+        "type": str(item.type.key),
+        "content": str(item.content),
+        "tags": [_text_or_none(tag) for tag in item.tags],
+        "entities": {str(key): _text_or_none(value) for key, value in item.entities.items()},
+        "importance": float(item.importance),
+        "score": float(scored.score),
+        "importance_part": float(scored.importance_part),
+        "confidence_part": float(scored.confidence_part),
+        "recency_part": float(scored.recency_part),
+        "relevance_part": float(scored.relevance_part),
+        "vector_similarity": float(scored.vector_similarity),
+        "text_rank": float(scored.text_rank),
+        "tokens": int(scored.tokens),
+    }
 
 
 # --- input ------------------------------------------------------------------------------------

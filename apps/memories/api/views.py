@@ -407,34 +407,9 @@ class ContextViewSet(ScopedViewSet):
             token_scopes=token_scopes(request),
             memory_sets=sets,
         )
-        items = [
-            {
-                "rank": rank,
-                "item": scored.item,
-                "score": scored.score,
-                "importance_part": scored.importance_part,
-                "confidence_part": scored.confidence_part,
-                "recency_part": scored.recency_part,
-                "relevance_part": scored.relevance_part,
-                "vector_similarity": scored.vector_similarity,
-                "text_rank": scored.text_rank,
-                "tokens": scored.tokens,
-            }
-            for rank, scored in enumerate(result.items, start=1)
-        ]
-        body = {
-            "assembly_id": result.assembly_id,
-            "strategy": result.strategy,
-            "tokens": result.tokens,
-            "items": items,
-            "experiments": sets.experiments() if sets else [],
-            "examples": few_shot_examples(
-                agent=self.principal.required_agent,
-                task_text=attrs["task"],
-                n=attrs["examples"],
-            ),
-        }
-        return Response(s.ContextResponseSerializer(body).data)
+        examples = few_shot_examples(agent=agent, task_text=attrs["task"], n=attrs["examples"])
+        experiments = sets.experiments() if sets else []
+        return Response(s.context_response_data(result, experiments=experiments, examples=examples))
 
 
 class CoachingViewSet(ScopedViewSet):

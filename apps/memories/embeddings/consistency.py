@@ -12,10 +12,13 @@ Refusing rather than silently ranking only the current embedder's items: an agen
 half its workspace's memories without knowing it acts on incomplete context, which a
 governance console must not hide; and the refusal lasts only while re-embedding runs
 (thousands of items per second, docs/embeddings.md). The check is two index probes on
-(workspace, embedder) (min and max), well under a millisecond at 1M items.
+(workspace, embedder) (min and max), well under a millisecond at 1M items; context runs them
+inside the statement it sends before ranking (no round trip of their own).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.db import connection
 
@@ -48,17 +51,32 @@ def workspace_embedders(workspace_id: int) -> dict[str, int]:
         return {str(name): int(count) for name, count in cursor.fetchall()}
 
 
+def embedders_columns(workspace_id: int) -> tuple[list[str], list[Any]]:
+    """The check's two index probes as select-list expressions (min and max embedder of the
+    workspace) and their parameters: context reads them in the round trip it makes before
+    ranking anyway, then hands them to `refuse_unless_consistent`."""
+    table = _table()
+    probes = [
+        f'(SELECT {agg}(embedder) FROM "{table}" WHERE workspace_id = %s)'  # noqa: S608
+        for agg in ("min", "max")
+    ]
+    return probes, [workspace_id, workspace_id]
+
+
 def embedders_consistent_or_refuse(workspace_id: int) -> None:
     """Raise EmbeddingsMixed unless every item of the workspace (or none) has the current
     embedder. Soft-deleted and expired items count too: they come back (restore) with the
     vector they have."""
-    table = _table()
+    columns, params = embedders_columns(workspace_id)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT min(embedder), max(embedder) FROM "{table}" WHERE workspace_id = %s',  # noqa: S608
-            [workspace_id],
-        )
+        cursor.execute(f"SELECT {', '.join(columns)}", params)
         low, high = cursor.fetchone()
+    refuse_unless_consistent(workspace_id, low=low, high=high)
+
+
+def refuse_unless_consistent(workspace_id: int, *, low: str | None, high: str | None) -> None:
+    """Raise EmbeddingsMixed unless the workspace's least and greatest embedder (as read by
+    `embedders_columns`) are both the current one, or it has no items."""
     current = current_embedder()
     if low is None or (low == high == current):
         return
