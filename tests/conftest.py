@@ -88,13 +88,14 @@ def build_cast() -> Cast:
 
 
 # --- rows shared by a module ---------------------------------------------------------------------
-# A permission matrix runs hundreds of tests over the same cast; building it for each test was
-# most of their time. A module marked `shared_rows` builds the cast (and, with
-# `shared_rows("world")`, the memory API's world on it) once, inside one transaction around the
-# whole module that is rolled back at its end; each test runs in a savepoint inside it (rolled
-# back after the test, as always) and gets its own deep copy of the objects, so nothing a test
-# changes, in the database or on the objects, reaches the next test. Tests needing committed
-# data (transactional_db: real workers, other connections) can't share: they are refused.
+# Most tests run over the same cast, and building it for each test was much of the suite's time.
+# A module builds the cast once (and, with `shared_rows("world")`, the memory API's world on it),
+# inside one transaction around the whole module that is rolled back at its end; each test runs
+# in a savepoint inside it (rolled back after the test, as always) and gets its own deep copy of
+# the objects, so nothing a test changes, in the database or on the objects, reaches the next
+# test. Every module whose tests use the cast shares it, unless one of its tests needs committed
+# data (transactional_db, live_server, a real worker, a browser: other connections must see the
+# rows) or it is marked `own_cast`; those build a cast per test, as before.
 SHARED_BUILDERS: dict[str, Any] = {}
 
 
@@ -102,6 +103,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "shared_rows(*names): the module builds the cast (and those rows) once"
     )
+    config.addinivalue_line("markers", "own_cast: every test of the module builds its own cast")
+
+
+_COMMITTING = {"transactional_db", "live_server", "django_db_reset_sequences", "celery_worker"}
+
+
+def _shares_by_default(request: pytest.FixtureRequest) -> bool:
+    """Whether this module's tests use the cast and none needs committed rows."""
+    items = [i for i in request.session.items if getattr(i, "module", None) is request.module]
+    uses_cast = False
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        marker = item.get_closest_marker("django_db")
+        if names & _COMMITTING or item.get_closest_marker("browser"):
+            return False
+        if marker is not None and (marker.kwargs.get("transaction") or marker.args[:1] == (True,)):
+            return False
+        uses_cast = uses_cast or "cast" in names
+    return uses_cast
 
 
 def _build_world(rows: dict[str, Any]) -> Any:
@@ -116,19 +136,39 @@ SHARED_BUILDERS["world"] = _build_world
 @pytest.fixture(scope="module", autouse=True)
 def _module_rows(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]:
     marker = request.node.get_closest_marker("shared_rows")
-    if marker is None:
+    if marker is None and (
+        request.node.get_closest_marker("own_cast") or not _shares_by_default(request)
+    ):
         yield None
         return
+    names = marker.args if marker is not None else ()
     from django.db import transaction
 
     request.getfixturevalue("django_db_setup")
     blocker = request.getfixturevalue("django_db_blocker")
     with blocker.unblock(), transaction.atomic():
         rows: dict[str, Any] = {"cast": build_cast()}
-        for name in marker.args:
+        for name in names:
             rows[name] = SHARED_BUILDERS[name](rows)
         yield rows
         transaction.set_rollback(True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> None:
+    """Per-process caches keyed by ids and revisions start empty for every test: with a cast
+    shared by the module, ids and revision numbers repeat from test to test (each test's rows
+    are rolled back) while what they stand for differs."""
+    from django.core.cache import cache
+
+    from apps.guardrails import services as guardrails
+    from apps.memories import vector_indexes
+    from apps.privacy import policies
+
+    cache.clear()
+    guardrails._LIMITS_CACHE.clear()
+    policies.clear_cache()
+    vector_indexes._forget_indexes()
 
 
 @pytest.fixture

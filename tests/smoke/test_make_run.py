@@ -37,7 +37,7 @@ from tests.reliability.conftest import RedisServer
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("make-run")]
 
 ROOT = Path(__file__).resolve().parents[2]
-READY_TIMEOUT_S = 120  # a first run may still be installing the virtualenv
+READY_TIMEOUT_S = 360  # first run: migrate + demo seed, ~40 s quiet, minutes when busy
 HEARTBEAT_TIMEOUT_S = 40  # beat sends the heartbeat every 15 s
 SHUTDOWN_TIMEOUT_S = 25
 # What a new user's shell would not have: the test run's own settings and make's job server.
