@@ -391,14 +391,23 @@ class _Seen:
 
     def __init__(self) -> None:
         self.items: dict[tuple[Any, ...], list[MemoryItem]] = {}
-        self.vectors: dict[tuple[Any, ...], list[np.ndarray]] = {}
+        # Per scope, the items' unit vectors as rows (the first len(items) rows are used; the
+        # array doubles when full, instead of stacking every vector again for each lookup).
+        self.rows: dict[tuple[Any, ...], np.ndarray] = {}
 
     def add(self, write: Write, item: MemoryItem) -> None:
         key = _scope_of(write)
         vector = np.asarray(write.embedding, dtype=np.float64)
         norm = float(np.linalg.norm(vector))
-        self.items.setdefault(key, []).append(item)
-        self.vectors.setdefault(key, []).append(vector / norm if norm else vector)
+        items = self.items.setdefault(key, [])
+        rows = self.rows.get(key)
+        if rows is None or len(items) == rows.shape[0]:
+            grown = np.empty((max(8, 2 * len(items)), vector.shape[0]), dtype=np.float64)
+            if rows is not None:
+                grown[: len(items)] = rows
+            self.rows[key] = rows = grown
+        rows[len(items)] = vector / norm if norm else vector
+        items.append(item)
 
     def nearest(self, write: Write) -> tuple[MemoryItem, float] | None:
         key = _scope_of(write)
@@ -408,9 +417,10 @@ class _Seen:
         norm = float(np.linalg.norm(vector))
         if not norm:
             return None
-        similarities = np.stack(self.vectors[key]) @ (vector / norm)
+        items = self.items[key]
+        similarities = self.rows[key][: len(items)] @ (vector / norm)
         best = int(np.argmax(similarities))  # the first of equals: the earliest item
-        return self.items[key][best], float(similarities[best])
+        return items[best], float(similarities[best])
 
 
 # --- storing -------------------------------------------------------------------------------
