@@ -13,7 +13,9 @@ bench_writes_<N>), never the project's .steward. Steps:
    - batches: POST /api/v1/memories/batch/ with 500 items each -> memories/s (wall clock at
      the client over the whole phase), server time and queries per request;
    - singles: POST /api/v1/memories/ one at a time -> server time p50/p95 (Server-Timing
-     `app`), client time, queries.
+     `app`), client time, queries;
+   - with --parallel, both again from two clients at once (each sends half, one request at a
+     time): memories/s over the phase and server p50/p95, beside the sequential figures.
 3. stages, in process (same database, same code): a few batches and singles again with timers
    around the write path's stages (embed, PII scan, duplicate check, inserts, audit; nested
    calls counted once, in the innermost stage), so the split is of the code being measured.
@@ -234,6 +236,63 @@ def single_phase(port: int, agents: list[tuple[int, str]], items: Items, count: 
     }
 
 
+def parallel_phase(
+    port: int, agents: list[tuple[int, str]], items: Items, batches: int, singles: int
+) -> Any:
+    """Two clients at once against the two workers, as agents really write: each sends its
+    half of the batches (then of the singles) with its own agents' tokens, one request at a
+    time. Bodies are made before the clock starts (the generator is not thread-safe)."""
+    import threading
+
+    def run(
+        jobs: list[tuple[str, str, Any]], out: list[tuple[float, dict[str, float], int]]
+    ) -> None:
+        for path, token, body in jobs:
+            start = time.perf_counter()
+            status, headers, payload = request(port, "POST", path, token, body)
+            took = (time.perf_counter() - start) * 1000
+            if status not in (200, 201):
+                raise SystemExit(f"parallel write failed: {status} {payload[:300]!r}")
+            out.append((took, timing_of(headers), len(body["items"]) if "items" in body else 1))
+
+    result: dict[str, Any] = {"clients": 2}
+    for label, count, path, make in (
+        (
+            "batch",
+            batches,
+            "/api/v1/memories/batch/",
+            lambda: {"items": [items.one() for _ in range(BATCH)]},
+        ),
+        ("single", singles, "/api/v1/memories/", items.one),
+    ):
+        halves: list[list[tuple[str, str, Any]]] = [[], []]
+        for n in range(count):
+            client = n % 2
+            token = agents[(n // 2 * 2 + client) % len(agents)][1]
+            halves[client].append((path, token, make()))
+        outs: list[list[tuple[float, dict[str, float], int]]] = [[], []]
+        threads = [threading.Thread(target=run, args=(halves[c], outs[c])) for c in (0, 1)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.perf_counter() - start
+        rows = outs[0] + outs[1]
+        written = sum(n for _, _, n in rows)
+        server = [t["app"] for _, t, _ in rows]
+        result[label] = {
+            "requests": len(rows),
+            "items": written,
+            "seconds": round(seconds, 2),
+            "memories_per_s": round(written / seconds, 1),
+            "server_ms_p50": round(pct(server, 50), 2),
+            "server_ms_p95": round(pct(server, 95), 2),
+            "client_ms_p50": round(pct([c for c, _, _ in rows], 50), 2),
+        }
+    return result
+
+
 # --- stages (in process) ------------------------------------------------------------------------
 # (module, attribute, stage): wrapped where present, so the same profile runs on old and new code.
 STAGE_TARGETS = [
@@ -336,6 +395,11 @@ def main() -> None:
     parser.add_argument("--label", default="after")
     parser.add_argument("--hnsw", action="store_true", help="build per-workspace HNSW indexes")
     parser.add_argument("--seed-only", action="store_true")
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="also write with two clients at once (the same batches and singles again)",
+    )
     args = parser.parse_args()
 
     setup(args.items)
@@ -370,6 +434,10 @@ def main() -> None:
         result["single"] = single_phase(port, agents, items, args.singles)
         log(f"singles: {result['single']}")
         result["load_after_singles"] = os.getloadavg()
+        if args.parallel:
+            result["parallel"] = parallel_phase(port, agents, items, args.batches, args.singles)
+            log(f"parallel (2 clients): {result['parallel']}")
+            result["load_after_parallel"] = os.getloadavg()
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -6,6 +6,7 @@ audit chain still verifies; refusals name every bad item and write nothing."""
 from __future__ import annotations
 
 import itertools
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -484,3 +485,126 @@ def test_a_single_write_answers_without_reading_its_new_rows_again(world):
     reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT")]
     assert not [sql for sql in reads if "memories_memoryusage" in sql]
     assert not [sql for sql in reads if "memories_memoryitem_parents" in sql]
+
+
+# --- the fast paths (bulk_insert, the item's written-out representation, audit skips) -------
+
+
+def test_bulk_insert_stores_what_bulk_create_would(cast):
+    from apps.core.bulk import bulk_insert
+
+    stored = services.memory_write(
+        actor=cast.agent,
+        workspace=cast.workspace,
+        token_scopes=ALL_WRITE,
+        content="Procurement wants the SOC 2 report before the pilot.",
+        type="learning",
+        tags=["soc2", "procurement"],
+        entities={"account": "acme"},
+    ).item
+    copy = MemoryItem.objects.get(pk=stored.pk)
+    twin = MemoryItem.objects.get(pk=stored.pk)
+    copy.pk = twin.pk = None
+    copy.tags, copy.entities, copy.provenance = ["a b", 'quote"d', "back\\slash"], {}, {"x": [1]}
+    twin.tags = []
+    bulk_insert([copy, twin])
+
+    assert copy.pk is not None and twin.pk == copy.pk + 1
+    again = MemoryItem.objects.get(pk=copy.pk)
+    assert again.tags == ["a b", 'quote"d', "back\\slash"]
+    assert again.provenance == {"x": [1]} and again.entities == {}
+    assert MemoryItem.objects.get(pk=twin.pk).tags == []
+    for name in ("content", "embedder", "tier", "status", "workspace_id", "type_id", "agent_id"):
+        assert getattr(again, name) == getattr(stored, name), name
+    assert list(again.embedding) == pytest.approx(list(stored.embedding), abs=1e-6)
+
+
+def test_bulk_insert_refuses_a_relation_not_saved_yet(cast):
+    from apps.core.bulk import bulk_insert
+
+    item = (
+        MemoryItem.objects.filter(workspace=cast.workspace).first()
+        or services.memory_write(
+            actor=cast.agent, workspace=cast.workspace, token_scopes=ALL_WRITE, **_spec(1)
+        ).item
+    )
+    unsaved = MemoryItem(pk=None)
+    version = MemoryVersion(item=unsaved, version=1, content="x", type_id=item.type_id)
+
+    with pytest.raises(ValueError, match="not saved"):
+        bulk_insert([version])
+
+
+def test_the_item_representation_is_what_drf_renders(world):
+    from rest_framework import serializers as drf
+
+    from apps.memories.api.serializers import MemoryItemSerializer
+
+    cast = world.cast
+    parent = services.memory_write(
+        actor=cast.agent, workspace=cast.workspace, token_scopes=ALL_WRITE, **_spec(1)
+    ).item
+    child = services.memory_write(
+        actor=cast.agent,
+        workspace=cast.workspace,
+        token_scopes=ALL_WRITE,
+        parents=[parent.pk],
+        tags=["t1"],
+        entities={"account": "acme"},
+        **_spec(2),
+    ).item
+    items = list(
+        MemoryItem.objects.filter(pk__in=[parent.pk, child.pk])
+        .select_related("type", "usage")
+        .prefetch_related("parents")
+    )
+    serializer = MemoryItemSerializer()
+    for item in items:
+        generic = drf.ModelSerializer.to_representation(serializer, item)
+        assert serializer.to_representation(item) == dict(generic)
+    assert set(serializer.to_representation(items[0])) == set(MemoryItemSerializer.Meta.fields)
+
+
+def test_the_audit_event_does_not_scan_clean_content_or_dates_again(cast, monkeypatch):
+    from apps.privacy.engine import masking
+
+    scanned: list[str] = []
+    real = masking.Masker.mask
+
+    def spy(self: Any, text: Any) -> Any:
+        scanned.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(masking.Masker, "mask", spy)
+    content = "Champions at Initech reply within 2 days when pinged on Tuesdays."
+
+    item = services.memory_write(
+        actor=cast.agent,
+        workspace=cast.workspace,
+        token_scopes=ALL_WRITE,
+        content=content,
+        type="learning",
+    ).item
+
+    assert scanned.count(content) == 1  # the write's own scan; the event reuses it
+    assert item.expires_at is not None
+    assert not [s for s in scanned if s.startswith(item.expires_at.isoformat()[:4])]
+    event = AuditEvent.objects.get(action="memory.write", object_id=str(item.pk))
+    assert event.after["content"] == content
+    assert event.after["expires_at"] == item.expires_at.isoformat()
+    assert all(r.ok for r in audit_chain_verify(workspace_id=cast.workspace.pk))
+
+
+def test_content_with_personal_data_is_still_masked_in_the_audit_event(cast):
+    item = services.memory_write(
+        actor=cast.agent,
+        workspace=cast.workspace,
+        token_scopes=ALL_WRITE,
+        content="Ask jane.doe@example.com for the renewal quote.",
+        type="learning",
+    ).item
+
+    event = AuditEvent.objects.get(action="memory.write", object_id=str(item.pk))
+    assert "jane.doe@example.com" not in json.dumps(event.after)
+    assert "jane.doe@example.com" not in item.content
+    assert event.after["content"] == item.content

@@ -72,6 +72,14 @@ class CreatedBySerializer(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.IntegerField()
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def _when(value: Any) -> Any:
+    """A datetime as DRF's DateTimeField renders it (None stays None)."""
+    return _DATETIME.to_representation(value) if value else None
+
+
 class MemoryItemSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     type: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="key", read_only=True
@@ -114,6 +122,39 @@ class MemoryItemSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "last_retrieved_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: MemoryItem) -> dict[str, Any]:
+        """Meta.fields as DRF would render them, written out: a batch answers 500 items, and
+        DRF's generic path (a getter and a field call per value) took ~0.1 ms per item.
+        tests/memories/test_batch_writes.py compares both on varied items."""
+        item = instance
+        return {
+            "id": item.pk,
+            "workspace": item.workspace_id,
+            "tier": item.tier if item.tier in ("", None) else str(item.tier),
+            "agent": item.agent_id,
+            "team": item.team_id,
+            "type": item.type.key,
+            "content": str(item.content),
+            "importance": float(item.importance),
+            "confidence": float(item.confidence),
+            "status": str(item.status),
+            "source": str(item.source),
+            "source_trace_id": str(item.source_trace_id),
+            "provenance": item.provenance,
+            "parents": self.get_parents(item),
+            "tags": [str(tag) for tag in item.tags],
+            "entities": item.entities,
+            "valid_from": _when(item.valid_from),
+            "expires_at": _when(item.expires_at),
+            "evidence_count": int(item.evidence_count),
+            "version": int(item.version),
+            "created_by": self.get_created_by(item),
+            "created_at": _when(item.created_at),
+            "updated_at": _when(item.updated_at),
+            "retrieval_count": int(item.retrieval_count),
+            "last_retrieved_at": _when(item.last_retrieved_at),
+        }
 
     def get_parents(self, item: MemoryItem) -> list[int]:
         """Ids of the items this one was derived from (prefetched by the views)."""

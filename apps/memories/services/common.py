@@ -260,6 +260,14 @@ def masked(workspace: Workspace | int, field: str, text: str) -> str:
 
 
 def clean_content(workspace: Workspace | int, content: object, field: str = "content") -> str:
+    return clean_content_scanned(workspace, content, field)[0]
+
+
+def clean_content_scanned(
+    workspace: Workspace | int, content: object, field: str = "content"
+) -> tuple[str, bool]:
+    """clean_content, and whether the scan found nothing (the text is stored as given): the
+    audit event of the write then need not scan the same text again."""
     if not isinstance(content, str) or not content.strip():
         raise ValidationFailed("Content must be non-empty text.", fields={field: ["Required."]})
     limit = settings.MEMORY_MAX_CONTENT_CHARS
@@ -268,7 +276,11 @@ def clean_content(workspace: Workspace | int, content: object, field: str = "con
             f"Content is {len(content)} characters; the limit is {limit}.",
             fields={field: [f"At most {limit} characters."]},
         )
-    return masked(workspace, field, content.strip())
+    try:
+        result = text_mask(workspace, content.strip())
+    except PIIInputError as exc:
+        raise ValidationFailed(str(exc), fields={field: [str(exc)]}) from None
+    return result.text, not result.findings
 
 
 def clean_score(value: object, field: str) -> float:

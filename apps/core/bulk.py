@@ -1,0 +1,155 @@
+"""`bulk_insert()`: Django's bulk_create as one `INSERT ... SELECT FROM unnest(...)`.
+
+bulk_create compiles one placeholder per value (a 500-row batch of memories: ~12,500), and
+psycopg then splits and quotes that text client-side: about 0.5 ms of Python per row on the
+memory write path (bench/memories, cProfile). Here the statement has one array parameter per
+column, whatever the number of rows, and each value is converted by a plain function chosen
+once per field. Same rows, same defaults (the instances carry them), ids set on the instances
+from RETURNING, as bulk_create sets them. No signals (bulk_create sends none either).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection, models
+from pgvector.django import VectorField
+
+Convert = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _text(value: Any) -> Any:
+    return None if value is None else str(value)  # TextChoices members as plain text
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    """pgvector's text form; %.9g keeps every float32 digit and formats ~3x faster than
+    repr (0.06 s instead of 0.16 s for 500 x 256 numbers)."""
+    return "[" + ",".join(["%.9g"] * len(vector)) % tuple(vector) + "]"
+
+
+def vector_array_literal(vectors: Sequence[Sequence[float] | None]) -> str:
+    """A `vector[]` parameter as one text: psycopg's list adapter escapes each element in
+    Python (~0.2 ms per 256-d vector); a vector's text needs no escaping, only quotes."""
+    return "{" + ",".join("NULL" if v is None else f'"{vector_literal(v)}"' for v in vectors) + "}"
+
+
+def _json(encoder: Any) -> Convert:
+    def dump(value: Any) -> Any:
+        return None if value is None else json.dumps(value, cls=encoder)
+
+    return dump
+
+
+def _text_array(value: Any) -> Any:
+    return None if value is None else json.dumps([str(v) for v in value])
+
+
+def _column(field: models.Field[Any, Any]) -> tuple[str, str, str, Convert]:
+    """(the column, the unnest parameter with its cast, what the SELECT makes of the unnested
+    value `{}`, the value's conversion)."""
+    quoted = connection.ops.quote_name(str(field.column))
+    db_type = field.db_type(connection)
+    if isinstance(field, VectorField):
+        return quoted, "%s::vector[]", "{}", _same  # the column's values go as one text
+    if isinstance(field, models.JSONField):
+        return quoted, "%s::jsonb[]", "{}", _json(field.encoder)
+    if isinstance(field, ArrayField):
+        # unnest flattens a 2-D array, and rows' arrays differ in length: each row's array
+        # travels as a JSON list and is made the column's array type again in the SELECT.
+        if not isinstance(field.base_field, models.CharField | models.TextField):
+            raise TypeError(f"bulk_insert takes arrays of text only, not {field}")
+        rebuilt = (
+            f"CASE WHEN {{0}} IS NULL THEN NULL "
+            f"ELSE ARRAY(SELECT jsonb_array_elements_text({{0}}))::{db_type} END"
+        )
+        return quoted, "%s::jsonb[]", rebuilt, _text_array
+    if isinstance(field, models.CharField | models.TextField):
+        return quoted, f"%s::{db_type}[]", "{}", _text
+    return quoted, f"%s::{db_type}[]", "{}", _same
+
+
+@cache
+def _statement(
+    model: type[models.Model], with_pk: bool
+) -> tuple[str, list[tuple[str, Convert]], frozenset[str]]:
+    """The INSERT for the model's columns (the id too, or RETURNING it) and, per column, the
+    attribute to read and its conversion."""
+    meta = model._meta
+    columns: list[str] = []
+    params: list[str] = []
+    selects: list[str] = []
+    values: list[tuple[str, Convert]] = []
+    for field in meta.concrete_fields:
+        if isinstance(field, models.GeneratedField) or (field.primary_key and not with_pk):
+            continue
+        column, param, select, convert = _column(field)
+        columns.append(column)
+        params.append(param)
+        selects.append(select.format(f"c{len(selects)}"))
+        values.append((field.attname, convert))
+    aliases = ", ".join(f"c{n}" for n in range(len(columns)))
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {', '.join(selects)} FROM unnest({', '.join(params)}) AS u({aliases})"
+    )
+    if not with_pk:
+        assert meta.pk is not None  # noqa: S101 - every model has one
+        sql += f" RETURNING {connection.ops.quote_name(str(meta.pk.column))}"
+    vectors = frozenset(f.attname for f in meta.concrete_fields if isinstance(f, VectorField))
+    return sql, values, vectors
+
+
+def bulk_insert(
+    objs: Sequence[models.Model], *, first: Sequence[tuple[str, Sequence[Any]]] = ()
+) -> None:
+    """Insert new instances of one model in one statement and set their ids. Instances whose
+    id is already set (all or none of them) are inserted with it. `first`: data-modifying
+    statements (sql, params) run by the same statement, as WITH queries (a round trip each
+    fewer), e.g. the audit chain heads' UPDATE."""
+    if not objs:
+        if first:
+            raise ValueError("bulk_insert: statements to run first, but no rows")
+        return
+    with_pk = objs[0].pk is not None
+    sql, values, vector_columns = _statement(type(objs[0]), with_pk)
+    _related_ids(objs)
+    params: list[Any] = [[convert(getattr(obj, name)) for obj in objs] for name, convert in values]
+    for n, (name, _) in enumerate(values):
+        if name in vector_columns:
+            params[n] = vector_array_literal(params[n])
+    if first:
+        ctes = ", ".join(f"first{n} AS ({query})" for n, (query, _) in enumerate(first))
+        sql = f"WITH {ctes} {sql}"
+        params = [value for _, values in first for value in values] + params
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if not with_pk:
+            for obj, (new_id,) in zip(objs, cursor.fetchall(), strict=True):
+                obj.pk = new_id
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def _related_ids(objs: Sequence[models.Model]) -> None:
+    """A foreign key set to an instance saved after it was assigned (a version's item, inserted
+    just before) takes that instance's id, as bulk_create does before it inserts."""
+    for field in objs[0]._meta.concrete_fields:
+        if not field.is_relation:
+            continue
+        for obj in objs:
+            if getattr(obj, field.attname) is None:
+                related = obj._state.fields_cache.get(field.name)
+                if related is not None:
+                    if related.pk is None:
+                        raise ValueError(f"bulk_insert: {field.name} is not saved yet")
+                    setattr(obj, field.attname, related.pk)
