@@ -61,19 +61,51 @@ class AgentTokenAuthentication(BaseAuthentication):
         return token
 
     def _check_usable(self, token: AgentToken) -> None:
-        if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("This token was revoked.")
-        if token.expires_at is not None and token.expires_at <= timezone.now():
-            raise exceptions.AuthenticationFailed("This token has expired.")
-        if not token.agent.is_active:
-            raise exceptions.AuthenticationFailed("This agent is deactivated.")
+        refusal = token_refusal(token)
+        if refusal is not None:
+            raise exceptions.AuthenticationFailed(refusal)
 
     def _touch(self, token: AgentToken) -> None:
-        """Record last use at one-minute resolution: telemetry, not a governed change."""
-        now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
-            token.last_used_at = now
+        token_touch(token)
+
+
+def token_refusal(token: AgentToken) -> str | None:
+    """Why a token that matched cannot be used (revoked, expired, agent deactivated), or None."""
+    if token.revoked_at is not None:
+        return "This token was revoked."
+    if token.expires_at is not None and token.expires_at <= timezone.now():
+        return "This token has expired."
+    if not token.agent.is_active:
+        return "This agent is deactivated."
+    return None
+
+
+def token_touch(token: AgentToken) -> None:
+    """Record last use at one-minute resolution: telemetry, not a governed change."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+
+
+def bearer_token_usable(header: str, joined: tuple[str, str] | None) -> AgentToken | None:
+    """The token of an `Authorization: Bearer` header when AgentTokenAuthentication would let
+    it through (it matches, is usable, no kill switch covers its agent; last use touched),
+    else None: a lean view then hands the request to the full stack, which says why."""
+    if not header.isascii():
+        return None
+    parts = header.encode().split()  # bytes, as DRF's get_authorization_header splits it
+    if len(parts) != 2 or parts[0].lower() != b"bearer":
+        return None
+    raw = parts[1].decode()
+    split = split_token(raw)
+    token = token_with_agent(split[0], joined) if split is not None else None
+    if token is None or not constant_time_compare(token.secret_hash, hash_token(raw)):
+        return None
+    if token_refusal(token) is not None or getattr(token, "paused_switch_id", None) is not None:
+        return None
+    token_touch(token)
+    return token
 
 
 # The token, its agent, the agent's workspace and team, as select_related would load them.
