@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.ApiBodySizeLimitMiddleware",
+    # The guardrail check, every agent's call before every action, answered ahead of what a
+    # Bearer-token call does not use (apps.guardrails.api.lean).
+    "apps.guardrails.api.lean.LeanCheckMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -4,6 +4,7 @@ as before. Either way the answer is the same: body, status, error codes, headers
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.core.cache import cache
 
 from apps.guardrails import services
 from apps.guardrails.api.views import CheckView
-from apps.guardrails.models import LimitCounter, Reservation
+from apps.guardrails.models import LimitCounter, Reservation, Trip
 from apps.guardrails.units import unit_hash
 from apps.workspaces.services import agent_token_issue
 from tests.api_helpers import assert_error
@@ -205,3 +206,50 @@ def test_other_accepts_and_query_strings_go_to_the_full_view(crew, extra, status
 
     assert_error(response, status, code)
     assert Reservation.objects.count() == 0
+
+
+# --- LeanCheckMiddleware: ahead of most of the stack, behind what every answer needs -------------
+
+
+def test_the_request_id_reaches_the_trip_and_the_answer(crew, full_view_calls):
+    limits(crew, agent_budget_day=1)
+    client = agent_client(crew.agent_secret)
+
+    denied = client.post(
+        CHECK, {**BODY, "estimated_cost": 5}, format="json", HTTP_X_REQUEST_ID="req-trip-7"
+    )
+
+    assert denied.json()["code"] == "budget_exceeded" and full_view_calls == []
+    assert denied["X-Request-ID"] == "req-trip-7"
+    assert Trip.objects.get(rule="agent_budget_day").request_id == "req-trip-7"
+
+
+def test_server_timing_still_covers_the_lean_answer(crew, settings, full_view_calls):
+    settings.SERVER_TIMING = True
+    settings.MIDDLEWARE = ["apps.core.middleware.ServerTimingMiddleware", *settings.MIDDLEWARE]
+
+    response = agent_client(crew.agent_secret).post(CHECK, BODY, format="json")
+
+    assert response.json()["decision"] == "allow" and full_view_calls == []
+    assert re.search(r'app;dur=[\d.]+, db;dur=[\d.]+;desc="\d+ queries"', response["Server-Timing"])
+
+
+def test_an_oversize_body_is_refused_before_the_lean_path(crew, settings):
+    settings.API_MAX_BODY_BYTES = 1024
+
+    response = agent_client(crew.agent_secret).post(
+        CHECK, {**BODY, "unit": "x" * 2000}, format="json"
+    )
+
+    assert_error(response, 413, "payload_too_large")
+    assert Reservation.objects.count() == 0
+
+
+def test_the_trailing_slash_path_is_lean_too_and_other_methods_are_not(crew, full_view_calls):
+    client = agent_client(crew.agent_secret)
+
+    slashed = client.post(f"{CHECK}/", BODY, format="json")
+    got = client.get(CHECK)
+
+    assert slashed.json()["decision"] == "allow" and full_view_calls == []
+    assert_error(got, 405, "method_not_allowed")

@@ -10,9 +10,14 @@ body the lean checks are not sure of) goes to the full DRF view, untouched (noth
 written or counted), which answers as it always has: the same error body and codes, the
 same 403 `agent_paused`, the same idempotency. The service's own refusals (a currency not the
 workspace's, a contact channel without a unit) are rendered as the exception handler would.
-The lean path runs behind the whole middleware stack (request id, Server-Timing, body size
-limit), renders with DRF's JSONRenderer and sets the same headers, so an answer cannot tell
-which path made it.
+
+`LeanCheckMiddleware` runs it early in the middleware stack: after the security headers,
+the request id and the body size limit (and the bench's Server-Timing, which comes first),
+before the session, CSRF, authentication, messages and login-lockout middleware and URL
+resolution, none of which a Bearer-token check uses. It sets what those would have added to
+such an answer (X-Frame-Options, Content-Length). When it hands over, the request goes down
+the stack as before and the view's own lean attempt is skipped. Either way the answer is
+rendered with DRF's JSONRenderer with the same headers, so it cannot tell which path made it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from rest_framework.renderers import JSONRenderer
 
 from apps.core.api.errors import error_body
@@ -44,6 +51,33 @@ ACCEPTS = frozenset(("", "*/*", "application/json"))
 QUANTUM = Decimal("0.0001")
 READ = Scope.POLICIES_READ.value
 _RENDERER = JSONRenderer()
+
+
+TRIED = "_guardrails_lean_tried"
+
+
+class LeanCheckMiddleware:
+    """Answers POST /api/v1/guardrails/check with the lean path ahead of the rest of the stack
+    (see the module docstring); anything else passes through untouched."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.paths: frozenset[str] = frozenset()
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not self.paths:
+            path = reverse("guardrail-check")
+            self.paths = frozenset((path, f"{path}/"))
+        if request.method == "POST" and request.path in self.paths:
+            from apps.guardrails.api.views import CheckView
+
+            setattr(request, TRIED, True)
+            response = lean_check(request, CheckView)
+            if response is not None:
+                response.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+                response["Content-Length"] = str(len(response.content))
+                return response
+        return self.get_response(request)
 
 
 class Fallback(Exception):

@@ -20,8 +20,8 @@ from apps.core.api.views import HasTokenScopes, IsAgent, IsPerson, ScopedViewSet
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.idempotency import idempotent
 from apps.guardrails import breakers, services
+from apps.guardrails.api import lean
 from apps.guardrails.api import serializers as s
-from apps.guardrails.api.lean import lean_check
 from apps.guardrails.models import (
     BreakerTrip,
     CircuitBreaker,
@@ -62,7 +62,9 @@ class CheckView(APIView):
         full = super().as_view(**initkwargs)
 
         def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            return lean_check(request, cls) or full(request, *args, **kwargs)
+            if getattr(request, lean.TRIED, False):  # LeanCheckMiddleware handed it over
+                return full(request, *args, **kwargs)
+            return lean.lean_check(request, cls) or full(request, *args, **kwargs)
 
         view.__dict__.update(full.__dict__)  # cls, initkwargs, csrf_exempt: as DRF's view
         view.__doc__, view.__module__ = full.__doc__, full.__module__
