@@ -34,6 +34,7 @@ from django.utils import timezone
 from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
+from apps.core.prepared import prepared_cursor
 from apps.core.request_context import get_request_id
 from apps.guardrails.models import (
     ALL_CHANNELS,
@@ -567,12 +568,17 @@ def _next_month(now: dt.datetime) -> dt.datetime:
     return _month(now) + dt.timedelta(days=days)
 
 
+# Django's choices enums build `.values` anew on every access: the hot path reads these.
+ACTION_VALUES = frozenset(ActionKind.values)
+CHANNEL_VALUES = frozenset(Channel.values)
+
+
 def check_request_validated(agent: Agent, request: CheckRequest, limits: Limits) -> CheckRequest:
     """The service's own checks (the serializer shapes the body; other callers come here)."""
     errors: dict[str, list[str]] = {}
-    if request.action not in ActionKind.values:
+    if request.action not in ACTION_VALUES:
         errors["action"] = [f"One of {', '.join(ActionKind.values)}."]
-    if request.channel not in Channel.values:
+    if request.channel not in CHANNEL_VALUES:
         errors["channel"] = [f"One of {', '.join(Channel.values)}."]
     unit = request.unit.strip() if isinstance(request.unit, str) else ""
     if request.channel in CONTACT_CHANNELS and not unit:
@@ -741,14 +747,15 @@ def _wants(
                 hold=False,
             )
         )
+    tomorrow, next_month = day + dt.timedelta(days=1), _next_month(now)
     budgets = [
-        ("agent_budget_day", a, "budget_day", day, day + dt.timedelta(days=1), "agent", "today"),
-        ("agent_budget_month", a, "budget_month", month, _next_month(now), "agent", "this month"),
+        ("agent_budget_day", a, "budget_day", day, tomorrow, "agent", "today"),
+        ("agent_budget_month", a, "budget_month", month, next_month, "agent", "this month"),
     ]
     if agent.team_id:
         budgets += [
-            ("team_budget_day", t, "budget_day", day, day + dt.timedelta(days=1), "team", "today"),
-            ("team_budget_month", t, "budget_month", month, _next_month(now), "team", "this month"),
+            ("team_budget_day", t, "budget_day", day, tomorrow, "team", "today"),
+            ("team_budget_month", t, "budget_month", month, next_month, "team", "this month"),
         ]
     for name, scope, kind, window, resets, who, when in budgets:
         cap = limits.get(name)
@@ -824,10 +831,12 @@ def _wants(
 
 
 # One statement (migration 0003): the contact lookups, every counter, the reservation.
+# Every parameter typed: the call is a prepared statement (apps.core.prepared).
 _TAKE_CALL = (
-    "SELECT guardrails_take(%s, %s, %s, %s, %s, %s, %s, %s, %s::text[], %s::text[], "
-    "%s::timestamptz[], %s::numeric[], %s::numeric[], %s::boolean[], %s::smallint[], %s, %s, "
-    "%s, %s, %s, %s, %s, %s, %s)"
+    "SELECT guardrails_take(%s::bigint, %s::bigint, %s::bigint, %s::text, %s::boolean, "
+    "%s::text, %s::timestamptz, %s::timestamptz, %s::text[], %s::text[], %s::timestamptz[], "
+    "%s::numeric[], %s::numeric[], %s::boolean[], %s::smallint[], %s::uuid, %s::text, "
+    "%s::text, %s::numeric, %s::text, %s::text, %s::integer, %s::timestamptz, %s::timestamptz)"
 )
 REFUSED_SQLSTATE = "SGR01"
 
@@ -870,7 +879,7 @@ def _take_in_one_statement(
     # Inside a caller's transaction (tests, the demo seed) a savepoint keeps a refusal local.
     scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with scope, connection.cursor() as cursor:
+        with scope, prepared_cursor() as cursor:
             cursor.execute(_TAKE_CALL, params)
             result = cursor.fetchone()[0]
     except DatabaseError as exc:

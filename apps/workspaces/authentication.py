@@ -14,6 +14,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from apps.core.prepared import prepared_cursor
 from apps.guardrails.enforcement import PAUSED_SQL, agent_paused_error
 from apps.workspaces.models import Agent, AgentToken, Team, Workspace
 from apps.workspaces.services import hash_token, split_token
@@ -159,7 +160,7 @@ def token_with_agent(prefix: str, joined: tuple[str, str] | None = None) -> Agen
     """The token with this prefix, its agent, workspace and team cached on it (and the
     `joined` value as token.joined): one query."""
     sql, plans = _lookup_plan(joined)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()
     if row is None:

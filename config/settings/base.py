@@ -108,6 +108,9 @@ def _database() -> dict[str, Any]:
 DATABASES = {"default": _database()}
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The hottest queries (agent token lookup, guardrail check) as server-side prepared statements
+# (apps/core/prepared.py); false behind a pooler that cannot keep them (PgBouncer < 1.21).
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
