@@ -14,22 +14,27 @@ no row, so the check is denied. A deny rolls back what the check took, then reco
 from __future__ import annotations
 
 import calendar
+import contextlib
+import dataclasses
 import datetime as dt
 import functools
+import json
 import re
+import uuid
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_event_record, audit_snapshot
 from apps.core import clock
 from apps.core.exceptions import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
+from apps.core.prepared import prepared_cursor
 from apps.core.request_context import get_request_id
 from apps.guardrails.models import (
     ALL_CHANNELS,
@@ -563,12 +568,17 @@ def _next_month(now: dt.datetime) -> dt.datetime:
     return _month(now) + dt.timedelta(days=days)
 
 
+# Django's choices enums build `.values` anew on every access: the hot path reads these.
+ACTION_VALUES = frozenset(ActionKind.values)
+CHANNEL_VALUES = frozenset(Channel.values)
+
+
 def check_request_validated(agent: Agent, request: CheckRequest, limits: Limits) -> CheckRequest:
     """The service's own checks (the serializer shapes the body; other callers come here)."""
     errors: dict[str, list[str]] = {}
-    if request.action not in ActionKind.values:
+    if request.action not in ACTION_VALUES:
         errors["action"] = [f"One of {', '.join(ActionKind.values)}."]
-    if request.channel not in Channel.values:
+    if request.channel not in CHANNEL_VALUES:
         errors["channel"] = [f"One of {', '.join(Channel.values)}."]
     unit = request.unit.strip() if isinstance(request.unit, str) else ""
     if request.channel in CONTACT_CHANNELS and not unit:
@@ -683,10 +693,16 @@ def _lookups(
     return Lookups(row[0], bool(row[1]), bool(row[2]), Decimal(row[3]))
 
 
+# When guardrails_take takes a counter (migration 0003): always; only for a unit the agent
+# (or its team) has not reached today; the frequency counter, capped by what the window leaves.
+TAKE_ALWAYS, TAKE_IF_NEW_TO_AGENT, TAKE_IF_NEW_TO_TEAM, TAKE_FREQUENCY = 0, 1, 2, 3
+
+
 @dataclass(frozen=True)
 class Want:
     """One counter a check takes: `amount` more of `kind` for `scope` in `window`, unless that
-    passes `cap`; `hold`: given back on release and expiry (all but the rate)."""
+    passes `cap`; `hold`: given back on release and expiry (all but the rate); `cond`: when
+    the statement takes it (the TAKE_ constants)."""
 
     scope: str
     kind: str
@@ -695,6 +711,7 @@ class Want:
     cap: Decimal
     denial: Denied
     hold: bool = True
+    cond: int = TAKE_ALWAYS
 
 
 def _wants(
@@ -702,7 +719,6 @@ def _wants(
     request: CheckRequest,
     hashed: str,
     limits: Limits,
-    found: Lookups,
     now: dt.datetime,
 ) -> list[Want]:
     """Every counter this check needs, in one fixed order (rate, agent budgets, team budgets,
@@ -731,14 +747,15 @@ def _wants(
                 hold=False,
             )
         )
+    tomorrow, next_month = day + dt.timedelta(days=1), _next_month(now)
     budgets = [
-        ("agent_budget_day", a, "budget_day", day, day + dt.timedelta(days=1), "agent", "today"),
-        ("agent_budget_month", a, "budget_month", month, _next_month(now), "agent", "this month"),
+        ("agent_budget_day", a, "budget_day", day, tomorrow, "agent", "today"),
+        ("agent_budget_month", a, "budget_month", month, next_month, "agent", "this month"),
     ]
     if agent.team_id:
         budgets += [
-            ("team_budget_day", t, "budget_day", day, day + dt.timedelta(days=1), "team", "today"),
-            ("team_budget_month", t, "budget_month", month, _next_month(now), "team", "this month"),
+            ("team_budget_day", t, "budget_day", day, tomorrow, "team", "today"),
+            ("team_budget_month", t, "budget_month", month, next_month, "team", "this month"),
         ]
     for name, scope, kind, window, resets, who, when in budgets:
         cap = limits.get(name)
@@ -763,12 +780,13 @@ def _wants(
         )
     if not hashed or request.channel not in CONTACT_CHANNELS:
         return wants
-    exposures = [("agent_exposure_per_day", a, found.agent_knows, "agent")]
+    # A unit already contacted today is not a new one: the statement skips these for it.
+    exposures = [("agent_exposure_per_day", a, TAKE_IF_NEW_TO_AGENT, "agent")]
     if agent.team_id:
-        exposures.append(("team_exposure_per_day", t, found.team_knows, "team"))
-    for name, scope, known, who in exposures:
+        exposures.append(("team_exposure_per_day", t, TAKE_IF_NEW_TO_TEAM, "team"))
+    for name, scope, cond, who in exposures:
         cap = limits.get(name)
-        if cap is None or known:  # a unit already contacted today is not a new one
+        if cap is None:
             continue
         wants.append(
             Want(
@@ -785,19 +803,20 @@ def _wants(
                     {"channel": request.channel},
                     resets_at=day + dt.timedelta(days=1),
                 ),
+                cond=cond,
             )
         )
     count, days = limits.get("frequency_count"), limits.get("frequency_days")
     if count is not None and days:
         # Earlier days of the window no longer change; today's row is taken under its lock
-        # with what the window leaves for today as its cap.
+        # with what the window leaves for today as its cap (the statement subtracts them).
         wants.append(
             Want(
                 f"u{hashed}",
                 "frequency",
                 day,
                 Decimal(1),
-                Decimal(count) - found.frequency_earlier,
+                Decimal(count),
                 Denied(
                     DenyCode.EXPOSURE_CAP,
                     "frequency_cap",
@@ -805,43 +824,109 @@ def _wants(
                     f"(at most {count} across the workspace).",
                     {"limit": count, "days": days},
                 ),
+                cond=TAKE_FREQUENCY,
             )
         )
     return wants
 
 
-def _take_all(workspace_id: int, wants: list[Want]) -> list[list[Any]]:
-    """Take every counter in one statement (a multi-row conditional upsert, rows locked in the
-    order given); the first one the cap refuses denies the check. Returns the holds."""
-    if not wants:
-        return []
-    for want in wants:
-        if want.amount > want.cap:
-            raise _denial_for(want, workspace_id)
-    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(wants))
-    params: list[Any] = []
-    for want in wants:
-        params += [workspace_id, want.scope, want.kind, want.window, want.amount, want.cap]
-    with connection.cursor() as cursor:
-        cursor.execute(_TAKE_SQL.format(rows=rows), params)
-        taken = {(scope, kind): pk for pk, scope, kind in cursor.fetchall()}
-    holds = []
-    for want in wants:
-        pk = taken.get((want.scope, want.kind))
-        if pk is None:
-            raise _denial_for(want, workspace_id)
-        if want.hold and want.amount:
-            holds.append([pk, str(want.amount)])
-    return holds
-
-
-_TAKE_SQL = (
-    'INSERT INTO "guardrails_limitcounter" ("workspace_id", "scope", "kind", "window", "used", '
-    '"cap") VALUES {rows} ON CONFLICT ("scope", "kind", "window") DO UPDATE '
-    'SET "used" = "guardrails_limitcounter"."used" + EXCLUDED."used", "cap" = EXCLUDED."cap" '
-    'WHERE "guardrails_limitcounter"."used" + EXCLUDED."used" <= EXCLUDED."cap" '
-    'RETURNING "id", "scope", "kind"'
+# One statement (migration 0003): the contact lookups, every counter, the reservation.
+# Every parameter typed: the call is a prepared statement (apps.core.prepared).
+_TAKE_CALL = (
+    "SELECT guardrails_take(%s::bigint, %s::bigint, %s::bigint, %s::text, %s::boolean, "
+    "%s::text, %s::timestamptz, %s::timestamptz, %s::text[], %s::text[], %s::timestamptz[], "
+    "%s::numeric[], %s::numeric[], %s::boolean[], %s::smallint[], %s::uuid, %s::text, "
+    "%s::text, %s::numeric, %s::text, %s::text, %s::integer, %s::timestamptz, %s::timestamptz)"
 )
+REFUSED_SQLSTATE = "SGR01"
+
+
+def _take_in_one_statement(
+    agent: Agent, request: CheckRequest, hashed: str, limits: Limits, now: dt.datetime
+) -> Reservation:
+    """Look the contact up, take every counter and insert the reservation in one call of
+    guardrails_take: in autocommit one statement is one transaction, so an allowed check is
+    the token lookup and this. A counter its cap refuses rolls the statement back (nothing
+    taken) and denies; a suppressed contact denies before anything is taken."""
+    wants = _wants(agent, request, hashed, limits, now)
+    day = _day(now)
+    ttl = limits.get("reservation_ttl_seconds") or DEFAULT_TTL_SECONDS
+    reservation = Reservation(
+        id=uuid.uuid4(),
+        workspace_id=agent.workspace_id,
+        agent=agent,
+        action=request.action,
+        channel=request.channel,
+        unit_hash=hashed,
+        region=request.region,
+        estimated_cost=request.estimated_cost,
+        currency=request.currency,
+        run_id=request.run_id,
+        step=request.step,
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=int(ttl)),
+    )
+    days = int(limits.get("frequency_days") or 1)
+    params = [
+        *(agent.workspace_id, agent.pk, agent.team_id, hashed),
+        bool(hashed) and request.channel in CONTACT_CHANNELS,
+        *(request.channel, day, day - dt.timedelta(days=days - 1)),
+        *([getattr(want, name) for want in wants] for name in ("scope", "kind", "window")),
+        *([getattr(want, name) for want in wants] for name in ("amount", "cap", "hold", "cond")),
+        *(reservation.id, request.action, request.region, request.estimated_cost),
+        *(request.currency, request.run_id, request.step, now, reservation.expires_at),
+    ]
+    # Inside a caller's transaction (tests, the demo seed) a savepoint keeps a refusal local.
+    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    try:
+        with scope, prepared_cursor() as cursor:
+            cursor.execute(_TAKE_CALL, params)
+            result = cursor.fetchone()[0]
+    except DatabaseError as exc:
+        refused = _refused(exc)
+        if refused is None:
+            raise
+        raise _refusal(wants, *refused, agent.workspace_id) from None
+    answer = json.loads(result) if isinstance(result, str) else result
+    if "suppressed" in answer:
+        raise _suppressed(answer["suppressed"])
+    if "refused" in answer:
+        raise _refusal(
+            wants, int(answer["refused"]), Decimal(answer["earlier"]), agent.workspace_id
+        )
+    reservation.holds = answer["holds"]
+    reservation._state.adding = False
+    reservation._state.db = connection.alias
+    return reservation
+
+
+def _refused(exc: DatabaseError) -> tuple[int, Decimal] | None:
+    """(counter number, the frequency window's earlier contacts) from guardrails_take's
+    SGR01 error ("refused <n> <earlier>"); None for any other error."""
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) != REFUSED_SQLSTATE:
+        return None
+    _, number, earlier = str(getattr(cause.diag, "message_primary", "")).split()  # type: ignore[union-attr]
+    return int(number), Decimal(earlier)
+
+
+def _refusal(wants: list[Want], number: int, earlier: Decimal, workspace_id: int) -> Denied:
+    want = wants[number - 1]
+    if want.cond == TAKE_FREQUENCY:
+        want = dataclasses.replace(want, cap=want.cap - earlier)
+    return _denial_for(want, workspace_id)
+
+
+def _suppressed(found: str) -> Denied:
+    reason, channel = found.split(":", 1)
+    where = "any channel" if channel == ALL_CHANNELS else channel
+    return Denied(
+        DenyCode.SUPPRESSED,
+        f"suppression:{reason}",
+        f"This contact is on the suppression list "
+        f"({SuppressionReason(reason).label.lower()}): never contact them on {where}.",
+        {"reason": reason, "channel": channel},
+    )
 
 
 def _denial_for(want: Want, workspace_id: int) -> Denied:
@@ -917,15 +1002,16 @@ def guardrail_check(
     request = check_request_validated(agent, request, limits)
     hashed = unit_hash(agent.workspace_id, request.unit) if request.unit else ""
     try:
-        found = _deny_before_taking(agent, request, hashed, limits, now, paused_checked)
+        _deny_before_taking(agent, request, hashed, limits, now, paused_checked)
         try:
-            reservation = _reserve(agent, request, hashed, limits, found, now)
-        except Denied:
+            reservation = _take_in_one_statement(agent, request, hashed, limits, now)
+        except Denied as denial:
             # Expired reservations may still hold what this check needs: give it back, retry.
-            if not reservations_expire_due(workspace_id=agent.workspace_id, now=now):
+            if denial.code == DenyCode.SUPPRESSED or not reservations_expire_due(
+                workspace_id=agent.workspace_id, now=now
+            ):
                 raise
-            found = _lookups(agent, request, hashed, limits, _day(now))
-            reservation = _reserve(agent, request, hashed, limits, found, now)
+            reservation = _take_in_one_statement(agent, request, hashed, limits, now)
     except Denied as denial:
         _trip(agent, request, denial, now)
         return Decision(
@@ -946,7 +1032,9 @@ def _deny_before_taking(
     limits: Limits,
     now: dt.datetime,
     paused_checked: bool,
-) -> Lookups:
+) -> None:
+    """The denials that need no counter: a pause, the step limit, and the sending hours
+    (after the suppression list, which names the stronger reason)."""
     if not paused_checked:
         switch = active_switch_for(agent)
         if switch is not None:
@@ -961,48 +1049,12 @@ def _deny_before_taking(
             {"limit": step_limit, "step": request.step, "run_id": request.run_id},
         )
     denial = _hours_denial(limits, request.region, now)
+    if denial is None:
+        return
     found = _lookups(agent, request, hashed, limits, _day(now))
     if found.suppression is not None:
-        reason, channel = found.suppression.split(":", 1)
-        where = "any channel" if channel == ALL_CHANNELS else channel
-        raise Denied(
-            DenyCode.SUPPRESSED,
-            f"suppression:{reason}",
-            f"This contact is on the suppression list "
-            f"({SuppressionReason(reason).label.lower()}): never contact them on {where}.",
-            {"reason": reason, "channel": channel},
-        )
-    if denial is not None:
-        raise denial
-    return found
-
-
-@transaction.atomic
-def _reserve(
-    agent: Agent,
-    request: CheckRequest,
-    hashed: str,
-    limits: Limits,
-    found: Lookups,
-    now: dt.datetime,
-) -> Reservation:
-    holds = _take_all(agent.workspace_id, _wants(agent, request, hashed, limits, found, now))
-    ttl = limits.get("reservation_ttl_seconds") or DEFAULT_TTL_SECONDS
-    return Reservation.objects.create(
-        workspace_id=agent.workspace_id,
-        agent=agent,
-        action=request.action,
-        channel=request.channel,
-        unit_hash=hashed,
-        region=request.region,
-        estimated_cost=request.estimated_cost,
-        currency=request.currency,
-        run_id=request.run_id,
-        step=request.step,
-        holds=holds,
-        created_at=now,
-        expires_at=now + dt.timedelta(seconds=int(ttl)),
-    )
+        raise _suppressed(found.suppression)
+    raise denial
 
 
 # --- commit, release, expiry ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
+from apps.core.prepared import prepared_cursor
 from apps.guardrails.enforcement import PAUSED_SQL, agent_paused_error
 from apps.workspaces.models import Agent, AgentToken, Team, Workspace
 from apps.workspaces.services import hash_token, split_token
@@ -61,19 +62,51 @@ class AgentTokenAuthentication(BaseAuthentication):
         return token
 
     def _check_usable(self, token: AgentToken) -> None:
-        if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("This token was revoked.")
-        if token.expires_at is not None and token.expires_at <= timezone.now():
-            raise exceptions.AuthenticationFailed("This token has expired.")
-        if not token.agent.is_active:
-            raise exceptions.AuthenticationFailed("This agent is deactivated.")
+        refusal = token_refusal(token)
+        if refusal is not None:
+            raise exceptions.AuthenticationFailed(refusal)
 
     def _touch(self, token: AgentToken) -> None:
-        """Record last use at one-minute resolution: telemetry, not a governed change."""
-        now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
-            token.last_used_at = now
+        token_touch(token)
+
+
+def token_refusal(token: AgentToken) -> str | None:
+    """Why a token that matched cannot be used (revoked, expired, agent deactivated), or None."""
+    if token.revoked_at is not None:
+        return "This token was revoked."
+    if token.expires_at is not None and token.expires_at <= timezone.now():
+        return "This token has expired."
+    if not token.agent.is_active:
+        return "This agent is deactivated."
+    return None
+
+
+def token_touch(token: AgentToken) -> None:
+    """Record last use at one-minute resolution: telemetry, not a governed change."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+
+
+def bearer_token_usable(header: str, joined: tuple[str, str] | None) -> AgentToken | None:
+    """The token of an `Authorization: Bearer` header when AgentTokenAuthentication would let
+    it through (it matches, is usable, no kill switch covers its agent; last use touched),
+    else None: a lean view then hands the request to the full stack, which says why."""
+    if not header.isascii():
+        return None
+    parts = header.encode().split()  # bytes, as DRF's get_authorization_header splits it
+    if len(parts) != 2 or parts[0].lower() != b"bearer":
+        return None
+    raw = parts[1].decode()
+    split = split_token(raw)
+    token = token_with_agent(split[0], joined) if split is not None else None
+    if token is None or not constant_time_compare(token.secret_hash, hash_token(raw)):
+        return None
+    if token_refusal(token) is not None or getattr(token, "paused_switch_id", None) is not None:
+        return None
+    token_touch(token)
+    return token
 
 
 # The token, its agent, the agent's workspace and team, as select_related would load them.
@@ -127,7 +160,7 @@ def token_with_agent(prefix: str, joined: tuple[str, str] | None = None) -> Agen
     """The token with this prefix, its agent, workspace and team cached on it (and the
     `joined` value as token.joined): one query."""
     sql, plans = _lookup_plan(joined)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()
     if row is None:

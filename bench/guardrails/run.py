@@ -2,14 +2,21 @@
 through real HTTP (gunicorn) with 1M recorded reservations.
 
     .venv/bin/python -m bench.guardrails [--reservations 1000000] [--calls 1000]
-        [--seconds 20] [--workers 4] [--races 20]
+        [--seconds 20] [--workers 4] [--worker-class sync|gthread] [--threads 1]
+        [--client both|python|wrk] [--races 20]
 
 1. Latency: `--calls` sequential checks by random agents of the measured workspace, for
    random contacts, every limit configured (agent and team budgets, step limit, exposure
    caps, frequency cap, rate limit, sending hours, suppression list): server time from
    ServerTimingMiddleware (p50 / p95), client time too.
-2. Throughput: 50 agents, one client thread each (keep-alive connection), checking for
-   `--seconds`: allowed + denied checks per second, and their server-time p95.
+2. Throughput: 50 agents checking for `--seconds`: allowed + denied checks per second, and
+   their server-time p50/p95, with two clients, both on the same 2 cores as the server:
+   - python: one client thread per agent in the bench process, each on its own keep-alive
+     connection (http.client);
+   - wrk (Debian's `wrk`, a C load generator: `apt-get install -y wrk`; the bench checks it is
+     there and says so when not): 50 keep-alive connections, one wrk thread, every request by
+     the next of the 50 agents' tokens, for a random prospect (bench/guardrails/check.lua).
+   The Python client costs the server CPU (50 threads under one GIL); wrk costs little.
 3. The race: 100 concurrent checks (50 client threads) for the last 10 units of a team
    budget, `--races` times: each must allow exactly 10.
 
@@ -26,6 +33,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -160,13 +168,14 @@ def seed(reservations: int) -> dict[str, Any]:
     return dict(seeded)
 
 
-def _server(workers: int) -> subprocess.Popen[bytes]:
+def _server(workers: int, worker_class: str = "sync", threads: int = 1) -> subprocess.Popen[bytes]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     log = (Path(os.environ["BENCH_STEWARD_HOME"]) / "gunicorn-guardrails.log").open("ab")
     proc = subprocess.Popen(
         [
             *(str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{PORT}"),
-            *("--workers", str(workers), "--worker-class", "sync", "--backlog", "256"),
+            *("--workers", str(workers), "--worker-class", worker_class, "--backlog", "256"),
+            *("--threads", str(threads), "--keep-alive", "30"),
         ],
         cwd=ROOT,
         env=os.environ.copy(),
@@ -291,6 +300,28 @@ def throughput(tokens: list[str], seconds: float) -> dict[str, Any]:
     }
 
 
+def throughput_wrk(tokens: list[str], seconds: float) -> dict[str, Any]:
+    """50 keep-alive connections from wrk (one thread), cycling through the 50 agents."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {"skipped": "wrk is not installed (apt-get install -y wrk)"}
+    listing = Path(os.environ["BENCH_STEWARD_HOME"]) / "bench_guardrails_tokens.txt"
+    listing.write_text("\n".join(tokens) + "\n")
+    script = Path(__file__).with_name("check.lua")
+    command = [wrk, "-t1", "-c50", f"-d{int(seconds)}s", "--timeout", "10s", "-s", str(script)]
+    done = subprocess.run(
+        [*command, f"http://127.0.0.1:{PORT}"],
+        env={**os.environ, "GUARDRAILS_TOKENS": str(listing)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith("WRK "))
+    found: dict[str, Any] = json.loads(line[4:])
+    found["checks_per_second"] = round((found["allow"] + found["deny"]) / found["seconds"], 1)
+    return found
+
+
 def race(seeded: dict[str, Any], rounds: int) -> list[int]:
     """Per round: a fresh team of 5 agents with a 100 EUR daily budget, 90 EUR taken, then 100
     concurrent 1 EUR checks (through HTTP, 50 client threads): the allows per round."""
@@ -361,6 +392,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    parser.add_argument("--threads", type=int, default=1, help="per worker (gthread)")
+    parser.add_argument("--client", default="both", choices=["both", "python", "wrk"])
     parser.add_argument("--races", type=int, default=20)
     args = parser.parse_args()
     _setup()
@@ -368,15 +402,22 @@ def main() -> None:
     from apps.guardrails.models import Reservation
 
     print(f"reservations recorded: {Reservation.objects.count():,}", flush=True)
-    proc = _server(args.workers)
+    proc = _server(args.workers, args.worker_class, args.threads)
+    print(f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads")
     try:
         print(f"load before: {os.getloadavg()}", flush=True)
-        print("latency", latency(seeded["tokens"], args.calls), flush=True)
-        print(f"load: {os.getloadavg()}", flush=True)
-        print("throughput", throughput(seeded["tokens"], args.seconds), flush=True)
-        print(f"load: {os.getloadavg()}", flush=True)
-        rounds = race(seeded, args.races)
-        print(f"race: allows per round {rounds}; all exactly 10: {set(rounds) == {10}}")
+        if args.calls:
+            print("latency", latency(seeded["tokens"], args.calls), flush=True)
+            print(f"load: {os.getloadavg()}", flush=True)
+        if args.client in ("both", "python"):
+            print("throughput python", throughput(seeded["tokens"], args.seconds), flush=True)
+            print(f"load: {os.getloadavg()}", flush=True)
+        if args.client in ("both", "wrk"):
+            print("throughput wrk", throughput_wrk(seeded["tokens"], args.seconds), flush=True)
+            print(f"load: {os.getloadavg()}", flush=True)
+        if args.races:
+            rounds = race(seeded, args.races)
+            print(f"race: allows per round {rounds}; all exactly 10: {set(rounds) == {10}}")
         print(f"load after: {os.getloadavg()}", flush=True)
     finally:
         proc.terminate()

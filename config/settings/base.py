@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.ApiBodySizeLimitMiddleware",
+    # The guardrail check, every agent's call before every action, answered ahead of what a
+    # Bearer-token call does not use (apps.guardrails.api.lean).
+    "apps.guardrails.api.lean.LeanCheckMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -105,6 +108,9 @@ def _database() -> dict[str, Any]:
 DATABASES = {"default": _database()}
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The hottest queries (agent token lookup, guardrail check) as server-side prepared statements
+# (apps/core/prepared.py); false behind a pooler that cannot keep them (PgBouncer < 1.21).
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

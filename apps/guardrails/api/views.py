@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status
@@ -19,6 +20,7 @@ from apps.core.api.views import HasTokenScopes, IsAgent, IsPerson, ScopedViewSet
 from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.idempotency import idempotent
 from apps.guardrails import breakers, services
+from apps.guardrails.api import lean
 from apps.guardrails.api import serializers as s
 from apps.guardrails.models import (
     BreakerTrip,
@@ -51,6 +53,22 @@ class CheckView(APIView):
     token_joined = services.LIMITS_REVISION_WITH_TOKEN
     permission_classes = AGENT_ONLY
     required_scopes = {"post": [READ]}
+    ALLOW = "POST, OPTIONS"  # DRF's Allow header for this view, which the lean path sets too
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """The DRF view behind apps.guardrails.api.lean: the lean path answers the common
+        request, the full view everything else (and documents the endpoint)."""
+        full = super().as_view(**initkwargs)
+
+        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if getattr(request, lean.TRIED, False):  # LeanCheckMiddleware handed it over
+                return full(request, *args, **kwargs)
+            return lean.lean_check(request, cls) or full(request, *args, **kwargs)
+
+        view.__dict__.update(full.__dict__)  # cls, initkwargs, csrf_exempt: as DRF's view
+        view.__doc__, view.__module__ = full.__doc__, full.__module__
+        return view
 
     @extend_schema(
         request=s.GuardrailCheckSerializer,
@@ -85,25 +103,25 @@ class CheckView(APIView):
             paused_checked=True,  # the token lookup refused a paused agent already
             limits_revision=("r", getattr(request.auth, "joined", None)),
         )
+        return Response(self.decision_body(decision))
+
+    @staticmethod
+    def decision_body(decision: services.Decision) -> dict[str, Any]:
         if decision.allowed and decision.reservation is not None:
             reservation = decision.reservation
-            return Response(
-                {
-                    "decision": "allow",
-                    "reservation": str(reservation.pk),
-                    "expires_at": reservation.expires_at.isoformat(),
-                }
-            )
-        return Response(
-            {
-                "decision": "deny",
-                "code": decision.code,
-                "reason": decision.reason,
-                "rule": decision.rule,
-                "resets_at": decision.resets_at.isoformat() if decision.resets_at else None,
-                "values": decision.values,
+            return {
+                "decision": "allow",
+                "reservation": str(reservation.pk),
+                "expires_at": reservation.expires_at.isoformat(),
             }
-        )
+        return {
+            "decision": "deny",
+            "code": decision.code,
+            "reason": decision.reason,
+            "rule": decision.rule,
+            "resets_at": decision.resets_at.isoformat() if decision.resets_at else None,
+            "values": decision.values,
+        }
 
 
 class CommitView(APIView):
