@@ -139,6 +139,18 @@ def point_at_the_world(case: Any, world: World) -> None:
     if isinstance(case.body, dict) and isinstance(case.body.get("results"), list):
         case.body.pop("set_version", None)  # the run's cases are the current version's
         case.body["results"] = [{**case.body["results"][0], "case": "a"}]
+    if isinstance(case.body, dict):
+        _custom_kind_with_custom_events(case.body)
+
+
+def _custom_kind_with_custom_events(values: dict[str, Any]) -> None:
+    """An experiment metric's `custom_kind` names a custom event's kind, so it comes with
+    `event: custom` (apps.experiments.design refuses it beside another event; OpenAPI can't
+    say one field depends on another)."""
+    metrics = [values.get("primary_metric"), *(values.get("guardrail_metrics") or [])]
+    for metric in metrics:
+        if isinstance(metric, dict) and metric.get("custom_kind") not in (None, ""):
+            metric["event"] = "custom"
 
 
 def _valid_eval_cases(values: dict[str, Any], world: World) -> None:

@@ -1,36 +1,34 @@
-"""The `shared_rows` marker (tests/conftest.py): the module's cast is built once, and each test
-gets its own copy, so what one test changes (rows or objects) never reaches the next."""
+"""The cast a module shares (tests/conftest.py): built once, and each test gets its own copy,
+so what one test changes (rows or objects) never reaches the next."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from apps.workspaces.models import Agent, Workspace
 
-# Both tests on one worker, in this order: the second checks what the first did is gone.
+# Both runs on one worker: whichever comes second would see what the first changed.
 pytestmark = [pytest.mark.shared_rows(), pytest.mark.xdist_group("shared-rows-check")]
-SEEN: dict[str, int] = {}
+SEEN: dict[str, list[Any]] = {"casts": [], "agents": []}  # kept alive: ids never reused
 
 
-def test_a_test_changes_the_shared_rows_and_its_objects(cast):
-    # Given the module's cast / When a test renames the agent and adds a workspace
-    SEEN["cast"] = id(cast)
-    SEEN["agent"] = cast.agent.pk
+@pytest.mark.parametrize("run", [1, 2])
+def test_each_test_starts_from_the_rows_as_built_and_a_copy_of_its_own(cast, run):
+    # Given the module's cast, whatever ran before in this module
+    assert cast.agent.name == "SDR Bot"
+    assert Agent.objects.get(pk=cast.agent.pk).name == "SDR Bot"
+    assert not Workspace.objects.filter(slug="made-here").exists()
+    assert all(cast is not earlier for earlier in SEEN["casts"])  # a copy of its own
+    assert all(pk == cast.agent.pk for pk in SEEN["agents"])  # the same rows, not new ones
+    SEEN["casts"].append(cast)
+    SEEN["agents"].append(cast.agent.pk)
+
+    # When the test renames the agent and adds a workspace
     cast.agent.name = "Renamed"
     cast.agent.save(update_fields=["name"])
     Workspace.objects.create(name="Made here", slug="made-here")
 
-    # Then it sees its own changes
+    # Then it sees its own changes (the next run must not)
     assert Agent.objects.get(pk=cast.agent.pk).name == "Renamed"
-
-
-def test_the_next_test_gets_the_rows_as_built_and_a_fresh_copy(cast):
-    # Given the same module's cast, after the test above
-    assert SEEN, "runs after the test above (same module, same worker)"
-
-    # Then the rows are the shared ones, unchanged, and the objects are a new copy
-    assert cast.agent.pk == SEEN["agent"]
-    assert id(cast) != SEEN["cast"]
-    assert cast.agent.name == "SDR Bot"
-    assert Agent.objects.get(pk=cast.agent.pk).name == "SDR Bot"
-    assert not Workspace.objects.filter(slug="made-here").exists()
