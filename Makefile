@@ -5,8 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 BROWSER_STAMP := $(VENV)/.browser-deps
-# pytest arguments; default runs on both cores (loadgroup: tests marked xdist_group share a worker). e.g. make test PYTEST_ARGS="-m 'not slow' -x"
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# pytest arguments; default runs on both cores, a module's tests on one worker (loadscope), so
+# module fixtures (the shared cast, demo seeds) are built once. e.g. make test PYTEST_ARGS="-m 'not slow' -x"
+PYTEST_ARGS ?= -n 2 --dist loadscope
 
 .PHONY: run test lint typecheck check-python db-status db-stop clean help redis-server-installed \
 	embedding-model

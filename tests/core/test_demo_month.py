@@ -36,8 +36,8 @@ from apps.reviews.selectors import with_sla
 from apps.workspaces.models import Workspace
 from tests.core.demo_digest import demo_digest
 
-# The module seeds the demo once (its module fixture): all its tests on one worker.
-pytestmark = pytest.mark.xdist_group("demo-month")
+# The module seeds the demo once (its module fixture; `--dist loadscope` keeps a module on
+# one worker).
 
 WORKSPACES = ["acme", "globex"]
 

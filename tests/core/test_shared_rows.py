@@ -9,8 +9,9 @@ import pytest
 
 from apps.workspaces.models import Agent, Workspace
 
-# Both runs on one worker: whichever comes second would see what the first changed.
-pytestmark = [pytest.mark.shared_rows(), pytest.mark.xdist_group("shared-rows-check")]
+# Both runs on one worker (`--dist loadscope`): whichever comes second would see what the first
+# changed.
+pytestmark = pytest.mark.shared_rows()
 SEEN: dict[str, list[Any]] = {"casts": [], "agents": []}  # kept alive: ids never reused
 
 

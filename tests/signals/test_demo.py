@@ -20,8 +20,9 @@ from apps.memories.models import ContextAssembly
 from apps.signals.demo import TASK_KINDS, task_kind
 from apps.signals.models import Feedback, Outcome, Trace
 
-# The module seeds the demo once (its module fixture): all its tests on one worker.
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("signals-demo")]
+# The module seeds the demo once (its module fixture; `--dist loadscope` keeps a module on
+# one worker).
+pytestmark = pytest.mark.django_db
 DAYS = 6
 
 

@@ -32,9 +32,9 @@ from django.conf import settings
 
 from tests.reliability.conftest import RedisServer
 
-# One xdist worker runs all three (make test uses --dist loadgroup), so the module-scoped
+# One xdist worker runs all three (make test uses --dist loadscope), so the module-scoped
 # STEWARD_HOME is seeded once rather than once per worker (about 60 s of CPU).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("make-run")]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 360  # first run: migrate + demo seed, ~40 s quiet, minutes when busy
