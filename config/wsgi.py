@@ -7,9 +7,4 @@ from config.env import configuration_errors_exit
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 # Exit code 4 is gunicorn's "app failed to load": it stops instead of re-spawning workers.
 with configuration_errors_exit(code=4):
-    django_application = get_wsgi_application()
-
-    from apps.guardrails.api.lean_wsgi import LeanCheckApplication
-
-    # POST /api/v1/guardrails/check straight to its lean path (GUARDRAILS_LEAN_WSGI=false: off).
-    application = LeanCheckApplication(django_application)
+    application = get_wsgi_application()

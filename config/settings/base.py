@@ -111,9 +111,6 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The hottest queries (agent token lookup, guardrail check) as server-side prepared statements
 # (apps/core/prepared.py); false behind a pooler that cannot keep them (PgBouncer < 1.21).
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
-# config/wsgi.py answers POST /api/v1/guardrails/check ahead of Django's handler, through the
-# middleware ahead of the lean path only (apps/guardrails/api/lean_wsgi.py); false: Django's.
-GUARDRAILS_LEAN_WSGI = env_bool("GUARDRAILS_LEAN_WSGI", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

@@ -69,28 +69,16 @@ class LeanCheckMiddleware:
             path = reverse("guardrail-check")
             self.paths = frozenset((path, f"{path}/"))
         if request.method == "POST" and request.path in self.paths:
+            from apps.guardrails.api.views import CheckView
+
             setattr(request, TRIED, True)
-            # config/wsgi.py's dispatch (apps.guardrails.api.lean_wsgi) tried it already.
-            if not request.META.get(WSGI_TRIED):
-                request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware would check it
-                response = lean_answer(request)
-                if response is not None:
-                    return response
+            request.get_host()  # ALLOWED_HOSTS (DisallowedHost: 400), as CommonMiddleware checks
+            response = lean_check(request, CheckView)
+            if response is not None:
+                response.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+                response["Content-Length"] = str(len(response.content))
+                return response
         return self.get_response(request)
-
-
-WSGI_TRIED = "steward.guardrails_lean_tried"
-
-
-def lean_answer(request: HttpRequest) -> HttpResponse | None:
-    """The lean path's answer with what the middleware after it would have added, or None."""
-    from apps.guardrails.api.views import CheckView
-
-    response = lean_check(request, CheckView)
-    if response is not None:
-        response.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
-        response["Content-Length"] = str(len(response.content))
-    return response
 
 
 class Fallback(Exception):
