@@ -899,12 +899,22 @@ def _take_in_one_statement(
     return reservation
 
 
-def _array_literal(values: Iterable[str]) -> str:
-    return (
-        "{"
-        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-        + "}"
-    )
+_ARRAY_QUOTED = re.compile(r'["\\{}\s]')
+
+
+def _array_literal(values: list[str]) -> str:
+    """A PostgreSQL array literal of these strings. The counters' values (ids, hex hashes,
+    kind names, ISO times, numbers) never need quoting: joined as they are, unless one would."""
+    joined = ",".join(values)
+    if (
+        _ARRAY_QUOTED.search(joined)
+        or joined.count(",") != len(values) - 1
+        or "" in values
+        or "null" in joined.lower()
+    ):
+        escaped = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+        return "{" + ",".join(f'"{v}"' for v in escaped) + "}"
+    return "{" + joined + "}"
 
 
 def _counter_arrays(wants: list[Want]) -> tuple[str, ...]:
