@@ -871,8 +871,7 @@ def _take_in_one_statement(
         *(agent.workspace_id, agent.pk, agent.team_id, hashed),
         bool(hashed) and request.channel in CONTACT_CHANNELS,
         *(request.channel, day, day - dt.timedelta(days=days - 1)),
-        *([getattr(want, name) for want in wants] for name in ("scope", "kind", "window")),
-        *([getattr(want, name) for want in wants] for name in ("amount", "cap", "hold", "cond")),
+        *_counter_arrays(wants),
         *(reservation.id, request.action, request.region, request.estimated_cost),
         *(request.currency, request.run_id, request.step, now, reservation.expires_at),
     ]
@@ -898,6 +897,38 @@ def _take_in_one_statement(
     reservation._state.adding = False
     reservation._state.db = connection.alias
     return reservation
+
+
+_ARRAY_QUOTED = re.compile(r'["\\{}\s]')
+
+
+def _array_literal(values: list[str]) -> str:
+    """A PostgreSQL array literal of these strings. The counters' values (ids, hex hashes,
+    kind names, ISO times, numbers) never need quoting: joined as they are, unless one would."""
+    joined = ",".join(values)
+    if (
+        _ARRAY_QUOTED.search(joined)
+        or joined.count(",") != len(values) - 1
+        or "" in values
+        or "null" in joined.lower()
+    ):
+        escaped = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+        return "{" + ",".join(f'"{v}"' for v in escaped) + "}"
+    return "{" + joined + "}"
+
+
+def _counter_arrays(wants: list[Want]) -> tuple[str, ...]:
+    """The counters' seven arrays as PostgreSQL array literals (the call casts them): psycopg
+    adapting seven Python lists of mixed types cost ~8x building these strings."""
+    return (
+        _array_literal([w.scope for w in wants]),
+        _array_literal([w.kind for w in wants]),
+        _array_literal([w.window.isoformat() for w in wants]),
+        _array_literal([str(w.amount) for w in wants]),
+        _array_literal([str(w.cap) for w in wants]),
+        _array_literal(["t" if w.hold else "f" for w in wants]),
+        _array_literal([str(w.cond) for w in wants]),
+    )
 
 
 def _refused(exc: DatabaseError) -> tuple[int, Decimal] | None:

@@ -253,3 +253,15 @@ def test_the_trailing_slash_path_is_lean_too_and_other_methods_are_not(crew, ful
 
     assert slashed.json()["decision"] == "allow" and full_view_calls == []
     assert_error(got, 405, "method_not_allowed")
+
+
+def test_a_host_not_allowed_is_refused_before_the_lean_path_answers(crew, full_view_calls):
+    # Django's CommonMiddleware checks ALLOWED_HOSTS for every other request; the lean path,
+    # ahead of it, checks too: a 400 in the API's error body, nothing taken.
+    response = agent_client(crew.agent_secret).post(
+        CHECK, BODY, format="json", HTTP_HOST="evil.example"
+    )
+
+    assert_error(response, 400, "malformed_request")
+    assert Reservation.objects.count() == 0 and LimitCounter.objects.count() == 0
+    assert full_view_calls == []

@@ -99,3 +99,22 @@ def test_the_allowed_reservation_is_the_row_the_statement_wrote(agent):
         Decimal("2.5"),
     )
     assert stored.expires_at == decision.reservation.expires_at
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["a17", "t3", "u" + "0f" * 32],
+        ["exposure:email", "2026-12-07T00:00:00+00:00", "0.0200", "1E+6", "t", "3"],
+        [],
+        [""],
+        ["NULL", "null"],
+        ['quote"d', "back\\slash", "{braced}", "com,ma", "two words", "tab\there"],
+    ],
+)
+def test_the_counters_arrays_reach_postgresql_as_they_were(db, values):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[]", [services._array_literal(values)])
+        (found,) = cursor.fetchone()
+
+    assert found == values

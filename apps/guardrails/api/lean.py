@@ -72,6 +72,7 @@ class LeanCheckMiddleware:
             from apps.guardrails.api.views import CheckView
 
             setattr(request, TRIED, True)
+            request.get_host()  # ALLOWED_HOSTS (DisallowedHost: 400), as CommonMiddleware checks
             response = lean_check(request, CheckView)
             if response is not None:
                 response.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
