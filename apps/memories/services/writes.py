@@ -17,7 +17,14 @@ from django.db.models.expressions import RawSQL
 
 from apps.audit.services import audit_events_record
 from apps.core import clock
-from apps.core.bulk import bulk_insert, vector_array_literal
+from apps.core.bulk import (
+    array_literal,
+    bulk_insert,
+    int_element,
+    json_element,
+    text_element,
+    vector_array_literal,
+)
 from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.core.outbox import outbox_enqueue
 from apps.memories.contradiction import contradiction_reason, is_distinct
@@ -358,12 +365,12 @@ def _nearest_many(writes: Sequence[Write]) -> list[tuple[MemoryItem, float] | No
     found = MemoryItem.objects.raw(
         _NEAREST_SQL,
         [
-            list(range(len(writes))),
-            [writes[0].workspace.pk] * len(writes),
-            [w.tier for w in writes],
-            [_owner_id(w) for w in writes],
-            [w.memory_type.pk for w in writes],
-            [json.dumps(w.entities) for w in writes],
+            array_literal(range(len(writes)), int_element),
+            array_literal([writes[0].workspace.pk] * len(writes), int_element),
+            array_literal([w.tier for w in writes], text_element),
+            array_literal([_owner_id(w) for w in writes], int_element),
+            array_literal([w.memory_type.pk for w in writes], int_element),
+            array_literal([w.entities for w in writes], json_element),
             vector_array_literal([w.embedding for w in writes]),
         ],
     )
