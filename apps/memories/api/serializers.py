@@ -393,6 +393,117 @@ class MemoryBatchSerializer(StrictInput):
     )
 
 
+# --- the batch's plain items, validated without DRF's per-field machinery ---------------------
+# A 500-item batch ran 7,000 DRF field validations (~0.2 ms per item). Items that only use
+# these keys, with values of the plain kinds below, are checked here against the same limits
+# (read from MemoryWriteSerializer's own fields) and give the same validated data. Anything
+# else -- a missing key, a wrong type, a blank or too-long text, a score out of range, a NUL
+# or a surrogate, an id or a date field -- sends the whole body through MemoryBatchSerializer,
+# so every error is DRF's, word for word (tests/memories/test_api_bad_input.py).
+_WRITE_FIELDS: dict[str, Any] = dict(MemoryWriteSerializer._declared_fields)
+_BATCH_LIMIT: Any = MemoryBatchSerializer._declared_fields["items"]
+_LEAN_REQUIRED = frozenset({"content", "type", "tier"})
+_LEAN_KEYS = frozenset(
+    {"content", "type", "tier", "importance", "confidence", "tags", "entities", "source_trace_id"}
+)
+_TIERS: dict[str, Any] = _WRITE_FIELDS["tier"].choice_strings_to_values
+
+
+def _lean_text(value: Any, max_length: int, *, allow_blank: bool = False) -> str | None:
+    """StrictCharField's result for a plain valid string (stripped), else None."""
+    if type(value) is not str:
+        return None
+    text = value.strip()
+    if not text:
+        return "" if allow_blank else None
+    if len(text) > max_length or "\x00" in text:
+        return None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")  # fails on a surrogate, which DRF refuses
+        except UnicodeEncodeError:
+            return None
+    return text
+
+
+def _lean_score(value: Any) -> float | None:
+    if type(value) is not float and type(value) is not int:
+        return None  # bools (a subclass of int) included
+    return float(value) if 0.0 <= value <= 1.0 else None
+
+
+def _lean_tags(tags: Any) -> list[str] | None:
+    field = _WRITE_FIELDS["tags"]
+    if type(tags) is not list or len(tags) > field.max_length:
+        return None
+    cleaned = [_lean_text(tag, field.child.max_length) for tag in tags]
+    return None if None in cleaned else cleaned  # type: ignore[return-value]
+
+
+def _lean_entities(entities: Any) -> dict[str, str] | None:
+    field = _WRITE_FIELDS["entities"]
+    if type(entities) is not dict:
+        return None
+    cleaned = {}
+    for key, value in entities.items():
+        text = _lean_text(value, field.child.max_length)
+        if key not in field.allowed_keys or text is None:
+            return None
+        cleaned[key] = text
+    return cleaned
+
+
+def _lean_trace(trace: Any) -> str | None:
+    return _lean_text(trace, _WRITE_FIELDS["source_trace_id"].max_length, allow_blank=True)
+
+
+_LEAN_OPTIONAL_CHECKS: tuple[tuple[str, Any], ...] = (
+    ("importance", _lean_score),
+    ("confidence", _lean_score),
+    ("tags", _lean_tags),
+    ("entities", _lean_entities),
+    ("source_trace_id", _lean_trace),
+)
+
+
+def _lean_item(item: Any) -> dict[str, Any] | None:
+    """One item's validated data, in the serializer's field order, or None."""
+    if type(item) is not dict or not _LEAN_REQUIRED.issubset(item):
+        return None
+    if len(item) > len(_LEAN_REQUIRED) and not all(key in _LEAN_KEYS for key in item):
+        return None
+    content = _lean_text(item["content"], _WRITE_FIELDS["content"].max_length)
+    memory_type = _lean_text(item["type"], _WRITE_FIELDS["type"].max_length)
+    tier = item["tier"]
+    if content is None or memory_type is None or type(tier) is not str or tier not in _TIERS:
+        return None
+    out: dict[str, Any] = {"content": content, "type": memory_type, "tier": _TIERS[tier]}
+    for name, check in _LEAN_OPTIONAL_CHECKS:
+        if name in item:
+            value = check(item[name])
+            if value is None:
+                return None
+            out[name] = value
+    return out
+
+
+def lean_batch_items(data: Any) -> list[dict[str, Any]] | None:
+    """MemoryBatchSerializer's validated items for a body of plain items, or None when any
+    part of it needs the serializer (which then gives the errors, or the same data)."""
+    if type(data) is not dict or len(data) != 1 or type(data.get("items")) is not list:
+        return None
+    items = data["items"]
+    if not _BATCH_LIMIT.min_length <= len(items) <= _BATCH_LIMIT.max_length:
+        return None
+    out = []
+    for item in items:
+        checked = _lean_item(item)
+        if checked is None:
+            return None
+        out.append(checked)
+    return out
+
+
 class MemoryUpdateSerializer(StrictInput):
     needs_a_change = True
     not_a_change = ("reason",)

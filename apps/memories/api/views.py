@@ -191,9 +191,12 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
                 f"A batch takes at most {settings.MEMORY_MAX_BATCH} items (got {len(items)}); "
                 "split it into smaller requests."
             )
-        data = s.MemoryBatchSerializer(data=request.data, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
-        specs = [self._spec(attrs) for attrs in data.validated_data["items"]]
+        validated = s.lean_batch_items(request.data)  # plain items: the same data, faster
+        if validated is None:
+            data = s.MemoryBatchSerializer(data=request.data, context=self.get_serializer_context())
+            data.is_valid(raise_exception=True)
+            validated = data.validated_data["items"]
+        specs = [self._spec(attrs) for attrs in validated]
         workspaces = {workspace.pk: workspace for workspace, _ in specs}
         if len(workspaces) > 1:
             message = "All items of a batch must go to one workspace."
