@@ -189,3 +189,77 @@ def test_a_huge_score_over_http_is_a_400_and_writes_nothing(world, path):
     assert response.status_code == 400, response.content[:300]
     assert response.json()["error"]["code"] == "invalid"
     assert MemoryItem.objects.count() == before
+
+
+# --- the batch answer, written out -------------------------------------------------------------
+
+
+def test_the_batch_answer_is_what_the_serializer_renders(world, monkeypatch):
+    """Every outcome (created, proposed, reinforced, conflict), parents, tags, entities and
+    dates: the written-out answer equals BatchResponseSerializer's, key order included."""
+    import json
+
+    from apps.memories import services
+
+    policy = services.write_policy_for(world.cast.workspace)
+    policy.dedup_threshold = 0.8
+    policy.save()
+    compared: list[bool] = []
+    real = s.batch_response_data
+
+    def both(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        ours = real(rows)
+        theirs = s.BatchResponseSerializer({"results": rows}).data
+        compared.append(json.dumps(ours) == json.dumps(theirs))
+        return ours
+
+    monkeypatch.setattr(s, "batch_response_data", both)
+    client = world.client("agent_full")
+    parent = client.post("/api/v1/memories", _item(content="A parent lesson"), format="json")
+    items = [
+        _item(
+            content="Retail buyers in France respond well to a 10 percent discount.", confidence=0.9
+        ),
+        _item(
+            content="Retail buyers in France respond well to a 20 percent discount.", confidence=0.9
+        ),
+        _item(content="A low-confidence hunch about pilots", confidence=0.1),
+        _item(
+            content="Retail buyers in France respond well to a 10 percent discount.", confidence=0.9
+        ),
+        _item(
+            content="Derived lesson with everything",
+            confidence=0.9,
+            tags=["x"],
+            entities={"account": "acme"},
+            parents=[parent.json()["item"]["id"]],
+            expires_at="2031-05-01T10:00:00+02:00",
+            valid_from="2026-01-01T00:00:00Z",
+        ),
+    ]
+
+    response = client.post("/api/v1/memories/batch", {"items": items}, format="json")
+
+    assert response.status_code == 200, response.content[:300]
+    outcomes = [row["outcome"] for row in response.json()["results"]]
+    assert set(outcomes) == {"created", "conflict", "proposed", "reinforced"}, outcomes
+    assert compared == [True]
+
+
+def test_dates_render_as_drf_renders_them_in_any_time_zone():
+    import datetime as dt
+    import zoneinfo
+
+    from django.utils import timezone
+
+    values = [
+        dt.datetime(2026, 12, 7, 20, 1, 2, 345678, tzinfo=dt.UTC),
+        dt.datetime(2026, 7, 1, 0, 0, tzinfo=zoneinfo.ZoneInfo("America/New_York")),
+        dt.datetime(2026, 3, 29, 1, 30),  # noqa: DTZ001 - naive: DRF's own path
+        None,
+    ]
+    for zone in ("UTC", "Europe/Paris", "Asia/Kolkata"):
+        with timezone.override(zoneinfo.ZoneInfo(zone)):
+            for value in values:
+                assert s._when(value, s._zone()) == s._when(value), (zone, value)
+                assert s._when(value) == (s._DATETIME.to_representation(value) if value else None)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_serializer
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
 
 from apps.core.api.fields import StrictCharField, StrictFloatField, StrictIntegerField
 from apps.experiments.api.applied import (
@@ -75,9 +78,23 @@ class CreatedBySerializer(serializers.Serializer):  # type: ignore[type-arg]
 _DATETIME = serializers.DateTimeField()
 
 
-def _when(value: Any) -> Any:
-    """A datetime as DRF's DateTimeField renders it (None stays None)."""
-    return _DATETIME.to_representation(value) if value else None
+def _when(value: Any, zone: dt.tzinfo | None = None) -> Any:
+    """A datetime as DRF's DateTimeField renders it (None stays None). The usual case (ISO
+    8601 output, an aware value, time zones on) is written out, in `zone` (the current time
+    zone, looked up once per item by the caller: DRF looks it up for every value)."""
+    if not value:
+        return None
+    if zone is not None and _ISO_OUTPUT and isinstance(value, dt.datetime) and value.tzinfo:
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return _DATETIME.to_representation(value)
+
+
+def _zone() -> dt.tzinfo | None:
+    return timezone.get_current_timezone() if settings.USE_TZ else None
+
+
+_ISO_OUTPUT = getattr(_DATETIME, "format", api_settings.DATETIME_FORMAT) == ISO_8601
 
 
 class MemoryItemSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -128,6 +145,7 @@ class MemoryItemSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
         DRF's generic path (a getter and a field call per value) took ~0.1 ms per item.
         tests/memories/test_batch_writes.py compares both on varied items."""
         item = instance
+        zone = _zone()
         return {
             "id": item.pk,
             "workspace": item.workspace_id,
@@ -145,15 +163,15 @@ class MemoryItemSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "parents": self.get_parents(item),
             "tags": [str(tag) for tag in item.tags],
             "entities": item.entities,
-            "valid_from": _when(item.valid_from),
-            "expires_at": _when(item.expires_at),
+            "valid_from": _when(item.valid_from, zone),
+            "expires_at": _when(item.expires_at, zone),
             "evidence_count": int(item.evidence_count),
             "version": int(item.version),
             "created_by": self.get_created_by(item),
-            "created_at": _when(item.created_at),
-            "updated_at": _when(item.updated_at),
+            "created_at": _when(item.created_at, zone),
+            "updated_at": _when(item.updated_at, zone),
             "retrieval_count": int(item.retrieval_count),
-            "last_retrieved_at": _when(item.last_retrieved_at),
+            "last_retrieved_at": _when(item.last_retrieved_at, zone),
         }
 
     def get_parents(self, item: MemoryItem) -> list[int]:
@@ -199,6 +217,37 @@ class BatchResultSerializer(WriteResultSerializer):
 
 class BatchResponseSerializer(serializers.Serializer):  # type: ignore[type-arg]
     results = BatchResultSerializer(many=True)
+
+
+def batch_response_data(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """BatchResponseSerializer's data, written out (as MemoryItemSerializer.to_representation
+    is): DRF's generic path walked four nested serializers per result of a 500-item answer.
+    tests/memories/test_batch_validation.py compares both on every outcome."""
+    render = MemoryItemSerializer().to_representation
+    return {
+        "results": [
+            {
+                "outcome": str(row["outcome"]),
+                "item": render(row["item"]),
+                "conflict": _conflict_data(row["conflict"]),
+                "index": int(row["index"]),
+            }
+            for row in rows
+        ]
+    }
+
+
+def _conflict_data(conflict: Any) -> dict[str, Any] | None:
+    if conflict is None:
+        return None
+    return {
+        "id": int(conflict.id),
+        "existing": int(conflict.existing_id),
+        "proposed": int(conflict.proposed_id),
+        "reason": str(conflict.reason),
+        "similarity": float(conflict.similarity),
+        "status": str(conflict.status),
+    }
 
 
 @extend_schema_serializer(component_name="MemoryVersion")

@@ -209,7 +209,7 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         )
         prefetch_related_objects([result.item for result in results], "parents", "usage")
         rows = [{"index": n, **write_result(result)} for n, result in enumerate(results)]
-        return Response(s.BatchResponseSerializer({"results": rows}).data)
+        return Response(s.batch_response_data(rows))
 
     @extend_schema(
         request=s.MemoryUpdateSerializer,
