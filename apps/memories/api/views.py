@@ -20,6 +20,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from apps.core.api.views import HasTokenScopes, IsAgent, ScopedViewSet
 from apps.core.exceptions import ServiceError, ValidationFailed
+from apps.core.gcpause import without_cyclic_gc
 from apps.core.idempotency import idempotent
 from apps.evals.examples import few_shot_examples
 from apps.experiments.applying import memory_variants
@@ -183,6 +184,7 @@ class MemoryViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMi
         ),
     )
     @action(detail=False, methods=["post"])
+    @without_cyclic_gc
     @idempotent
     def batch(self, request: Request) -> Response:
         items = request.data.get("items") if isinstance(request.data, dict) else None
