@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -95,6 +95,11 @@ def vector_array_literal(vectors: Sequence[Sequence[float] | None]) -> str:
     return array_literal(vectors, _vector_element)
 
 
+def vector_array_literal_of(texts: Sequence[str]) -> str:
+    """vector_array_literal of vectors already written by vector_literal."""
+    return "{" + ",".join([f'"{text}"' for text in texts]) + "}"
+
+
 def _column(field: models.Field[Any, Any]) -> tuple[str, str, str, Element]:
     """(the column, the unnest parameter with its cast, what the SELECT makes of the unnested
     value `{}`, how one value is written in the column's array literal)."""
@@ -154,12 +159,17 @@ def _statement(model: type[models.Model], with_pk: bool) -> tuple[str, list[tupl
 
 
 def bulk_insert(
-    objs: Sequence[models.Model], *, first: Sequence[tuple[str, Sequence[Any]]] = ()
+    objs: Sequence[models.Model],
+    *,
+    first: Sequence[tuple[str, Sequence[Any]]] = (),
+    literals: Mapping[str, str] | None = None,
 ) -> None:
     """Insert new instances of one model in one statement and set their ids. Instances whose
     id is already set (all or none of them) are inserted with it. `first`: data-modifying
     statements (sql, params) run by the same statement, as WITH queries (a round trip each
-    fewer), e.g. the audit chain heads' UPDATE."""
+    fewer), e.g. the audit chain heads' UPDATE. `literals`: a column's array literal already
+    made by the caller (attname -> text, the objs' values in order), e.g. vectors whose text
+    the caller sent once already."""
     if not objs:
         if first:
             raise ValueError("bulk_insert: statements to run first, but no rows")
@@ -167,8 +177,10 @@ def bulk_insert(
     with_pk = objs[0].pk is not None
     sql, values = _statement(type(objs[0]), with_pk)
     _related_ids(objs)
+    made = literals or {}
     params: list[Any] = [
-        array_literal([getattr(obj, name) for obj in objs], element) for name, element in values
+        made.get(name) or array_literal([getattr(obj, name) for obj in objs], element)
+        for name, element in values
     ]
     if first:
         ctes = ", ".join(f"first{n} AS ({query})" for n, (query, _) in enumerate(first))

@@ -583,6 +583,36 @@ def test_array_literals_read_back_as_the_values(cast):
     ]
 
 
+def test_a_batch_stores_each_items_own_vector(cast):
+    """The vectors' text is made once, for the lookup, and reused by the insert."""
+    from apps.memories.services.common import embed
+
+    specs = [_spec(n) for n in (11, 12, 13)]
+    results = services.memory_write_batch(
+        actor=cast.agent, workspace=cast.workspace, items=specs, token_scopes=ALL_WRITE
+    )
+
+    expected = embed([MemoryItem.objects.get(pk=r.item.pk).content for r in results])
+    for result, vector in zip(results, expected, strict=True):
+        stored = MemoryItem.objects.get(pk=result.item.pk).embedding
+        assert list(stored) == pytest.approx(list(vector), abs=1e-6)
+
+
+def test_bulk_insert_takes_a_column_literal_made_by_the_caller(cast):
+    from apps.core.bulk import bulk_insert, vector_array_literal_of, vector_literal
+
+    stored = services.memory_write(
+        actor=cast.agent, workspace=cast.workspace, token_scopes=ALL_WRITE, **_spec(14)
+    ).item
+    copy = MemoryItem.objects.get(pk=stored.pk)
+    copy.pk = None
+    other = [0.5] * len(copy.embedding)
+
+    bulk_insert([copy], literals={"embedding": vector_array_literal_of([vector_literal(other)])})
+
+    assert list(MemoryItem.objects.get(pk=copy.pk).embedding) == pytest.approx(other)
+
+
 def test_bulk_insert_refuses_a_relation_not_saved_yet(cast):
     from apps.core.bulk import bulk_insert
 
