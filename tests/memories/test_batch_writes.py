@@ -519,6 +519,100 @@ def test_bulk_insert_stores_what_bulk_create_would(cast):
     assert list(again.embedding) == pytest.approx(list(stored.embedding), abs=1e-6)
 
 
+AWKWARD = 'a "quoted" \\back\\slash {brace}, comma NULL\n\tnew line \u00fcnicode \u2603 \' end'
+
+
+def test_bulk_insert_writes_awkward_values_as_bulk_create_does(cast):
+    """Each column travels as one array literal: quotes, backslashes, braces, commas, the
+    word NULL, empty strings, newlines and non-ASCII text come back exactly, and so do None,
+    floats to the last digit and datetimes with their offset."""
+    import datetime as dt
+
+    from apps.core.bulk import bulk_insert
+
+    stored = services.memory_write(
+        actor=cast.agent, workspace=cast.workspace, token_scopes=ALL_WRITE, **_spec(3)
+    ).item
+    ours, theirs = MemoryItem.objects.get(pk=stored.pk), MemoryItem.objects.get(pk=stored.pk)
+    for item in (ours, theirs):
+        item.pk = None
+        item.content = AWKWARD
+        item.source_trace_id = "NULL"
+        item.tags = ["NULL", "", "{x}", "a,b", 'q"', "\\"]
+        item.entities = {"account": AWKWARD}
+        item.provenance = {"trace_ids": ["", "NULL", AWKWARD], "n": [1.5, None, True]}
+        item.importance = 0.1 + 0.2
+        item.confidence = 1e-300
+        item.valid_from = dt.datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=dt.UTC)
+        item.expires_at = None
+        item.team_id = None
+    bulk_insert([ours])
+    MemoryItem.objects.bulk_create([theirs])
+
+    a, b = MemoryItem.objects.get(pk=ours.pk), MemoryItem.objects.get(pk=theirs.pk)
+    names = [
+        f.attname for f in MemoryItem._meta.concrete_fields if f.attname not in ("id", "embedding")
+    ]
+    assert {n: getattr(a, n) for n in names} == {n: getattr(b, n) for n in names}
+    assert a.content == AWKWARD and a.tags == ["NULL", "", "{x}", "a,b", 'q"', "\\"]
+    assert a.importance == 0.1 + 0.2 and a.source_trace_id == "NULL" and a.expires_at is None
+    assert list(a.embedding) == pytest.approx(list(b.embedding), abs=1e-6)
+
+
+def test_array_literals_read_back_as_the_values(cast):
+    from apps.core.bulk import array_literal, int_element, json_element, text_element
+
+    texts = [AWKWARD, "", "NULL", None, "{}", ","]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::text[], %s::bigint[], %s::jsonb[]",
+            [
+                array_literal(texts, text_element),
+                array_literal([1, None, 2**40], int_element),
+                array_literal([{"k": AWKWARD}, None, []], json_element),
+            ],
+        )
+        row = cursor.fetchone()
+
+    assert row[0] == texts
+    assert row[1] == [1, None, 2**40]
+    assert [None if v is None else json.loads(v) if isinstance(v, str) else v for v in row[2]] == [
+        {"k": AWKWARD},
+        None,
+        [],
+    ]
+
+
+def test_a_batch_stores_each_items_own_vector(cast):
+    """The vectors' text is made once, for the lookup, and reused by the insert."""
+    from apps.memories.services.common import embed
+
+    specs = [_spec(n) for n in (11, 12, 13)]
+    results = services.memory_write_batch(
+        actor=cast.agent, workspace=cast.workspace, items=specs, token_scopes=ALL_WRITE
+    )
+
+    expected = embed([MemoryItem.objects.get(pk=r.item.pk).content for r in results])
+    for result, vector in zip(results, expected, strict=True):
+        stored = MemoryItem.objects.get(pk=result.item.pk).embedding
+        assert list(stored) == pytest.approx(list(vector), abs=1e-6)
+
+
+def test_bulk_insert_takes_a_column_literal_made_by_the_caller(cast):
+    from apps.core.bulk import bulk_insert, vector_array_literal_of, vector_literal
+
+    stored = services.memory_write(
+        actor=cast.agent, workspace=cast.workspace, token_scopes=ALL_WRITE, **_spec(14)
+    ).item
+    copy = MemoryItem.objects.get(pk=stored.pk)
+    copy.pk = None
+    other = [0.5] * len(copy.embedding)
+
+    bulk_insert([copy], literals={"embedding": vector_array_literal_of([vector_literal(other)])})
+
+    assert list(MemoryItem.objects.get(pk=copy.pk).embedding) == pytest.approx(other)
+
+
 def test_bulk_insert_refuses_a_relation_not_saved_yet(cast):
     from apps.core.bulk import bulk_insert
 

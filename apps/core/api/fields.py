@@ -22,7 +22,13 @@ class StrictFloatField(serializers.FloatField):
     default_error_messages = {"not_a_number": "Must be a JSON number."}
 
     def to_internal_value(self, data: Any) -> float:
-        if isinstance(data, bool) or not isinstance(data, int | float) or math.isinf(data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("not_a_number")
+        try:
+            infinite = math.isinf(data)
+        except OverflowError:  # an integer of ~309 digits or more: DRF's own message
+            self.fail("overflow")
+        if infinite:
             self.fail("not_a_number")
         return float(super().to_internal_value(data))
 

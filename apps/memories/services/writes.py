@@ -17,7 +17,15 @@ from django.db.models.expressions import RawSQL
 
 from apps.audit.services import audit_events_record
 from apps.core import clock
-from apps.core.bulk import bulk_insert, vector_array_literal
+from apps.core.bulk import (
+    array_literal,
+    bulk_insert,
+    int_element,
+    json_element,
+    text_element,
+    vector_array_literal_of,
+    vector_literal,
+)
 from apps.core.exceptions import ServiceError, ValidationFailed
 from apps.core.outbox import outbox_enqueue
 from apps.memories.contradiction import contradiction_reason, is_distinct
@@ -105,6 +113,8 @@ class Write:
     valid_from: dt.datetime | None
     expires_at: dt.datetime | None
     embedding: list[float] = field(default_factory=list)
+    # The embedding's pgvector text, made once for the duplicate lookup and the insert.
+    vector_text: str = ""
     evidence: Evidence | None = None
     # The PII scan found nothing in `content` (stored as given): its audit event skips it.
     content_clean: bool = False
@@ -346,6 +356,13 @@ CROSS JOIN LATERAL (
 """  # noqa: S608 - column names from the model, values as parameters
 
 
+def _vector_texts(writes: Sequence[Write]) -> str:
+    """The writes' vectors as one `vector[]` literal, each vector's text kept on its write."""
+    for write in writes:
+        write.vector_text = vector_literal(write.embedding)
+    return vector_array_literal_of([w.vector_text for w in writes])
+
+
 def _owner_id(write: Write) -> int:
     owner = write.agent or write.team
     return int(owner.pk) if owner is not None else 0
@@ -358,13 +375,13 @@ def _nearest_many(writes: Sequence[Write]) -> list[tuple[MemoryItem, float] | No
     found = MemoryItem.objects.raw(
         _NEAREST_SQL,
         [
-            list(range(len(writes))),
-            [writes[0].workspace.pk] * len(writes),
-            [w.tier for w in writes],
-            [_owner_id(w) for w in writes],
-            [w.memory_type.pk for w in writes],
-            [json.dumps(w.entities) for w in writes],
-            vector_array_literal([w.embedding for w in writes]),
+            array_literal(range(len(writes)), int_element),
+            array_literal([writes[0].workspace.pk] * len(writes), int_element),
+            array_literal([w.tier for w in writes], text_element),
+            array_literal([_owner_id(w) for w in writes], int_element),
+            array_literal([w.memory_type.pk for w in writes], int_element),
+            array_literal([w.entities for w in writes], json_element),
+            _vector_texts(writes),
         ],
     )
     rows: dict[int, MemoryItem] = {}
@@ -487,8 +504,10 @@ def _insert_all(
     items: list[MemoryItem],
     parents: list[list[MemoryItem]],
     versions: list[MemoryVersion] | None = None,
+    vector_texts: list[str] | None = None,
 ) -> list[MemoryItem]:
-    """Insert new items with their parents and first versions: three statements at most."""
+    """Insert new items with their parents and first versions: three statements at most.
+    `vector_texts`: the items' embeddings as pgvector text, already made (the lookup's)."""
     if not items:
         return items
     workspace_id = items[0].workspace_id
@@ -496,7 +515,8 @@ def _insert_all(
         label = masked(workspace_id, "actor", principal.label)[:200]
         reason = masked(workspace_id, "reason", "written")
         versions = [_first_version(item, principal, label, reason) for item in items]
-    bulk_insert(items)
+    made = {"embedding": vector_array_literal_of(vector_texts)} if vector_texts else None
+    bulk_insert(items, literals=made)
     masked_rows_saved(workspace_id=workspace_id, rows=items)
     links = [
         MemoryItem.parents.through(from_memoryitem_id=item.pk, to_memoryitem_id=parent.pk)
@@ -540,6 +560,7 @@ class _Plan:
     new: list[MemoryItem] = field(default_factory=list)
     parents: list[list[MemoryItem]] = field(default_factory=list)
     versions: list[MemoryVersion] = field(default_factory=list)
+    vector_texts: list[str] = field(default_factory=list)
     conflicts: list[MemoryConflict] = field(default_factory=list)
     proposals: list[tuple[MemoryItem, MemoryConflict | None]] = field(default_factory=list)
     reinforced: dict[int, MemoryItem] = field(default_factory=dict)  # stored before, by id
@@ -554,6 +575,7 @@ class _Plan:
         self.new.append(item)
         self.parents.append(list(write.parents))
         self.versions.append(_first_version(item, self.principal, self.label, self.reason))
+        self.vector_texts.append(write.vector_text)
         conflict = None
         if conflict_with is not None:
             existing, similarity, reason = conflict_with
@@ -612,7 +634,8 @@ class _Plan:
 
     def write_all(self) -> None:
         """The inserts and updates, each in bulk, then the audit events in one chained insert."""
-        _insert_all(self.principal, self.new, self.parents, self.versions)
+        texts = self.vector_texts if all(self.vector_texts) else None
+        _insert_all(self.principal, self.new, self.parents, self.versions, texts)
         if self.conflicts:
             MemoryConflict.objects.bulk_create(self.conflicts)
         if self.proposals:
