@@ -20,21 +20,36 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_lock = threading.Lock()
+_holders = 0  # requests inside cyclic_gc_paused() in this process
+_was_enabled = False  # the collector's state when the first of them came in
+
+
 @contextlib.contextmanager
 def cyclic_gc_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
+    """Collector off until the last overlapping pause of this process ends (threaded servers:
+    a request that ends first does not turn it back on under one still running), then back as
+    it was before the first."""
+    global _holders, _was_enabled
+    with _lock:
+        if _holders == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _holders += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _lock:
+            _holders -= 1
+            if _holders == 0 and _was_enabled:
+                gc.enable()
 
 
 def without_cyclic_gc(handler: F) -> F:

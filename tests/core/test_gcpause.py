@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 
 import pytest
 
@@ -38,6 +39,40 @@ def test_a_collector_off_before_stays_off(restore_gc):
     with cyclic_gc_paused():
         assert not gc.isenabled()
     assert not gc.isenabled()
+
+
+def test_overlapping_pauses_in_threads_keep_it_off_until_the_last_ends(restore_gc):
+    # Given the collector on, and two requests of a threaded worker that overlap: A starts,
+    # B starts, A ends while B still runs
+    gc.enable()
+    a_in, b_in, a_out, b_may_end = (threading.Event() for _ in range(4))
+    seen: dict[str, bool] = {}
+
+    def request_a() -> None:
+        with cyclic_gc_paused():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def request_b() -> None:
+        a_in.wait(5)
+        with cyclic_gc_paused():
+            b_in.set()
+            a_out.wait(5)
+            seen["b after a ended"] = gc.isenabled()
+            b_may_end.wait(5)
+
+    threads = [threading.Thread(target=request_a), threading.Thread(target=request_b)]
+    for thread in threads:
+        thread.start()
+    a_out.wait(5)
+    b_may_end.set()
+    for thread in threads:
+        thread.join(5)
+
+    # Then the collector stayed off under B after A ended, and is on again after both
+    assert seen == {"b after a ended": False}
+    assert gc.isenabled()
 
 
 def test_the_decorator_pauses_for_the_handler_and_keeps_its_result(restore_gc):
