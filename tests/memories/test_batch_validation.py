@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from apps.memories.api import serializers as s
 from apps.memories.models import MemoryItem
@@ -263,3 +266,81 @@ def test_dates_render_as_drf_renders_them_in_any_time_zone():
             for value in values:
                 assert s._when(value, s._zone()) == s._when(value), (zone, value)
                 assert s._when(value) == (s._DATETIME.to_representation(value) if value else None)
+
+
+# Whatever an agent sends, the lean check either steps aside or agrees with DRF exactly. Most
+# generated items are nearly plain (so the lean check vouches for many), with edge values mixed in.
+_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["  padded  ", "", "   ", "a\x00b", "\ud800", "é", "x" * 5001, "learning"]),
+)
+_SCORE = st.one_of(
+    st.floats(min_value=0, max_value=1),
+    st.sampled_from([0, 1, -0.0, 1.0000001, -1, 2, True, False, None, "0.5"]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=10**300, max_value=10**310),
+)
+_ENTITY_KEYS = st.sampled_from(["account", "person", "segment", "product", "other"])
+_VALUE = st.one_of(
+    _TEXT,
+    _SCORE,
+    st.lists(_TEXT, max_size=3),
+    st.dictionaries(_ENTITY_KEYS, _TEXT, max_size=3),
+)
+
+
+_GOOD_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20).map(
+    lambda text: text + "x"
+)
+_PLAIN = st.fixed_dictionaries(
+    {
+        "content": _GOOD_TEXT,
+        "type": st.sampled_from(["learning", "fact", " coaching "]),
+        "tier": st.sampled_from(["personal", "team", "workspace"]),
+    },
+    optional={
+        "importance": st.floats(min_value=0, max_value=1),
+        "confidence": st.sampled_from([0, 1, 0.5, 1.0]),
+        "tags": st.lists(_GOOD_TEXT, max_size=4),
+        "entities": st.dictionaries(_ENTITY_KEYS.filter(lambda k: k != "other"), _GOOD_TEXT),
+        "source_trace_id": st.sampled_from(["", "trace-1", " t "]),
+    },
+)
+_KEYS = st.sampled_from(
+    [
+        "content",
+        "type",
+        "tier",
+        "importance",
+        "confidence",
+        "tags",
+        "entities",
+        "source_trace_id",
+        "expires_at",
+        "id",
+        "extra",
+    ]
+)
+# A plain item, sometimes with one key set to an edge value (or dropped).
+_ITEM = st.builds(
+    lambda item, changes: {
+        **{k: v for k, v in item.items() if all(k != key for key, _, drop in changes if drop)},
+        **{key: value for key, value, drop in changes if not drop},
+    },
+    _PLAIN,
+    st.lists(st.tuples(_KEYS, _VALUE, st.booleans()), max_size=1),
+)
+
+
+@hypothesis_settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_ITEM, min_size=0, max_size=3))
+def test_the_lean_check_never_disagrees_with_the_serializer(items):
+    body = {"items": items}
+
+    lean = s.lean_batch_items(body)
+    ok, drf = _drf(body)
+
+    if lean is not None:  # it vouched for the body: DRF must accept it and give the same data
+        assert ok, drf
+        assert lean == [dict(item) for item in drf]
+        assert [list(item) for item in lean] == [list(item) for item in drf]
