@@ -145,7 +145,7 @@ def _row(
 COLUMNS = (
     "workspace_id, tier, agent_id, team_id, type_id, content, importance, confidence, "
     "created_at, updated_at, embedding, status, source, tags, source_trace_id, provenance, "
-    "entities, evidence_count, version"
+    "entities, evidence_count, version, embedder"
 )
 
 
@@ -154,14 +154,28 @@ def _copy(rows: list[tuple[Any, ...]], vectors: Any) -> None:
     from pgvector.psycopg import register_vector
     from psycopg.types.json import Jsonb
 
+    from apps.memories.embeddings import current_embedder
+
     raw = connection.connection
     register_vector(raw)
+    embedder = current_embedder()  # which model made the vectors: context refuses to mix them
     with (
         raw.cursor() as cur,
         cur.copy(f"COPY memories_memoryitem ({COLUMNS}) FROM STDIN") as copy,
     ):
         for row, vector in zip(rows, vectors, strict=True):
-            copy.write_row((*row, vector, "approved", "import", [], "", Jsonb({}), Jsonb({}), 1, 1))
+            fixed: tuple[Any, ...] = (
+                "approved",
+                "import",
+                [],
+                "",
+                Jsonb({}),
+                Jsonb({}),
+                1,
+                1,
+                embedder,
+            )
+            copy.write_row((*row, vector, *fixed))
 
 
 def seed(items: int, workspace_items: int) -> dict[str, Any]:
