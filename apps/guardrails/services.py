@@ -841,17 +841,12 @@ _TAKE_CALL = (
 REFUSED_SQLSTATE = "SGR01"
 
 
-def _take_in_one_statement(
+def _new_reservation(
     agent: Agent, request: CheckRequest, hashed: str, limits: Limits, now: dt.datetime
 ) -> Reservation:
-    """Look the contact up, take every counter and insert the reservation in one call of
-    guardrails_take: in autocommit one statement is one transaction, so an allowed check is
-    the token lookup and this. A counter its cap refuses rolls the statement back (nothing
-    taken) and denies; a suppressed contact denies before anything is taken."""
-    wants = _wants(agent, request, hashed, limits, now)
-    day = _day(now)
+    """The check's reservation, not saved: it expires after the limits' reservation TTL."""
     ttl = limits.get("reservation_ttl_seconds") or DEFAULT_TTL_SECONDS
-    reservation = Reservation(
+    return Reservation(
         id=uuid.uuid4(),
         workspace_id=agent.workspace_id,
         agent=agent,
@@ -866,6 +861,18 @@ def _take_in_one_statement(
         created_at=now,
         expires_at=now + dt.timedelta(seconds=int(ttl)),
     )
+
+
+def _take_in_one_statement(
+    agent: Agent, request: CheckRequest, hashed: str, limits: Limits, now: dt.datetime
+) -> Reservation:
+    """Look the contact up, take every counter and insert the reservation in one call of
+    guardrails_take: in autocommit one statement is one transaction, so an allowed check is
+    the token lookup and this. A counter its cap refuses rolls the statement back (nothing
+    taken) and denies; a suppressed contact denies before anything is taken."""
+    wants = _wants(agent, request, hashed, limits, now)
+    day = _day(now)
+    reservation = _new_reservation(agent, request, hashed, limits, now)
     days = int(limits.get("frequency_days") or 1)
     params = [
         *(agent.workspace_id, agent.pk, agent.team_id, hashed),

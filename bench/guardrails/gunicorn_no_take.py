@@ -9,7 +9,6 @@ only. A measuring aid: never use it to serve.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 
@@ -21,17 +20,8 @@ def post_worker_init(worker: Any) -> None:
         agent: Any, request: Any, hashed: str, limits: Any, now: dt.datetime
     ) -> Reservation:
         services._wants(agent, request, hashed, limits, now)  # the Python it still does
-        reservation = Reservation(
-            id=uuid.uuid4(),
-            workspace_id=agent.workspace_id,
-            agent=agent,
-            action=request.action,
-            channel=request.channel,
-            unit_hash=hashed,
-            created_at=now,
-            expires_at=now + dt.timedelta(seconds=900),
-        )
+        reservation = services._new_reservation(agent, request, hashed, limits, now)
         reservation.holds = []
         return reservation
 
-    services._take_in_one_statement = take_nothing  # type: ignore[assignment]
+    services._take_in_one_statement = take_nothing
